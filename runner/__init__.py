@@ -1,0 +1,3 @@
+"""listrak-feeds: build, test and deliver Listrak import feeds."""
+
+__version__ = "0.1.0"

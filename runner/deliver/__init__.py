@@ -1,0 +1,95 @@
+"""Delivery: move finished feed files to where Listrak (or a test) picks them up.
+
+Delivery moves files; it never imports dbt or DuckDB. Every destination implements
+:class:`Destination`, so a new one (FTPS, object storage) is one new module.
+A destination must make each file appear under its final name atomically: a reader of the
+destination never sees a partial file under the final name.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from runner.errors import DeliveryError
+
+#: Called with (local path, bytes sent so far, total bytes) while a file moves.
+ProgressCallback = Callable[[Path, int, int], None]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file to deliver: the local file and the name it must have at the destination."""
+
+    local_path: Path
+    remote_name: str
+
+
+@dataclass
+class DeliveryResult:
+    """What happened to one file."""
+
+    local_path: Path
+    remote_path: str | None
+    bytes: int
+    seconds: float
+    status: str  # "delivered" | "failed"
+    error: str | None = None
+
+
+class Destination(ABC):
+    """A place feed files are delivered to. Use as a context manager."""
+
+    #: Short name shown in summaries and run records ("local", "sftp").
+    kind: str = "destination"
+
+    def __enter__(self) -> "Destination":
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Connect or prepare; raise DeliveryError with a clear message on failure."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where files go, for messages (never contains a secret)."""
+
+    @abstractmethod
+    def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> str:
+        """Deliver one file atomically and return its final remote path."""
+
+    def check(self) -> list[str]:
+        """Prove the destination is reachable and writable; return lines to show the user."""
+        return [f"{self.kind}: {self.describe()}"]
+
+    def deliver_all(
+        self, uploads: Sequence[Upload], progress: ProgressCallback | None = None
+    ) -> list[DeliveryResult]:
+        """Deliver every file, one failure not stopping the others. Destinations may overlap work."""
+        results = []
+        for upload in uploads:
+            results.append(_timed(self.deliver_one, upload, progress))
+        return results
+
+
+def _timed(
+    deliver: Callable[[Upload, ProgressCallback | None], str],
+    upload: Upload,
+    progress: ProgressCallback | None,
+) -> DeliveryResult:
+    size = upload.local_path.stat().st_size
+    started = time.perf_counter()
+    try:
+        remote = deliver(upload, progress)
+    except DeliveryError as exc:
+        return DeliveryResult(upload.local_path, None, size, time.perf_counter() - started, "failed", str(exc))
+    return DeliveryResult(upload.local_path, remote, size, time.perf_counter() - started, "delivered")

@@ -1,0 +1,74 @@
+"""Destination `local`: copy files into a directory, atomically (temporary name, then rename)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from runner.deliver import Destination, ProgressCallback, Upload
+from runner.errors import DeliveryError
+
+_CHUNK = 1 << 20
+
+
+class LocalDestination(Destination):
+    """Deliver into a directory on this machine (a mounted share, or a test's folder)."""
+
+    kind = "local"
+
+    def __init__(self, directory: Path, create_dirs: bool = True) -> None:
+        self.directory = Path(directory)
+        self.create_dirs = create_dirs
+
+    def describe(self) -> str:
+        return str(self.directory)
+
+    def open(self) -> None:
+        if not self.directory.is_dir():
+            if not self.create_dirs:
+                raise DeliveryError(
+                    f"destination directory {self.directory} does not exist; create it or set "
+                    "destination.create_dirs: true"
+                )
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DeliveryError(f"cannot create destination directory {self.directory}: {exc.strerror}") from exc
+
+    def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> str:
+        final = self.directory / upload.remote_name
+        temporary = self.directory / f".{upload.remote_name}.part"
+        total = upload.local_path.stat().st_size
+        sent = 0
+        try:
+            with open(upload.local_path, "rb") as src, open(temporary, "wb") as dst:
+                while chunk := src.read(_CHUNK):
+                    dst.write(chunk)
+                    sent += len(chunk)
+                    if progress:
+                        progress(upload.local_path, sent, total)
+                dst.flush()
+                os.fsync(dst.fileno())
+            if temporary.stat().st_size != total:
+                raise DeliveryError(f"{temporary}: wrote {temporary.stat().st_size} bytes, expected {total}")
+            os.replace(temporary, final)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise DeliveryError(f"cannot deliver {upload.local_path.name} to {self.directory}: {exc.strerror}") from exc
+        except DeliveryError:
+            temporary.unlink(missing_ok=True)
+            raise
+        return str(final)
+
+    def check(self) -> list[str]:
+        self.open()
+        probe = self.directory / ".feeds-check.tmp"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise DeliveryError(f"destination directory {self.directory} is not writable: {exc.strerror}") from exc
+        return [f"local: {self.directory} is writable"]
+
+
+__all__ = ["LocalDestination"]
