@@ -1,0 +1,261 @@
+"""The dbt step: parse the project, read the feed declarations, build and test through dbtRunner.
+
+Only this module imports dbt. It hands plain values to the rest: `Feed` declarations and a
+`BuildSummary` of what passed, warned and failed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from runner.errors import ConfigError
+from runner.feed import Column, Feed
+
+#: Called with (node name, resource type, status) as each dbt node finishes.
+NodeCallback = Callable[[str, str, str], None]
+
+FEED_META_KEY = "listrak_feed"
+
+
+@dataclass
+class TestOutcome:
+    """A data test that did not pass, or a model that failed to build."""
+
+    name: str
+    resource_type: str
+    status: str  # fail | error | warn
+    model: str | None = None
+    column: str | None = None
+    failures: int | None = None
+    message: str | None = None
+
+    def describe(self) -> str:
+        where = self.model or "?"
+        if self.column:
+            where += f".{self.column}"
+        rows = f", {self.failures} failing rows" if self.failures else ""
+        if self.resource_type == "test":
+            return f"{self.status.upper()} {self.name} on {where}{rows}"
+        return f"{self.status.upper()} {self.resource_type} {self.name}: {(self.message or '').strip()}"
+
+
+@dataclass
+class BuildSummary:
+    """What `dbt build` did."""
+
+    success: bool
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[TestOutcome] = field(default_factory=list)
+    warnings: list[TestOutcome] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts,
+            "failures": [vars(item) for item in self.failures],
+            "warnings": [vars(item) for item in self.warnings],
+            "error": self.error,
+        }
+
+
+class DbtProject:
+    """One dbt project + profile + DuckDB file, driven in-process."""
+
+    def __init__(
+        self,
+        project_dir: Path,
+        duckdb_path: Path,
+        target: str | None = None,
+        profiles_dir: Path | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.project_dir = project_dir
+        self.duckdb_path = duckdb_path
+        self.target = target
+        self.profiles_dir = profiles_dir or project_dir / "profiles"
+        self.log_dir = log_dir
+        self._manifest: Any = None
+
+    # -- invocation ---------------------------------------------------------------------------
+
+    def _args(self, command: str, *extra: str) -> list[str]:
+        args = ["--log-level", "none", "--log-level-file", "info"]
+        if self.log_dir is not None:
+            args += ["--log-path", str(self.log_dir)]
+        args += [command, "--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
+        if self.target:
+            args += ["--target", self.target]
+        return args + list(extra)
+
+    @contextmanager
+    def _environment(self) -> Iterator[None]:
+        # The profile reads the DuckDB path from the environment; set it only for the invocation.
+        previous = os.environ.get("FEEDS_DUCKDB_PATH")
+        os.environ["FEEDS_DUCKDB_PATH"] = str(self.duckdb_path)
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("FEEDS_DUCKDB_PATH", None)
+            else:
+                os.environ["FEEDS_DUCKDB_PATH"] = previous
+
+    def _invoke(self, args: list[str], callbacks: list[Callable[[Any], None]] | None = None) -> Any:
+        from dbt.cli.main import dbtRunner
+
+        with self._environment():
+            runner = dbtRunner(manifest=self._manifest, callbacks=callbacks or [])
+            return runner.invoke(args)
+
+    def parse(self) -> Any:
+        """Parse the project (partial parsing makes repeats cheap) and keep the manifest."""
+        if self._manifest is None:
+            result = self._invoke(self._args("parse"))
+            if not result.success or result.result is None:
+                raise ConfigError(
+                    f"dbt could not parse the project in {self.project_dir}: {_exception_text(result.exception)}"
+                )
+            self._manifest = result.result
+        return self._manifest
+
+    # -- feeds --------------------------------------------------------------------------------
+
+    def feeds(self) -> list[Feed]:
+        """Every mart declared as a Listrak feed (config.meta.listrak_feed), in declaration order."""
+        return feeds_from_manifest(self.parse())
+
+    # -- build --------------------------------------------------------------------------------
+
+    def build(self, select: list[str] | None = None, on_node: NodeCallback | None = None) -> BuildSummary:
+        """Run `dbt build` on the selection; never raises for failing models or tests."""
+        self.parse()
+        extra: list[str] = []
+        if select:
+            extra += ["--select", *select]
+        callbacks = [_node_callback(on_node)] if on_node else []
+        started = time.perf_counter()
+        result = self._invoke(self._args("build", *extra), callbacks)
+        seconds = time.perf_counter() - started
+        return summarize(result, seconds)
+
+
+def selection_for(feeds: list[Feed]) -> list[str]:
+    """The dbt selection that builds and tests the given feeds (their rejects models are upstream-shared)."""
+    return [f"+{feed.model}" for feed in feeds]
+
+
+def feeds_from_manifest(manifest: Any) -> list[Feed]:
+    limits: dict[tuple[str, str], int] = {}
+    required: set[tuple[str, str]] = set()
+    for node in manifest.nodes.values():
+        if node.resource_type != "test" or getattr(node, "test_metadata", None) is None:
+            continue
+        attached, column = getattr(node, "attached_node", None), getattr(node, "column_name", None)
+        if not attached or not column:
+            continue
+        if node.test_metadata.name == "max_length":
+            length = node.test_metadata.kwargs.get("length")
+            if length is not None:
+                limits[(attached, column)] = int(length)
+        elif node.test_metadata.name == "not_null":
+            required.add((attached, column))
+
+    models_by_name = {
+        node.name: node for node in manifest.nodes.values() if node.resource_type == "model"
+    }
+    feeds = []
+    for unique_id, node in manifest.nodes.items():
+        if node.resource_type != "model":
+            continue
+        meta = (node.config.meta or {}).get(FEED_META_KEY) or node.meta.get(FEED_META_KEY)
+        if not meta:
+            continue
+        for key in ("name", "file_name", "key"):
+            if key not in meta:
+                raise ConfigError(f"model {node.name}: meta.{FEED_META_KEY}.{key} is required")
+        columns = tuple(
+            Column(
+                name=name,
+                data_type=(info.data_type or "varchar"),
+                max_length=limits.get((unique_id, name)),
+                required=(unique_id, name) in required,
+            )
+            for name, info in node.columns.items()
+        )
+        rejects_model = meta.get("rejects_model")
+        rejects = models_by_name.get(rejects_model) if rejects_model else None
+        feeds.append(
+            Feed(
+                name=str(meta["name"]),
+                model=node.name,
+                relation=node.relation_name,
+                file_name=str(meta["file_name"]),
+                key=tuple(meta["key"]),
+                mode=str(meta.get("mode", "full")),
+                columns=columns,
+                rejects_relation=rejects.relation_name if rejects is not None else None,
+            )
+        )
+    return feeds
+
+
+def summarize(result: Any, seconds: float) -> BuildSummary:
+    """Turn a dbtRunnerResult into plain values: counts, failures and warnings."""
+    if result.exception is not None or result.result is None:
+        return BuildSummary(False, seconds, error=_exception_text(result.exception))
+    counts: dict[str, int] = {}
+    failures: list[TestOutcome] = []
+    warnings: list[TestOutcome] = []
+    for item in result.result.results:
+        status = str(getattr(item.status, "value", item.status))
+        counts[status] = counts.get(status, 0) + 1
+        if status in ("pass", "success", "skipped", "skip"):
+            continue
+        outcome = _outcome(item, status)
+        (warnings if status == "warn" else failures).append(outcome)
+    return BuildSummary(result.success and not failures, seconds, counts, failures, warnings)
+
+
+def _outcome(item: Any, status: str) -> TestOutcome:
+    node = item.node
+    model = column = None
+    if node.resource_type == "test":
+        attached = getattr(node, "attached_node", None)
+        model = attached.split(".")[-1] if attached else None
+        column = getattr(node, "column_name", None)
+    else:
+        model = node.name
+    return TestOutcome(
+        name=node.name,
+        resource_type=str(getattr(node.resource_type, "value", node.resource_type)),
+        status=status,
+        model=model,
+        column=column,
+        failures=getattr(item, "failures", None),
+        message=(item.message or None),
+    )
+
+
+def _node_callback(on_node: NodeCallback) -> Callable[[Any], None]:
+    def callback(event: Any) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        info = event.data.node_info
+        on_node(info.node_name, info.resource_type, info.node_status)
+
+    return callback
+
+
+def _exception_text(exception: BaseException | None) -> str:
+    if exception is None:
+        return "dbt reported a failure without details; see the dbt log"
+    text = str(exception).strip()
+    return text.splitlines()[0] if text else type(exception).__name__

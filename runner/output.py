@@ -1,0 +1,140 @@
+"""How the CLI talks to people and schedulers: rich progress on a terminal, plain lines otherwise,
+and a log file. Part of the CLI layer; the pipeline only sees the Reporter interface."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from runner.deliver import DeliveryResult
+from runner.pipeline import Reporter
+from runner.record import RunRecord
+
+log = logging.getLogger("feeds")
+
+
+def setup_logging(log_file: Path | None) -> None:
+    """Plain timestamped lines in the log file (the pipeline logs through logger 'feeds')."""
+    logger = logging.getLogger("feeds")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+class ConsoleReporter(Reporter):
+    """Progress for people: rich bars on a terminal, plain lines when not (or when quiet)."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.fancy = console.is_terminal and not quiet
+        self._nodes = 0
+        self._progress: Progress | None = None
+        self._tasks: dict[Path, Any] = {}
+
+    def _line(self, text: str) -> None:
+        log.info(text)
+        if not self.quiet:
+            self.console.print(text, markup=False, highlight=False)
+
+    def stage(self, name: str, detail: str = "") -> None:
+        self._line(f"[{name}] {detail}".rstrip())
+
+    def node(self, name: str, resource_type: str, status: str) -> None:
+        self._nodes += 1
+        log.info("dbt %s %s: %s", resource_type, name, status)
+        if status not in ("success", "pass") and not self.quiet:
+            self.console.print(f"  dbt {resource_type} {name}: {status}", markup=False, highlight=False)
+        elif self.fancy and self._nodes % 10 == 0:
+            self.console.print(f"  dbt: {self._nodes} nodes done", markup=False, highlight=False)
+
+    def warn(self, message: str) -> None:
+        log.warning(message)
+        self.console.print(f"warning: {message}", markup=False, highlight=False, style="yellow")
+
+    def exported(self, feed: str, rows: int, size: int, path: Path) -> None:
+        self._line(f"  exported {feed}: {rows} rows, {human_bytes(size)} -> {path.name}")
+
+    def transfer(self, path: Path, sent: int, total: int) -> None:
+        if not self.fancy:
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                console=self.console, transient=True,
+            )
+            self._progress.start()
+        if path not in self._tasks:
+            self._tasks[path] = self._progress.add_task(path.name, total=total)
+        self._progress.update(self._tasks[path], completed=sent)
+
+    def delivered(self, result: DeliveryResult) -> None:
+        if self._progress is not None and result.local_path in self._tasks:
+            self._progress.remove_task(self._tasks.pop(result.local_path))
+            if not self._tasks:
+                self._progress.stop()
+                self._progress = None
+        if result.status == "delivered":
+            self._line(f"  delivered {result.local_path.name} -> {result.remote_path} ({result.seconds:.2f}s)")
+        else:
+            log.error("delivery of %s failed: %s", result.local_path.name, result.error)
+
+
+def summary_table(record: RunRecord) -> Table:
+    table = Table(title=f"run {record.run_id}: {record.status}", title_justify="left")
+    for column in ("feed", "status", "rows", "size", "sha256", "rejected", "remote"):
+        table.add_column(column, justify="right" if column in ("rows", "size", "rejected") else "left")
+    for feed in record.feeds.values():
+        table.add_row(
+            feed.feed,
+            feed.status,
+            "" if feed.rows is None else str(feed.rows),
+            human_bytes(feed.bytes),
+            (feed.sha256 or "")[:12],
+            str(sum(feed.rejects.values())) if feed.rejects else "",
+            feed.remote_path or "",
+        )
+    return table
+
+
+def history_table(records: list[RunRecord]) -> Table:
+    table = Table(title="feeds history", title_justify="left")
+    for column in ("run", "command", "started (UTC)", "status", "date", "feeds", "rows", "error"):
+        table.add_column(column)
+    for record in records:
+        feeds = ", ".join(f"{name}:{feed.status}" for name, feed in record.feeds.items())
+        rows = sum(feed.rows or 0 for feed in record.feeds.values())
+        table.add_row(
+            record.run_id,
+            record.command,
+            record.started_at.replace("+00:00", ""),
+            record.status,
+            record.run_date or "",
+            feeds,
+            str(rows) if rows else "",
+            (record.error or "").splitlines()[0][:80] if record.error else "",
+        )
+    return table

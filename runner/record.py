@@ -1,0 +1,120 @@
+"""Run records: one JSON file per run under `<state_dir>/runs/`, the single owner of run history.
+
+A record is written when the run starts and rewritten (atomically, temp file then rename) as it
+progresses, so a crashed run still leaves a record saying how far it got.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FeedRecord:
+    """What happened to one feed in a run."""
+
+    feed: str
+    status: str = "pending"  # pending | exported | delivered | failed | skipped
+    rows: int | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    local_path: str | None = None
+    remote_path: str | None = None
+    export_seconds: float | None = None
+    delivery_seconds: float | None = None
+    rejects: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class RunRecord:
+    """One `feeds run` (or `feeds upload`): when, what dbt said, and every feed's outcome."""
+
+    run_id: str
+    command: str
+    started_at: str
+    finished_at: str | None = None
+    status: str = "running"  # running | success | failed
+    run_date: str | None = None
+    destination: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    dbt: dict[str, Any] = field(default_factory=dict)
+    feeds: dict[str, FeedRecord] = field(default_factory=dict)
+    error: str | None = None
+    error_type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunRecord":
+        feeds = {name: FeedRecord(**value) for name, value in data.get("feeds", {}).items()}
+        return cls(**{**data, "feeds": feeds})
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and unique: UTC time plus a random suffix, e.g. 20261128T211500Z-3fa9."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunStore:
+    """Reads and writes run records in one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def start(self, command: str, options: dict[str, Any] | None = None) -> RunRecord:
+        record = RunRecord(run_id=new_run_id(), command=command, started_at=utc_now(), options=options or {})
+        self.save(record)
+        return record
+
+    def save(self, record: RunRecord) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{record.run_id}.json"
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(record.to_json(), indent=2, sort_keys=False), encoding="utf-8")
+        os.replace(temporary, path)
+        return path
+
+    def finish(self, record: RunRecord, error: Exception | None = None) -> Path:
+        record.finished_at = utc_now()
+        record.status = "success" if error is None else "failed"
+        record.error = None if error is None else str(error)
+        record.error_type = None if error is None else type(error).__name__
+        return self.save(record)
+
+    def recent(self, limit: int = 20) -> list[RunRecord]:
+        """The newest records first; unreadable files are skipped, not fatal."""
+        if not self.directory.is_dir():
+            return []
+        records = []
+        for path in sorted(self.directory.glob("*.json"), reverse=True)[:limit]:
+            try:
+                records.append(RunRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError, TypeError):
+                continue
+        return records
+
+    def get(self, run_id: str) -> RunRecord | None:
+        path = self.directory / f"{run_id}.json"
+        if not path.is_file():
+            return None
+        return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+    def last_with_files(self) -> RunRecord | None:
+        """The newest run that exported at least one file (what `feeds upload` resends by default)."""
+        for record in self.recent(limit=200):
+            if any(feed.local_path for feed in record.feeds.values()):
+                return record
+        return None

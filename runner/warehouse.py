@@ -1,0 +1,59 @@
+"""Read-side queries on the DuckDB file that are not the export itself: quarantine counts, previews,
+whether the marts exist. The file is opened per use and closed, so dbt and other tools can use it."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from runner.errors import ConfigError
+from runner.feed import Feed
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the DuckDB file with a message that names it when that fails."""
+    if read_only and not path.exists():
+        raise ConfigError(f"DuckDB file {path} does not exist; run `feeds demo-data` or point FEEDS_DUCKDB_PATH at your database")
+    try:
+        connection = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise ConfigError(f"cannot open DuckDB file {path}: {str(exc).splitlines()[0]}") from None
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def relation_exists(connection: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    try:
+        connection.execute(f"select 1 from {relation} limit 0")
+    except duckdb.CatalogException:
+        return False
+    return True
+
+
+def rejects_by_reason(connection: duckdb.DuckDBPyConnection, feed: Feed) -> dict[str, int]:
+    """Rows the feed's rejects model quarantined, counted by reject_reason."""
+    if not feed.rejects_relation or not relation_exists(connection, feed.rejects_relation):
+        return {}
+    rows = connection.execute(
+        f"select reject_reason, count(*) from {feed.rejects_relation} group by 1 order by 2 desc, 1"
+    ).fetchall()
+    return {str(reason): int(count) for reason, count in rows}
+
+
+def row_count(connection: duckdb.DuckDBPyConnection, feed: Feed) -> int:
+    return int(connection.execute(f"select count(*) from {feed.relation}").fetchone()[0])
+
+
+def preview(connection: duckdb.DuckDBPyConnection, feed: Feed, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The first rows of a mart, ordered by its key, with column names."""
+    if not relation_exists(connection, feed.relation):
+        raise ConfigError(f"mart {feed.model} ({feed.relation}) does not exist yet; run `feeds build` first")
+    order = ", ".join(f'"{column}"' for column in feed.key)
+    cursor = connection.execute(f"select * from {feed.relation} order by {order} limit {int(limit)}")
+    return [d[0] for d in cursor.description], cursor.fetchall()
