@@ -118,6 +118,11 @@ class DbtProject:
     def parse(self) -> Any:
         """Parse the project (partial parsing makes repeats cheap) and keep the manifest."""
         if self._manifest is None:
+            if not (self.project_dir / "dbt_project.yml").is_file():
+                raise ConfigError(
+                    f"no dbt project (dbt_project.yml) in {self.project_dir}; run feeds from the project root "
+                    "or set project_dir in feeds.yml"
+                )
             result = self._invoke(self._args("parse"))
             if not result.success or result.result is None:
                 raise ConfigError(

@@ -284,7 +284,7 @@ def check(
         declared = pipeline.dbt_project(settings).feeds()
         chosen = pipeline.choose_feeds(settings, declared, None)
         print(f"ok  dbt project: {len(declared)} feeds declared ({', '.join(feed.name for feed in declared)})")
-        with warehouse.connect(duckdb_path, read_only=True) as connection:
+        with warehouse.connect(duckdb_path) as connection:
             missing = [feed.model for feed in chosen if not warehouse.relation_exists(connection, feed.relation)]
             if missing:
                 raise ConfigError(f"DuckDB file {duckdb_path}: marts not built yet: {', '.join(missing)}; run `feeds build`")
@@ -311,7 +311,7 @@ def preview(
     def body() -> None:
         settings = _settings(config)
         (chosen,) = pipeline.choose_feeds(settings, pipeline.dbt_project(settings).feeds(), [feed])
-        with warehouse.connect(settings.resolve(settings.duckdb_path), read_only=True) as connection:
+        with warehouse.connect(settings.resolve(settings.duckdb_path)) as connection:
             columns, rows = warehouse.preview(connection, chosen, limit)
         table = Table(title=f"{chosen.name} ({chosen.model}), first {len(rows)} rows", title_justify="left")
         for column in columns:

@@ -119,7 +119,8 @@ DestinationSettings = Annotated[
 class Settings(_Strict):
     """The whole validated configuration."""
 
-    project_dir: Path = Path(".")
+    base_dir: Path = Field(Path("."), description="set by the loader: relative paths resolve against it")
+    project_dir: Path = Field(Path("."), description="the dbt project (dbt_project.yml)")
     duckdb_path: Path = Path("feeds.duckdb")
     output_dir: Path = Path("out")
     state_dir: Path = Field(Path(".feeds"), description="run records, delivery state and the run lock")
@@ -153,9 +154,9 @@ class Settings(_Strict):
         return self.defaults.model_copy(update=changes)
 
     def resolve(self, path: Path) -> Path:
-        """A configured path made absolute against the project directory."""
+        """A configured path made absolute against the configuration file's directory."""
         path = path.expanduser()
-        return path if path.is_absolute() else (self.project_dir / path)
+        return path if path.is_absolute() else (self.base_dir / path)
 
     @property
     def runs_dir(self) -> Path:
@@ -177,7 +178,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     """Read, merge and validate the configuration; raise ConfigError naming the bad key."""
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
-    project_dir = Path.cwd()
+    base_dir = Path.cwd()
     if path is not None:
         if not path.is_file():
             raise ConfigError(f"configuration file {path} not found; pass --config or set {CONFIG_ENV}")
@@ -190,10 +191,10 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of settings, not {type(loaded).__name__}")
         raw = loaded
-        project_dir = path.resolve().parent
+        base_dir = path.resolve().parent
     _refuse_secrets_in_file(raw, path)
     raw = _apply_environment(raw, environ)
-    raw.setdefault("project_dir", str(project_dir))
+    raw["base_dir"] = str(base_dir)
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

@@ -71,7 +71,7 @@ class RunOptions:
 
 def dbt_project(settings: Settings) -> DbtProject:
     return DbtProject(
-        project_dir=settings.project_dir,
+        project_dir=settings.resolve(settings.project_dir),
         duckdb_path=settings.resolve(settings.duckdb_path),
         target=settings.target,
         log_dir=settings.resolve(settings.state_dir) / "logs",
@@ -122,7 +122,7 @@ def make_destination(settings: Settings) -> Destination:
     if destination.type == "sftp":
         from runner.deliver.sftp import SftpDestination
 
-        return SftpDestination(destination, project_dir=settings.project_dir)
+        return SftpDestination(destination, project_dir=settings.base_dir)
     from runner.deliver.local import LocalDestination
 
     return LocalDestination(settings.resolve(destination.path), create_dirs=destination.create_dirs)
@@ -146,7 +146,7 @@ def run(settings: Settings, options: RunOptions, reporter: Reporter) -> RunRecor
 
 def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: RunStore, record: RunRecord) -> None:
     project = dbt_project(settings)
-    reporter.stage("parse", str(settings.project_dir))
+    reporter.stage("parse", str(settings.resolve(settings.project_dir)))
     feeds = [effective_feed(settings, feed) for feed in choose_feeds(settings, project.feeds(), options.feeds)]
     record.run_date = run_date(settings, options.run_date).isoformat()
     for feed in feeds:

@@ -14,12 +14,16 @@ from runner.feed import Feed
 
 
 @contextmanager
-def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the DuckDB file with a message that names it when that fails."""
-    if read_only and not path.exists():
+def connect(path: Path, must_exist: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the DuckDB file with a message that names it when that fails.
+
+    Always read-write: dbt-duckdb keeps the file open in this process after a build, and DuckDB
+    refuses a second connection to the same file with a different (read-only) configuration.
+    """
+    if must_exist and not path.exists():
         raise ConfigError(f"DuckDB file {path} does not exist; run `feeds demo-data` or point FEEDS_DUCKDB_PATH at your database")
     try:
-        connection = duckdb.connect(str(path), read_only=read_only)
+        connection = duckdb.connect(str(path))
     except duckdb.Error as exc:
         raise ConfigError(f"cannot open DuckDB file {path}: {str(exc).splitlines()[0]}") from None
     try:
