@@ -1,0 +1,200 @@
+"""`feeds` end to end through its console script: real demo data, real dbt build, real DuckDB."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from runner.demo_data import generate
+
+REPO = Path(__file__).resolve().parents[2]
+FEEDS = Path(sys.executable).with_name("feeds")
+
+# The feed contract (../shared/spec/listrak-feeds.md): file name prefix and header, in order.
+META = [f"Meta{i}" for i in range(1, 6)]
+SPEC = {
+    "orders": ("Listrak_Order_Feed_", [
+        "Email", "OrderNumber", "DateEntered", "OrderTotal", "ItemTotal", "TaxTotal", "ShippingTotal",
+        "HandlingTotal", "Status", "ShipDate", "TrackingNumber", "ShippingMethod", "CouponCode",
+        "DiscountTotal", "Source", *META]),
+    "order_items": ("Listrak_OrderItem_Feed_", [
+        "OrderNumber", "Sku", "Quantity", "Price", "Status", "ShipDate", "TrackingNumber", "ShippingMethod",
+        "DiscountedPrice", "ItemTotal", *META]),
+    "customers": ("Listrak_Customer_", [
+        "Email", "FirstName", "LastName", "Gender", "Birthday", "ZipCode", "CustomerNumber", "Registered", *META]),
+    "products": ("Listrak_Product_Feed_", [
+        "Sku", "Title", "ImageUrl", "LinkUrl", "Description", "Price", "Brand", "Category", "SubCategory",
+        "SalePrice", "SaleStartDate", "SaleEndDate", "OnSale", "IsClearance", "IsOutlet", "QOH", "InStock",
+        "MasterSku", "ReviewProductID", "ReviewUrl", "Discontinued", "Size", "Color", "Style", "Gender", "MSRP",
+        *META]),
+}
+MARTS = {"orders": "listrak_orders", "order_items": "listrak_order_items",
+         "customers": "listrak_customers", "products": "listrak_products"}
+
+
+class Workspace:
+    """A throwaway DuckDB file, output, state and destination folders, and a feeds.yml naming them."""
+
+    def __init__(self, root: Path, orders: int = 600, seed: int = 11) -> None:
+        self.root = root
+        self.duckdb = root / "feeds.duckdb"
+        self.out = root / "out"
+        self.delivered = root / "delivered"
+        self.config = root / "feeds.yml"
+        self.config.write_text(
+            f"project_dir: {REPO}\nduckdb_path: feeds.duckdb\noutput_dir: out\nstate_dir: state\n"
+            "destination:\n  type: local\n  path: delivered\n",
+            encoding="utf-8",
+        )
+        generate(self.duckdb, orders=orders, seed=seed)
+
+    def sql(self, statement: str) -> list[tuple]:
+        with duckdb.connect(str(self.duckdb)) as connection:
+            return connection.execute(statement).fetchall()
+
+    def feeds(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+        environ.update(env or {})
+        return subprocess.run(
+            [str(FEEDS), *args], cwd=self.root, env=environ, capture_output=True, text=True, timeout=600,
+            check=False, input="",
+        )
+
+    def files(self, folder: Path) -> list[Path]:
+        return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
+
+
+def today_in_feed_zone() -> str:
+    return datetime.now(ZoneInfo("America/New_York")).strftime("%Y%m%d")
+
+
+@pytest.fixture(scope="module")
+def happy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, subprocess.CompletedProcess[str]]:
+    workspace = Workspace(tmp_path_factory.mktemp("happy"))
+    result = workspace.feeds("run", "--config", str(workspace.config), "--json")
+    return workspace, result
+
+
+def test_run_delivers_four_spec_files(happy) -> None:
+    workspace, result = happy
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is True
+    delivered = {path.name: path for path in workspace.files(workspace.delivered)}
+    day = today_in_feed_zone()
+    assert sorted(delivered) == sorted(f"{prefix}{day}.csv" for prefix, _ in SPEC.values())
+    for feed, (prefix, header) in SPEC.items():
+        path = delivered[f"{prefix}{day}.csv"]
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        assert rows[0] == header, feed
+        mart_rows = workspace.sql(f"select count(*) from main.{MARTS[feed]}")[0][0]
+        assert len(rows) - 1 == mart_rows > 0, feed
+        assert not any("\n" in value or "\r" in value for row in rows for value in row), feed
+        assert all(len(row) == len(header) for row in rows), feed
+        with duckdb.connect() as connection:
+            relation = connection.read_csv(str(path), header=True, all_varchar=True)
+            assert relation.columns == header
+            assert connection.execute(f"select count(*) from read_csv('{path}', header=true, all_varchar=true)").fetchone()[0] == mart_rows
+        record = summary["run"]["feeds"][feed]
+        assert record["rows"] == mart_rows
+        assert record["remote_path"] == str(path)
+        assert record["status"] == "delivered"
+        assert len(record["sha256"]) == 64
+
+
+def test_history_lists_the_run(happy) -> None:
+    workspace, result = happy
+    run_id = json.loads(result.stdout)["run"]["run_id"]
+    history = workspace.feeds("history", "--config", str(workspace.config), "--json")
+    assert history.returncode == 0, history.stderr
+    runs = json.loads(history.stdout)
+    assert runs[0]["run_id"] == run_id and runs[0]["status"] == "success"
+    table = workspace.feeds("history", "--config", str(workspace.config))
+    assert run_id in table.stdout
+
+
+def test_validate_accepts_our_own_file(happy) -> None:
+    workspace, _ = happy
+    orders = next(path for path in workspace.files(workspace.delivered) if path.name.startswith("Listrak_Order_Feed_"))
+    result = workspace.feeds("validate", str(orders), "--feed", "orders", "--config", str(workspace.config))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_duplicate_sku_is_quarantined_and_reported(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path, seed=12)
+    (first, second) = workspace.sql("select id, sku from shopify.product_variant order by id limit 2")
+    workspace.sql(f"update shopify.product_variant set sku = '{first[1]}' where id = {second[0]}")
+    result = workspace.feeds("run", "--config", str(workspace.config), "--json")
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["run"]
+    rejects = run["feeds"]["products"]["rejects"]
+    assert sum(count for reason, count in rejects.items() if "duplicate" in reason) == 2, rejects
+    assert "quarantined" in result.stderr
+    products = next(path for path in workspace.files(workspace.delivered) if path.name.startswith("Listrak_Product_Feed_"))
+    with open(products, newline="", encoding="utf-8") as handle:
+        skus = [row["Sku"] for row in csv.DictReader(handle)]
+    assert first[1] not in skus
+    assert len(workspace.files(workspace.delivered)) == 4
+    # The run record on disk says the same.
+    record = json.loads(next((tmp_path / "state" / "runs").glob("*.json")).read_text())
+    assert record["feeds"]["products"]["rejects"] == rejects
+
+
+def test_mostly_malformed_emails_fail_the_run_and_export_nothing(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path, seed=13)
+    workspace.sql("update shopify.customer set email = 'broken-address-' || id where id % 5 <> 0")
+    workspace.sql("""update shopify."order" set email = 'no-at-sign.example.com' where email is not null and id % 5 <> 0""")
+    result = workspace.feeds("run", "--config", str(workspace.config))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "dbt build failed" in result.stderr
+    assert "FAIL" in result.stderr and "email" in result.stderr.lower()
+    assert workspace.files(workspace.out) == []
+    assert workspace.files(workspace.delivered) == []
+    record = json.loads(next((tmp_path / "state" / "runs").glob("*.json")).read_text())
+    assert record["status"] == "failed" and record["dbt"]["failures"]
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yml"
+    config.write_text(f"project_dir: {REPO}\ndefaults:\n  delimitr: ','\n", encoding="utf-8")
+    result = subprocess.run([str(FEEDS), "run", "--config", str(config)], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "defaults.delimitr" in result.stderr and "unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_value_exits_2_with_allowed_values(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yml"
+    config.write_text(f"project_dir: {REPO}\nfeeds:\n  orders:\n    delimiter: ';'\n", encoding="utf-8")
+    result = subprocess.run([str(FEEDS), "run", "--config", str(config)], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "feeds.orders.delimiter" in result.stderr and "'|'" in result.stderr
+
+
+def test_missing_sftp_user_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yml"
+    config.write_text(f"project_dir: {REPO}\n", encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+    environ.update(FEEDS_SFTP_HOST="127.0.0.1", FEEDS_SFTP_PASSWORD="do-not-print-me")
+    result = subprocess.run([str(FEEDS), "upload", "--config", str(config)], capture_output=True, text=True,
+                            env=environ, check=False)
+    assert result.returncode == 2
+    assert "FEEDS_SFTP_USER" in result.stderr
+    assert "do-not-print-me" not in result.stderr + result.stdout
+
+
+def test_unknown_feed_exits_2(happy) -> None:
+    workspace, _ = happy
+    result = workspace.feeds("run", "--config", str(workspace.config), "--feeds", "orderz", "--skip-build", "--no-upload")
+    assert result.returncode == 2
+    assert "orderz" in result.stderr and "orders" in result.stderr
