@@ -103,6 +103,7 @@ create or replace temp macro pick(lst, x) as lst[1 + floor(x * len(lst))::bigint
 create or replace temp macro ago(secs) as
     (timestamp '{ts}' - to_seconds(greatest(secs, 0)::bigint));
 create or replace temp macro clamp_ts(t) as least(t, timestamp '{ts}' - interval 1 minute);
+create or replace temp macro cap(s) as upper(left(s, 1)) || substr(s, 2);
 create or replace temp macro money(x) as round(x, 2)::decimal(18, 2);
 create or replace temp macro slug(s) as
     trim(regexp_replace(lower(strip_accents(s)), '[^a-z0-9]+', '-', 'g'), '-');
@@ -139,15 +140,17 @@ shaped as (
     select
         *,
         {_list(_FIRST_ASCII)}[mfi] || '.' || {_list(_LAST_ASCII)}[mli] || mail_c::varchar
-            as local_part
+            as local_part,
+        cap({_list(_FIRST_ASCII)}[mfi]) || '.' || cap({_list(_LAST_ASCII)}[mli])
+            || mail_c::varchar as mixed_local_part
     from mail
 )
 select
     6000000000000 + c as id,
     case
         when u('cnomail', c) < 0.01 then null
-        when style < 0.05 then '  ' || initcap(local_part) || '@' || initcap(domain) || ' '
-        when style < 0.10 then initcap(local_part) || '@' || upper(domain)
+        when style < 0.05 then '  ' || mixed_local_part || '@' || cap(domain) || ' '
+        when style < 0.10 then mixed_local_part || '@' || upper(domain)
         when style < 0.12 then upper(local_part || '@' || domain)
         when style < 0.14 then local_part || '@' || domain || ' '
         else local_part || '@' || domain
@@ -415,7 +418,7 @@ with tagged as (
             [pick(['gender:women', 'gender:men', 'gender:unisex'], u('tgen', product.p))],
             list_transform(
                 range(floor(u('tn', product.p) * 3)::bigint),
-                j -> {_list(_TAGS)}[
+                lambda j: {_list(_TAGS)}[
                     1 + (floor(u('ts', product.p) * {len(_TAGS)})::bigint + j) % {len(_TAGS)}]
             ),
             case when product.p % 12 = 3 or u('tclr', product.p) < 0.06
@@ -954,6 +957,7 @@ def generate(
         raise ConfigError(f"demo data: cannot open DuckDB file {path}: {exc}") from exc
 
     try:
+        con.execute("set enable_progress_bar = false")
         con.execute("begin transaction")
         con.execute(_macros(seed, as_of))
         con.execute(_customers_sql(n_customers))
