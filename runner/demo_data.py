@@ -96,9 +96,13 @@ _CANCEL = ["customer", "fraud", "inventory", "declined", "other"]
 def _macros(seed: int, as_of: datetime) -> str:
     ts = as_of.strftime("%Y-%m-%d %H:%M:%S")
     return f"""
-create or replace temp macro u(k, i) as (hash({seed}::bigint, k, i) >> 11) / 9007199254740992.0;
+-- hash() of several values combines their hashes cheaply, which leaves the top bits of
+-- u('a', i) and u('b', i) strongly correlated; hashing the result again decorrelates them.
+create or replace temp macro u(k, i) as
+    (hash(hash({seed}::bigint, k, i)) >> 11) / 9007199254740992.0;
 create or replace temp macro u2(k, i, j) as
-    (hash({seed}::bigint, k, i, j) >> 11) / 9007199254740992.0;
+    (hash(hash({seed}::bigint, k, i, j)) >> 11) / 9007199254740992.0;
+create or replace temp macro h2(k, i, j) as hash(hash({seed}::bigint, k, i, j));
 create or replace temp macro pick(lst, x) as lst[1 + floor(x * len(lst))::bigint];
 create or replace temp macro ago(secs) as
     (timestamp '{ts}' - to_seconds(greatest(secs, 0)::bigint));
@@ -641,8 +645,7 @@ select
     tracking_company,
     case
         when u2('fnotrack', i, k) < 0.03 then null
-        when tracking_company = 'UPS' then '1Z' || upper(substr(md5(i::varchar || '-' || k::varchar
-            || '-{n_orders}'), 1, 16))
+        when tracking_company = 'UPS' then '1Z' || lpad(upper(hex(h2('fups', i, k))), 16, '0')
         when tracking_company = 'USPS' then '9400' || lpad(
             (floor(u2('ftn', i, k) * 1e17)::bigint)::varchar, 18, '0')
         else lpad((floor(u2('ftn', i, k) * 1e12)::bigint)::varchar, 12, '0')

@@ -156,6 +156,17 @@ def test_synced_is_recent(con) -> None:
 
 EDGE_CASES = {
     "null order emails": """select count(*) from shopify."order" where email is null""",
+    "POS orders without e-mail or customer": """
+        select count(*) from shopify."order"
+        where source_name = 'pos' and email is null and customer_id is null""",
+    "guest orders with e-mail but no customer": """
+        select count(*) from shopify."order" where email is not null and customer_id is null""",
+    "voided cancelled orders": """
+        select count(*) from shopify."order"
+        where cancelled_at is not null and financial_status = 'voided'""",
+    "refunded cancelled orders": """
+        select count(*) from shopify."order" as o inner join shopify.refund as r on r.order_id = o.id
+        where o.cancelled_at is not null and o.financial_status = 'refunded'""",
     "padded emails": "select count(*) from shopify.customer where email <> trim(email)",
     "mixed-case emails": "select count(*) from shopify.customer where email <> lower(email)",
     "shared emails": """
@@ -250,6 +261,23 @@ def test_edge_case_present_at_default_size(con, case: str) -> None:
 def test_null_emails_are_a_few_percent(con) -> None:
     share = _scalar(con, 'select avg((email is null)::int) from shopify."order"')
     assert 0.01 <= share <= 0.08
+
+
+def test_row_attributes_are_drawn_independently(tmp_path: Path) -> None:
+    """Each attribute has its own hash stream: being a POS sale says nothing about being a guest."""
+    path = tmp_path / "big.duckdb"
+    generate(path, orders=20_000, seed=3, as_of=AS_OF)
+    with duckdb.connect(str(path), read_only=True) as con:
+        pos_guests = _scalar(
+            con, """select avg((email is null)::int) from shopify."order" where source_name = 'pos'"""
+        )
+        cancelled_voided = _scalar(
+            con,
+            """select avg((financial_status = 'voided')::int) from shopify."order"
+            where cancelled_at is not null""",
+        )
+    assert 0.4 <= pos_guests <= 0.6
+    assert 0.4 <= cancelled_voided <= 0.6
 
 
 def test_emails_are_valid_after_trim_and_lower(con) -> None:
