@@ -1,0 +1,88 @@
+{#- Generic data tests (the project cannot install dbt-utils). Each returns the failing rows. -#}
+
+{% test email_format(model, column_name) %}
+    select {{ column_name }} as failing_value
+    from {{ model }}
+    where {{ column_name }} is not null
+        and not {{ is_valid_email(column_name) }}
+{% endtest %}
+
+{% test max_length(model, column_name, length) %}
+    select
+        {{ column_name }} as failing_value,
+        length({{ column_name }}) as value_length
+    from {{ model }}
+    where length({{ column_name }}) > {{ length }}
+{% endtest %}
+
+{% test no_line_breaks(model, column_name) %}
+    select {{ column_name }} as failing_value
+    from {{ model }}
+    where {{ column_name }} like '%' || chr(13) || '%'
+        or {{ column_name }} like '%' || chr(10) || '%'
+        or {{ column_name }} like '%' || chr(9) || '%'
+{% endtest %}
+
+{% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
+    {%- if min_value is none and max_value is none -%}
+        {{ exceptions.raise_compiler_error("accepted_range on " ~ column_name ~ ": give min_value, max_value or both") }}
+    {%- endif -%}
+    select {{ column_name }} as failing_value
+    from {{ model }}
+    where
+        {%- if min_value is not none %}
+        {{ column_name }} {{ '<' if inclusive else '<=' }} {{ min_value }}
+        {%- endif %}
+        {%- if min_value is not none and max_value is not none %} or{% endif %}
+        {%- if max_value is not none %}
+        {{ column_name }} {{ '>' if inclusive else '>=' }} {{ max_value }}
+        {%- endif %}
+{% endtest %}
+
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+    select
+        {{ combination_of_columns | join(', ') }},
+        count(*) as rows_with_combination
+    from {{ model }}
+    group by {{ combination_of_columns | join(', ') }}
+    having count(*) > 1
+{% endtest %}
+
+{% test expression_is_true(model, expression, column_name=none) %}
+    select *
+    from {{ model }}
+    where not ({{ column_name ~ ' ' if column_name }}{{ expression }})
+{% endtest %}
+
+{% test is_empty(model) %}
+    select * from {{ model }}
+{% endtest %}
+
+{% test rejects_within_threshold(model, candidates, share=none, min_rows=none, never_fail_reasons=['missing_email']) %}
+    {%- set share = share if share is not none else var('rejects_error_share', 0.05) -%}
+    {%- set min_rows = min_rows if min_rows is not none else var('rejects_error_min_rows', 10) -%}
+    with rejected as (
+        select
+            reject_reason,
+            count(distinct source_id) as rejected_rows
+        from {{ model }}
+        group by reject_reason
+    ),
+
+    candidate_rows as (
+        select count(*) as candidate_rows from {{ candidates }}
+    )
+
+    select
+        rejected.reject_reason,
+        rejected.rejected_rows,
+        candidate_rows.candidate_rows
+    from rejected
+    cross join candidate_rows
+    where
+        {%- if never_fail_reasons %}
+        rejected.reject_reason not in ('{{ never_fail_reasons | join("', '") }}') and
+        {%- endif %}
+        rejected.rejected_rows >= {{ min_rows }}
+        and rejected.rejected_rows > {{ share }} * candidate_rows.candidate_rows
+{% endtest %}

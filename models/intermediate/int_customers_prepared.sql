@@ -1,0 +1,80 @@
+-- Candidate rows of the Customers feed: one per trimmed, lower-cased e-mail. When several
+-- customer records share an e-mail the most recently updated one wins (then the highest id).
+-- Records without an e-mail stay one row each, for listrak_customers_rejects to record.
+-- ZipCode is the billing (else shipping) zip of the e-mail's latest real order that has one.
+with
+
+customers as (
+
+    select * from {{ ref('stg_shopify__customers') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_shopify__orders') }}
+
+),
+
+ranked_customers as (
+
+    select
+        *,
+        row_number() over (
+            partition by coalesce(email, 'customer-id:' || cast(customer_id as {{ dbt.type_string() }}))
+            order by updated_at desc nulls last, customer_id desc
+        ) as recency
+    from customers
+    where not is_deleted
+
+),
+
+order_zip_codes as (
+
+    select
+        email,
+        coalesce(billing_address_zip, shipping_address_zip) as zip_code,
+        row_number() over (
+            partition by email
+            order by created_at desc, order_id desc
+        ) as recency
+    from orders
+    where
+        not is_test
+        and not is_deleted
+        and email is not null
+        and coalesce(billing_address_zip, shipping_address_zip) is not null
+
+),
+
+final as (
+
+    select
+        ranked_customers.email as "Email",
+        ranked_customers.first_name as "FirstName",
+        ranked_customers.last_name as "LastName",
+        cast(null as {{ dbt.type_string() }}) as "Gender",
+        cast(null as date) as "Birthday",
+        order_zip_codes.zip_code as "ZipCode",
+        cast(ranked_customers.customer_id as {{ dbt.type_string() }}) as "CustomerNumber",
+        -- Shopify's account state: only "enabled" means the customer has an account.
+        case
+            when ranked_customers.account_state is null then null
+            else ranked_customers.account_state = 'enabled'
+        end as "Registered",
+        cast(null as {{ dbt.type_string() }}) as "Meta1",
+        cast(null as {{ dbt.type_string() }}) as "Meta2",
+        cast(null as {{ dbt.type_string() }}) as "Meta3",
+        cast(null as {{ dbt.type_string() }}) as "Meta4",
+        cast(null as {{ dbt.type_string() }}) as "Meta5",
+        cast(ranked_customers.customer_id as {{ dbt.type_string() }}) as source_id
+    from ranked_customers
+    left join order_zip_codes
+        on
+            ranked_customers.email = order_zip_codes.email
+            and order_zip_codes.recency = 1
+    where ranked_customers.recency = 1
+
+)
+
+select * from final

@@ -1,0 +1,80 @@
+-- Candidate rows of the Order Items feed, one per (order, SKU), in the feed's columns. Items of
+-- test and deleted orders are left out. A row's ShipDate and TrackingNumber are its order's
+-- latest shipment when the row is fulfilled (Shopify's tables do not say which shipment carried
+-- which line); ShippingMethod is the order's.
+with
+
+orders as (
+
+    select * from {{ ref('stg_shopify__orders') }}
+
+),
+
+order_lines as (
+
+    select * from {{ ref('int_order_lines_merged') }}
+
+),
+
+fulfillments as (
+
+    select * from {{ ref('int_fulfillments_aggregated_to_orders') }}
+
+),
+
+shipping as (
+
+    select * from {{ ref('int_shipping_lines_aggregated_to_orders') }}
+
+),
+
+real_orders as (
+
+    select *
+    from orders
+    where not is_test and not is_deleted
+
+),
+
+final as (
+
+    select
+        real_orders.order_name as "OrderNumber",
+        order_lines.sku as "Sku",
+        order_lines.quantity as "Quantity",
+        order_lines.unit_price as "Price",
+        {{ listrak_status_code(
+            'real_orders.cancelled_at',
+            'real_orders.financial_status',
+            'order_lines.fulfillment_status',
+            'order_lines.refunded_quantity',
+            'order_lines.quantity',
+        ) }} as "Status",
+        case
+            when order_lines.fulfillment_status = 'fulfilled'
+                then {{ to_feed_timezone('fulfillments.last_shipped_at') }}
+        end as "ShipDate",
+        case
+            when order_lines.fulfillment_status in ('fulfilled', 'partial')
+                then fulfillments.tracking_number
+        end as "TrackingNumber",
+        coalesce(shipping.shipping_method, fulfillments.tracking_company) as "ShippingMethod",
+        order_lines.discounted_unit_price as "DiscountedPrice",
+        order_lines.line_total as "ItemTotal",
+        cast(null as {{ dbt.type_string() }}) as "Meta1",
+        cast(null as {{ dbt.type_string() }}) as "Meta2",
+        cast(null as {{ dbt.type_string() }}) as "Meta3",
+        cast(null as {{ dbt.type_string() }}) as "Meta4",
+        cast(null as {{ dbt.type_string() }}) as "Meta5",
+        order_lines.order_line_ids as source_id
+    from order_lines
+    inner join real_orders
+        on order_lines.order_id = real_orders.order_id
+    left join fulfillments
+        on order_lines.order_id = fulfillments.order_id
+    left join shipping
+        on order_lines.order_id = shipping.order_id
+
+)
+
+select * from final

@@ -1,0 +1,106 @@
+-- Candidate rows of the Orders feed, one per order, already in the feed's columns (quoted
+-- PascalCase names). Test orders and deleted orders are left out here and appear nowhere.
+-- Rows that cannot meet the contract are quarantined by listrak_orders_rejects; the rest
+-- become listrak_orders.
+with
+
+orders as (
+
+    select * from {{ ref('stg_shopify__orders') }}
+
+),
+
+order_lines as (
+
+    select * from {{ ref('int_order_lines_merged') }}
+
+),
+
+fulfillments as (
+
+    select * from {{ ref('int_fulfillments_aggregated_to_orders') }}
+
+),
+
+shipping as (
+
+    select * from {{ ref('int_shipping_lines_aggregated_to_orders') }}
+
+),
+
+discount_codes as (
+
+    select * from {{ ref('int_discount_codes_aggregated_to_orders') }}
+
+),
+
+real_orders as (
+
+    select *
+    from orders
+    where not is_test and not is_deleted
+
+),
+
+quantities as (
+
+    select
+        order_id,
+        sum(quantity) as ordered_quantity,
+        sum(refunded_quantity) as refunded_quantity
+    from order_lines
+    group by order_id
+
+),
+
+final as (
+
+    select
+        real_orders.email as "Email",
+        real_orders.order_name as "OrderNumber",
+        {{ to_feed_timezone('coalesce(real_orders.processed_at, real_orders.created_at)') }} as "DateEntered",
+        real_orders.total_price as "OrderTotal",
+        real_orders.total_line_items_price as "ItemTotal",
+        real_orders.total_tax as "TaxTotal",
+        shipping.shipping_total as "ShippingTotal",
+        cast(null as {{ dbt.type_numeric() }}) as "HandlingTotal",
+        {{ listrak_status_code(
+            'real_orders.cancelled_at',
+            'real_orders.financial_status',
+            'real_orders.fulfillment_status',
+            'quantities.refunded_quantity',
+            'quantities.ordered_quantity',
+        ) }} as "Status",
+        -- Only a completely fulfilled order has shipped as a whole.
+        case
+            when real_orders.fulfillment_status = 'fulfilled'
+                then {{ to_feed_timezone('fulfillments.last_shipped_at') }}
+        end as "ShipDate",
+        fulfillments.tracking_number as "TrackingNumber",
+        coalesce(shipping.shipping_method, fulfillments.tracking_company) as "ShippingMethod",
+        discount_codes.coupon_code as "CouponCode",
+        real_orders.total_discounts as "DiscountTotal",
+        case lower(real_orders.source_name)
+            when 'web' then 'online'
+            when 'pos' then 'POS'
+            else real_orders.source_name
+        end as "Source",
+        cast(null as {{ dbt.type_string() }}) as "Meta1",
+        cast(null as {{ dbt.type_string() }}) as "Meta2",
+        cast(null as {{ dbt.type_string() }}) as "Meta3",
+        cast(null as {{ dbt.type_string() }}) as "Meta4",
+        cast(null as {{ dbt.type_string() }}) as "Meta5",
+        cast(real_orders.order_id as {{ dbt.type_string() }}) as source_id
+    from real_orders
+    left join quantities
+        on real_orders.order_id = quantities.order_id
+    left join fulfillments
+        on real_orders.order_id = fulfillments.order_id
+    left join shipping
+        on real_orders.order_id = shipping.order_id
+    left join discount_codes
+        on real_orders.order_id = discount_codes.order_id
+
+)
+
+select * from final

@@ -1,0 +1,46 @@
+-- Shipping method and shipping total per order. The method is the title (else the code) of the
+-- order's first shipping line; the total is what the customer paid for shipping, after
+-- shipping discounts.
+with
+
+shipping_lines as (
+
+    select * from {{ ref('stg_shopify__order_shipping_lines') }}
+
+),
+
+ranked as (
+
+    select
+        order_id,
+        coalesce(title, code) as shipping_method,
+        row_number() over (partition by order_id order by order_shipping_line_id) as line_rank
+    from shipping_lines
+
+),
+
+totals as (
+
+    select
+        order_id,
+        sum(coalesce(discounted_price, price)) as shipping_total
+    from shipping_lines
+    group by order_id
+
+),
+
+final as (
+
+    select
+        totals.order_id,
+        ranked.shipping_method,
+        totals.shipping_total
+    from totals
+    left join ranked
+        on
+            totals.order_id = ranked.order_id
+            and ranked.line_rank = 1
+
+)
+
+select * from final

@@ -1,0 +1,27 @@
+with
+
+source as (
+
+    select
+        order_id,
+        index,
+        code,
+        amount,
+        type
+    from {{ source('shopify', 'order_discount_code') }}
+
+),
+
+renamed as (
+
+    select
+        order_id,
+        index as code_index,
+        {{ clean_text('code') }} as code,
+        cast(amount as {{ dbt.type_numeric() }}) as amount,
+        lower({{ clean_text('type') }}) as discount_type
+    from source
+
+)
+
+select * from renamed

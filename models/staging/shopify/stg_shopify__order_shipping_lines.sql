@@ -1,0 +1,29 @@
+with
+
+source as (
+
+    select
+        id,
+        order_id,
+        title,
+        code,
+        price,
+        discounted_price
+    from {{ source('shopify', 'order_shipping_line') }}
+
+),
+
+renamed as (
+
+    select
+        id as order_shipping_line_id,
+        order_id,
+        {{ clean_text('title') }} as title,
+        {{ clean_text('code') }} as code,
+        cast(price as {{ dbt.type_numeric() }}) as price,
+        cast(discounted_price as {{ dbt.type_numeric() }}) as discounted_price
+    from source
+
+)
+
+select * from renamed

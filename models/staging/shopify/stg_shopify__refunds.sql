@@ -1,0 +1,27 @@
+with
+
+source as (
+
+    select
+        id,
+        order_id,
+        created_at,
+        processed_at,
+        restock
+    from {{ source('shopify', 'refund') }}
+
+),
+
+renamed as (
+
+    select
+        id as refund_id,
+        order_id,
+        cast(created_at as {{ dbt.type_timestamp() }}) as created_at,
+        cast(processed_at as {{ dbt.type_timestamp() }}) as processed_at,
+        restock as is_restocked
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,29 @@
+with
+
+source as (
+
+    select
+        id,
+        name,
+        domain,
+        myshopify_domain,
+        iana_timezone,
+        currency
+    from {{ source('shopify', 'shop') }}
+
+),
+
+renamed as (
+
+    select
+        id as shop_id,
+        {{ clean_text('name') }} as shop_name,
+        lower({{ clean_text('domain') }}) as shop_domain,
+        lower({{ clean_text('myshopify_domain') }}) as myshopify_domain,
+        {{ clean_text('iana_timezone') }} as iana_timezone,
+        {{ clean_text('currency') }} as currency
+    from source
+
+)
+
+select * from renamed
