@@ -850,6 +850,8 @@ def _publish_sql(schema: str, shop_domain: str, as_of: datetime) -> str:
     s = f'"{schema}"'
     ts = as_of.strftime("%Y-%m-%d %H:%M:%S")
     myshop = "demo-shop.myshopify.com"
+    # The temp tables are already sorted; a plain scan keeps that order (preserve_insertion_order),
+    # so sorting again here would only cost time.
     return f"""
 create schema if not exists {s};
 create or replace table {s}.shop as
@@ -861,31 +863,31 @@ select
     'America/New_York' as iana_timezone,
     'USD' as currency,
     timestamp '{ts}' - interval 5 minute as _fivetran_synced;
-create or replace table {s}.customer as select * from _customer order by id;
-create or replace table {s}.collection as select * from _collection order by id;
+create or replace table {s}.customer as select * from _customer;
+create or replace table {s}.collection as select * from _collection;
 create or replace table {s}.product as
-    select * exclude (p, n_variants, base_price) from _product order by id;
+    select * exclude (p, n_variants, base_price) from _product;
 create or replace table {s}.product_variant as
-    select * exclude (v, p) from _product_variant order by id;
+    select * exclude (v, p) from _product_variant;
 create or replace table {s}.product_media as
-    select product_id, media_id, position, _fivetran_synced from _product_media order by media_id;
+    select product_id, media_id, position, _fivetran_synced from _product_media;
 create or replace table {s}.media_image as
     select media_id, image_id, image_url, image_alt_text, _fivetran_synced
-    from _product_media order by media_id;
+    from _product_media;
 create or replace table {s}.collection_product as
-    select * from _collection_product order by product_id, collection_id;
-create or replace table {s}.product_tag as select * from _product_tag order by product_id, "index";
-create or replace table {s}."order" as select * from _order order by id;
+    select * from _collection_product;
+create or replace table {s}.product_tag as select * from _product_tag;
+create or replace table {s}."order" as select * from _order;
 create or replace table {s}.order_line as
     select
         id, order_id, "index", product_id, variant_id, sku, title, variant_title, name, vendor,
         price, quantity, total_discount, fulfillment_status, gift_card,
         synced('ol', id) as _fivetran_synced
-    from _order_line order by id;
-create or replace table {s}.order_shipping_line as select * from _order_shipping_line order by id;
+    from _order_line;
+create or replace table {s}.order_shipping_line as select * from _order_shipping_line;
 create or replace table {s}.order_discount_code as
-    select * from _order_discount_code order by order_id, "index";
-create or replace table {s}.fulfillment as select * exclude (i) from _fulfillment order by id;
+    select * from _order_discount_code;
+create or replace table {s}.fulfillment as select * exclude (i) from _fulfillment;
 create or replace table {s}.refund as
     select
         id,
@@ -894,11 +896,11 @@ create or replace table {s}.refund as
         created_at as processed_at,
         money_kind <> 'cancelled' and u('rrestock', i) < 0.8 as restock,
         synced('r', i) as _fivetran_synced
-    from _refund order by id;
+    from _refund;
 create or replace table {s}.order_line_refund as
     select id, refund_id, order_line_id, quantity, subtotal, total_tax, restock_type,
         _fivetran_synced
-    from _order_line_refund order by id;
+    from _order_line_refund;
 """
 
 
