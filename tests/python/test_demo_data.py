@@ -453,3 +453,10 @@ def test_locked_file_raises_config_error_naming_it(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_non_duckdb_file_raises_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    path.write_text("this is not a database\n" * 100)
+    with pytest.raises(ConfigError, match="notes.duckdb"):
+        generate(path, orders=10)
