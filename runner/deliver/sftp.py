@@ -413,7 +413,10 @@ class SftpDestination(Destination):
         path = self._resolve(s.key_file)
         try:
             self._pkey = paramiko.PKey.from_path(path, _passphrase(s.key_passphrase))
-        except paramiko.PasswordRequiredException:
+        except (paramiko.PasswordRequiredException, TypeError) as exc:
+            # cryptography reports a missing passphrase as TypeError, paramiko as PasswordRequired.
+            if s.key_passphrase and isinstance(exc, TypeError):
+                raise AuthenticationError(f"cannot load private key {path}: {type(exc).__name__}") from None
             raise AuthenticationError(
                 f"private key {path} is protected by a passphrase; set FEEDS_SFTP_KEY_PASSPHRASE"
             ) from None
@@ -631,8 +634,8 @@ class SftpDestination(Destination):
         return DeliveryError(f"unexpected {type(exc).__name__} while trying to {what} on {where}: {exc}")
 
 
-def _passphrase(value: str | None) -> str | None:
-    return value if value else None
+def _passphrase(value: str | None) -> bytes | None:
+    return value.encode("utf-8") if value else None
 
 
 def _connect_socket(host: str, port: int, timeout: float, *, nodelay: bool) -> socket.socket:

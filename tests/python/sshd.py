@@ -1,7 +1,7 @@
 """A throwaway OpenSSH `sshd` on a free 127.0.0.1 port, for tests and benchmarks.
 
 It generates its own host key and client keys, serves SFTP through `internal-sftp` (with optional
-flags such as ``-P posix-rename@openssh.com`` or ``-R``) and logs in the user running it by key.
+flags such as ``-P posix-rename`` (a request name, see `sftp-server -Q requests`) or ``-R``) and logs in the user running it by key.
 When run as root it can also chroot the session and, with :func:`make_password_user`, accept a
 password for a throwaway system user. Nothing outside its temporary directory is touched, except
 ``/run/sshd`` (created when missing and running as root; sshd refuses to start without it) and the
