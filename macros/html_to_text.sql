@@ -1,43 +1,56 @@
-{#- body_html as plain text: script/style blocks dropped, block-level tags become a space and
-    inline tags vanish (so "<b>Bo</b>ld" stays "Bold"), common named and numeric entities are
-    decoded, unknown ones removed, whitespace runs collapsed to one space, trimmed, empty -> null.
-    Cutting to a maximum length is the caller's business. -#}
-{% macro html_to_text(expression) -%}
-    {{ return(adapter.dispatch('html_to_text', 'listrak_feeds')(expression)) }}
+{#- body_html as plain text, in two steps a model applies one after the other:
+    strip_html_tags drops script/style blocks and comments, turns block-level tags into a space
+    and removes inline tags (so "<b>Bo</b>ld" stays "Bold"); decode_html_entities decodes the
+    common named and numeric entities, removes unknown ones, collapses whitespace runs to one
+    space and trims (empty -> null). Cutting to a maximum length is the caller's business.
+    Portable regexp_replace (Postgres and DuckDB share the signature and flags), so no
+    engine-specific implementation is needed yet. -#}
+{% macro strip_html_tags(expression) -%}
+    {{ return(adapter.dispatch('strip_html_tags', 'listrak_feeds')(expression)) }}
 {%- endmacro %}
 
-{% macro html_entities() -%}
-    {{ return([
-        ('&nbsp;', ' '), ('&#160;', ' '), ('&lt;', '<'), ('&#60;', '<'), ('&gt;', '>'), ('&#62;', '>'),
-        ('&quot;', '"'), ('&#34;', '"'), ('&apos;', "''"), ('&#39;', "''"), ('&#039;', "''"),
-        ('&rsquo;', "''"), ('&#8217;', "''"), ('&lsquo;', "''"), ('&#8216;', "''"),
-        ('&rdquo;', '"'), ('&#8221;', '"'), ('&ldquo;', '"'), ('&#8220;', '"'),
-        ('&ndash;', '-'), ('&#8211;', '-'), ('&mdash;', '-'), ('&#8212;', '-'),
-        ('&hellip;', '...'), ('&#8230;', '...'), ('&trade;', '(TM)'), ('&reg;', '(R)'), ('&copy;', '(C)'),
-        ('&eacute;', 'é'), ('&egrave;', 'è'), ('&uuml;', 'ü'), ('&ouml;', 'ö'), ('&auml;', 'ä'), ('&szlig;', 'ß'),
-    ]) }}
-{%- endmacro %}
-
-{% macro default__html_to_text(expression) -%}
-    {%- set without_blocks -%}
+{% macro default__strip_html_tags(expression) -%}
+    regexp_replace(
         regexp_replace(
             regexp_replace(
                 regexp_replace(
-                    regexp_replace(
-                        cast({{ expression }} as {{ dbt.type_string() }}),
-                        '<(script|style)[^>]*>.*?</(script|style)>', ' ', 'gis'
-                    ),
-                    '<!--.*?-->', ' ', 'gs'
+                    cast({{ expression }} as {{ dbt.type_string() }}),
+                    '<(script|style)[^>]*>.*?</(script|style)>', ' ', 'gis'
                 ),
-                '</?(p|div|br|li|ul|ol|h[1-6]|tr|td|th|table|section|article|header|footer|blockquote|hr)(\s[^>]*)?/?>', ' ', 'gi'
+                '<!--.*?-->', ' ', 'gs'
             ),
-            '<[^>]*>', '', 'g'
-        )
-    {%- endset -%}
-    {#- &amp; is parked on chr(1) first, so "&amp;lt;" ends as the text "&lt;" rather than "<". -#}
-    {%- set decoded = namespace(sql="replace(" ~ without_blocks ~ ", '&amp;', chr(1))") -%}
-    {%- for entity, text in html_entities() -%}
-        {%- set decoded.sql = "replace(" ~ decoded.sql ~ ", '" ~ entity ~ "', '" ~ text ~ "')" -%}
+            '</?(p|div|br|li|ul|ol|h[1-6]|tr|td|th|table|section|article|header|footer|blockquote|hr)(\s[^>]*)?/?>',
+            ' ',
+            'gi'
+        ),
+        '<[^>]*>', '', 'g'
+    )
+{%- endmacro %}
+
+{#- Entities grouped by the text they stand for; &amp; is decoded last so "&amp;lt;" stays "&lt;". -#}
+{% macro html_entity_groups() -%}
+    {{ return([
+        ('nbsp|#160', ' '),
+        ('lt|#60', '<'),
+        ('gt|#62', '>'),
+        ('quot|#34|ldquo|rdquo|#8220|#8221', '"'),
+        ('apos|#39|#039|lsquo|rsquo|#8216|#8217', "''"),
+        ('ndash|mdash|#8211|#8212', '-'),
+        ('hellip|#8230', '...'),
+        ('trade|#8482', '(TM)'),
+        ('reg|#174', '(R)'),
+        ('copy|#169', '(C)'),
+    ]) }}
+{%- endmacro %}
+
+{% macro decode_html_entities(expression) -%}
+    {{ return(adapter.dispatch('decode_html_entities', 'listrak_feeds')(expression)) }}
+{%- endmacro %}
+
+{% macro default__decode_html_entities(expression) -%}
+    {%- set decoded = namespace(sql="replace(" ~ expression ~ ", '&amp;', chr(1))") -%}
+    {%- for names, text in html_entity_groups() -%}
+        {%- set decoded.sql = "regexp_replace(" ~ decoded.sql ~ ", '&(" ~ names ~ ");', '" ~ text ~ "', 'gi')" -%}
     {%- endfor -%}
     nullif(
         trim(

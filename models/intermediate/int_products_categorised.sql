@@ -36,9 +36,13 @@ product_collections as (
         not collections.is_deleted
         and collections.title is not null
         and collections.published_at is not null
-        and coalesce(collections.handle, '') not in (
-            '{{ var("ignored_collection_handles", []) | join("', '") }}'
-        )
+        {%- if var("ignored_collection_handles", []) %}
+            and coalesce(collections.handle, '') not in (
+                {%- for handle in var("ignored_collection_handles", []) %}
+                    '{{ handle }}'{{ "," if not loop.last }}
+                {%- endfor %}
+            )
+        {%- endif %}
 
 ),
 

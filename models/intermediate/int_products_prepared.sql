@@ -55,6 +55,21 @@ live_products as (
 
 ),
 
+descriptions as (
+
+    -- body_html as plain text, in two steps (see macros/html_to_text.sql).
+    select
+        product_id,
+        {{ decode_html_entities('without_tags') }} as description_text
+    from (
+        select
+            product_id,
+            {{ strip_html_tags('body_html') }} as without_tags
+        from live_products
+    ) as stripped
+
+),
+
 shop as (
 
     select
@@ -75,7 +90,7 @@ final as (
         images.image_url as "ImageUrl",
         'https://' || shop.storefront_domain || '/products/' || live_products.handle as "LinkUrl",
         left(
-            coalesce({{ clean_text(html_to_text('live_products.body_html')) }}, live_products.title),
+            coalesce({{ clean_text('descriptions.description_text') }}, live_products.title),
             4000
         ) as "Description",
         case
@@ -119,6 +134,8 @@ final as (
     from variants
     inner join live_products
         on variants.product_id = live_products.product_id
+    inner join descriptions
+        on live_products.product_id = descriptions.product_id
     cross join shop
     left join images
         on

@@ -50,8 +50,8 @@ items_of_rejected_orders as (
             when rejected_orders.reject_reason = 'missing_email' then 'missing_email'
             else 'order_rejected'
         end as reject_reason,
-        'order ' || order_items."OrderNumber" || ' is rejected (' || rejected_orders.reject_reason || ')'
-        as reject_detail
+        'order ' || order_items."OrderNumber"
+        || ' is rejected (' || rejected_orders.reject_reason || ')' as reject_detail
     from order_items
     inner join rejected_orders
         on order_items."OrderNumber" = rejected_orders."OrderNumber"
