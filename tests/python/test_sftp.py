@@ -344,7 +344,8 @@ def test_final_name_never_holds_a_partial_file(sshd, remote_dir, tmp_path, cutti
     final.write_bytes(old.read_bytes())
     valid = {sha256(old), sha256(new)}
     # Cut points from the SSH handshake to past the end of the upload (the rename).
-    cuts = [200, 3_000, 40_000, 300_000, 1_000_000, 1_600_000, 2_000_000, 2_080_000, 2_120_000, 2_200_000]
+    cuts = [200, 3_000, 40_000, 300_000, 1_000_000, 1_600_000, 2_000_000, 2_080_000, 2_090_000, 2_100_000,
+            2_110_000, 2_120_000, 2_200_000]
     outcomes = []
     for cut in cuts:
         proxy = cutting_proxy(sshd.port, cuts={0: cut})
@@ -358,8 +359,10 @@ def test_final_name_never_holds_a_partial_file(sshd, remote_dir, tmp_path, cutti
         except TransientDeliveryError:
             outcomes.append("failed")
         assert sha256(final) in valid, f"partial file under the final name after a cut at {cut} bytes"
+        # A failed delivery removed its temporary file over a new connection.
+        assert listing(remote_dir) == ["feed.csv"], f"left behind after a cut at {cut} bytes"
         final.write_bytes(old.read_bytes())
-    assert "failed" in outcomes
+    assert "failed" in outcomes and "delivered" in outcomes
     # The failed attempts cleaned up after themselves (or the next one did).
     with SftpDestination(sftp_settings(sshd, remote_dir)) as destination:
         destination.deliver_one(Upload(new, "feed.csv"))
