@@ -1,0 +1,340 @@
+"""Export: write one feed mart to its dated file, verify it, and only then give it its final name.
+
+CSV and TXT files are written by DuckDB's own `COPY ... TO` from a SELECT that formats every column
+by its kind (no Python row loops). DuckDB's CSV writer only writes UTF-8 without a BOM (its
+`ENCODING` option is read-only), so a BOM or UTF-16 is added in the one streaming pass over the file
+that every export makes anyway to verify it and compute its SHA-256. XLSX is written by xlsxwriter
+in constant-memory mode from batches fetched from DuckDB.
+
+Nothing here knows about dbt or delivery: it takes a DuckDB connection, a Feed and a FeedFormat.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import duckdb
+
+from runner.config import FeedFormat
+from runner.errors import ExportError
+from runner.feed import Column, Feed
+
+_CHUNK = 4 * 1024 * 1024
+_UTF8_BOM = codecs.BOM_UTF8
+_UTF16_BOM = codecs.BOM_UTF16_LE
+#: Excel's hard limit of rows per worksheet, header included.
+XLSX_MAX_ROWS = 1_048_576
+_XLSX_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """One written feed file."""
+
+    feed: str
+    path: Path
+    rows: int
+    bytes: int
+    sha256: str
+    seconds: float
+
+
+def file_name(feed: Feed, fmt: FeedFormat, run_date: date | datetime, date_format: str) -> str:
+    """The feed's file name for a run date: its template with `{date}` filled in, plus the extension.
+
+    `run_date` must already be in the feed time zone; this function does no zone conversion.
+    """
+    stem = feed.file_name.replace("{date}", run_date.strftime(date_format))
+    name = f"{stem}.{fmt.file_extension}"
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise ExportError(
+            f"feed {feed.name}: file name {name!r} must be a plain name (no directories, not starting with '.'); "
+            "fix the feed's file_name template or the date format"
+        )
+    return name
+
+
+def header_names(feed: Feed, fmt: FeedFormat) -> list[str]:
+    """The header row of a feed file: the mart's column names with the format's overrides applied."""
+    return [fmt.headers.get(column.name, column.name) for column in feed.columns]
+
+
+def export_feed(
+    connection: duckdb.DuckDBPyConnection, feed: Feed, fmt: FeedFormat, out_dir: Path, name: str
+) -> ExportResult:
+    """Write `feed` to `out_dir/name`, verify it, and return what was written.
+
+    The file is written under a hidden temporary name and renamed only after its checks pass; on any
+    failure no file (temporary or final) is left behind and ExportError names the feed and the problem.
+    """
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / name
+    temporary = out_dir / f".{name}.tmp"
+    raw = out_dir / f".{name}.raw.tmp"
+    _check_columns(feed)
+    try:
+        expected = _count_rows(connection, feed)
+        if fmt.format == "xlsx":
+            rows = _write_xlsx(connection, feed, fmt, temporary, expected)
+            size, sha256 = _hash_file(temporary)
+        else:
+            rows = _copy_csv(connection, feed, fmt, raw)
+            if rows != expected:
+                raise ExportError(
+                    f"feed {feed.name}: {final} would hold {rows} rows but the mart {feed.relation} has {expected}; "
+                    "was the mart changed during the export? Run the export again"
+                )
+            size, sha256 = _finish_text(raw, temporary, fmt, rows, feed, final)
+        os.replace(temporary, final)
+    except duckdb.Error as exc:
+        raise ExportError(f"feed {feed.name}: DuckDB could not write {final}: {exc}") from None
+    except OSError as exc:
+        raise ExportError(f"feed {feed.name}: could not write {final}: {exc}") from None
+    finally:
+        for leftover in (raw, temporary):
+            leftover.unlink(missing_ok=True)
+    return ExportResult(
+        feed=feed.name, path=final, rows=rows, bytes=size, sha256=sha256, seconds=time.perf_counter() - started
+    )
+
+
+def select_sql(feed: Feed, fmt: FeedFormat) -> str:
+    """The SELECT that turns the mart into the file's text values, columns named by their headers."""
+    expressions = [
+        f"{_format_expression(column, fmt)} as {_identifier(header)}"
+        for column, header in zip(feed.columns, header_names(feed, fmt))
+    ]
+    return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation}"
+
+
+def copy_options(fmt: FeedFormat) -> str:
+    """The options of DuckDB's CSV `COPY ... TO` for a format."""
+    options = [
+        "format csv",
+        "header true",
+        f"delimiter {_literal(fmt.delimiter)}",
+        f"quote {_literal(fmt.quote)}",
+        # Escaping the quote character with itself is what doubles embedded quotes.
+        f"escape {_literal(fmt.quote)}",
+        "nullstr ''",
+        f"new_line {_literal(fmt.newline)}",
+    ]
+    if fmt.quote_all:
+        options.append("force_quote *")
+    return "(" + ", ".join(options) + ")"
+
+
+def _check_columns(feed: Feed) -> None:
+    if not feed.columns:
+        raise ExportError(f"feed {feed.name}: no columns are declared for model {feed.model}; declare them in its YAML")
+
+
+def _count_rows(connection: duckdb.DuckDBPyConnection, feed: Feed) -> int:
+    try:
+        row = connection.execute(f"select count(*) from {feed.relation}").fetchone()
+    except duckdb.CatalogException:
+        raise ExportError(
+            f"feed {feed.name}: the mart {feed.relation} does not exist; build it first (feeds build)"
+        ) from None
+    assert row is not None
+    return int(row[0])
+
+
+def _format_expression(column: Column, fmt: FeedFormat) -> str:
+    name = _identifier(column.name)
+    kind = column.kind
+    if kind == "timestamp" or kind == "date":
+        pattern = fmt.timestamp_format if kind == "timestamp" else fmt.date_format
+        return f"strftime({name}, {_literal(pattern)})"
+    if kind == "boolean":
+        return f"case when {name} then {_literal(fmt.true_value)} when not {name} then {_literal(fmt.false_value)} end"
+    if kind == "decimal":
+        # decimal(p,2) already prints as 50.00; anything else (double, other scales) is cast to two places.
+        if re.fullmatch(r"\s*(decimal|numeric)\s*\(\s*\d+\s*,\s*2\s*\)\s*", column.data_type.lower()):
+            return name
+        return f"cast({name} as decimal(38, 2))"
+    if kind == "integer":
+        return name
+    return f"cast({name} as varchar)"
+
+
+def _copy_csv(connection: duckdb.DuckDBPyConnection, feed: Feed, fmt: FeedFormat, target: Path) -> int:
+    sql = f"copy ({select_sql(feed, fmt)}) to {_literal(str(target))} {copy_options(fmt)}"
+    row = connection.execute(sql).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _finish_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: Feed, final: Path) -> tuple[int, str]:
+    """Verify DuckDB's UTF-8 output in one streaming pass, hashing the final bytes.
+
+    Line breaks: DuckDB ends the header and every row with exactly one `new_line`, and writes CR or
+    LF nowhere else unless a value holds one (quoted). So the file is free of line breaks inside
+    values exactly when it has rows + 1 line terminators and no other CR or LF: with LF endings,
+    LF count == rows + 1 and no CR at all; with CRLF endings, CRLF count == LF count == CR count ==
+    rows + 1 (no lone CR, no lone LF). UTF-8 never uses the bytes 0x0A/0x0D inside a multi-byte
+    character, so counting bytes is exact. The counts run on the UTF-8 output, before any
+    transcoding to UTF-16 (where those bytes occur inside other characters).
+
+    When the format wants a BOM or UTF-16, the same pass writes the final bytes to `temporary`;
+    otherwise DuckDB's file is renamed to `temporary` unchanged.
+    """
+    rewrite = fmt.bom or fmt.encoding == "utf-16"
+    crlf_endings = fmt.line_ending == "crlf"
+    digest = hashlib.sha256()
+    size = line_feeds = returns = crlf = 0
+    previous_cr = False
+    out = open(temporary, "wb") if rewrite else None
+    encoder: Callable[[bytes, bool], bytes] | None = None
+    try:
+        if fmt.encoding == "utf-16":
+            decoder = codecs.getincrementaldecoder("utf-8")()
+
+            def encoder(chunk: bytes, final_chunk: bool) -> bytes:
+                return decoder.decode(chunk, final_chunk).encode("utf-16-le")
+
+        if out is not None:
+            head = _UTF16_BOM if fmt.encoding == "utf-16" else _UTF8_BOM
+            out.write(head)
+            digest.update(head)
+            size += len(head)
+        with open(raw, "rb") as source:
+            while chunk := source.read(_CHUNK):
+                line_feeds += chunk.count(b"\n")
+                if crlf_endings:
+                    returns += chunk.count(b"\r")
+                    crlf += chunk.count(b"\r\n") + (1 if previous_cr and chunk[:1] == b"\n" else 0)
+                    previous_cr = chunk[-1:] == b"\r"
+                elif b"\r" in chunk:
+                    # Any CR in an LF file is a line break inside a value; the exact count does not matter.
+                    returns += chunk.count(b"\r")
+                data = encoder(chunk, False) if encoder else chunk
+                digest.update(data)
+                size += len(data)
+                if out is not None:
+                    out.write(data)
+            if encoder:
+                tail = encoder(b"", True)
+                digest.update(tail)
+                size += len(tail)
+                if out is not None:
+                    out.write(tail)
+    except UnicodeDecodeError as exc:
+        raise ExportError(f"feed {feed.name}: DuckDB wrote invalid UTF-8 to {final}: {exc}") from None
+    finally:
+        if out is not None:
+            out.close()
+    expected = rows + 1
+    if crlf_endings:
+        clean = line_feeds == expected and returns == expected and crlf == expected
+    else:
+        clean = line_feeds == expected and returns == 0
+    if not clean:
+        raise ExportError(
+            f"feed {feed.name}: {final} was not kept because a value holds a line break: expected {expected} "
+            f"line endings ({fmt.line_ending}) for {rows} rows plus the header, found {line_feeds} LF and {returns} CR; "
+            f"fix the mart {feed.model} so no value holds CR or LF (its no_line_breaks data test should catch this)"
+        )
+    if not rewrite:
+        os.replace(raw, temporary)
+    return size, digest.hexdigest()
+
+
+def _hash_file(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as source:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _xlsx_select(feed: Feed, fmt: FeedFormat) -> str:
+    """Numbers stay numbers (decimals as double for xlsxwriter); everything else is the CSV text."""
+    expressions = []
+    for column in feed.columns:
+        name = _identifier(column.name)
+        if column.kind == "integer":
+            expressions.append(f"cast({name} as bigint)")
+        elif column.kind == "decimal":
+            expressions.append(f"cast(round({name}, 2) as double)")
+        else:
+            expressions.append(_format_expression(column, fmt))
+    return "select " + ", ".join(expressions) + f" from {feed.relation}"
+
+
+def _write_xlsx(
+    connection: duckdb.DuckDBPyConnection, feed: Feed, fmt: FeedFormat, target: Path, expected: int
+) -> int:
+    import xlsxwriter  # only XLSX feeds need it
+
+    if expected + 1 > XLSX_MAX_ROWS:
+        raise ExportError(
+            f"feed {feed.name}: {expected} rows do not fit in one XLSX sheet (at most {XLSX_MAX_ROWS - 1}); "
+            "use format: csv for this feed"
+        )
+    workbook = xlsxwriter.Workbook(
+        str(target),
+        {
+            "constant_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
+    try:
+        sheet = workbook.add_worksheet(feed.name[:31])
+        money = workbook.add_format({"num_format": "0.00"})
+        for index, header in enumerate(header_names(feed, fmt)):
+            sheet.write_string(0, index, header)
+        writers: list[Callable[[int, int, Any], Any]] = []
+        for column in feed.columns:
+            if column.kind == "integer":
+                writers.append(sheet.write_number)
+            elif column.kind == "decimal":
+                writers.append(lambda row, col, value: sheet.write_number(row, col, value, money))
+            else:
+                writers.append(_text_writer(sheet.write_string, feed, column))
+        cursor = connection.execute(_xlsx_select(feed, fmt))
+        row_index = 0
+        while batch := cursor.fetchmany(_XLSX_BATCH):
+            for record in batch:
+                row_index += 1
+                for col_index, value in enumerate(record):
+                    if value is not None:
+                        writers[col_index](row_index, col_index, value)
+    finally:
+        workbook.close()
+    if row_index != expected:
+        raise ExportError(f"feed {feed.name}: wrote {row_index} rows but the mart {feed.relation} has {expected}")
+    return row_index
+
+
+def _text_writer(write_string: Callable[..., Any], feed: Feed, column: Column) -> Callable[[int, int, Any], Any]:
+    def write(row: int, col: int, value: Any) -> Any:
+        if "\n" in value or "\r" in value:
+            raise ExportError(
+                f"feed {feed.name}: column {column.name} of data row {row} holds a line break; "
+                f"fix the mart {feed.model} to remove line breaks"
+            )
+        return write_string(row, col, value)
+
+    return write
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
