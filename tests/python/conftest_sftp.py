@@ -11,6 +11,7 @@ import itertools
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -78,12 +79,16 @@ class CuttingProxy:
     """A loopback TCP proxy that forwards to ``target`` and can cut a connection after N bytes.
 
     ``cuts`` maps a connection number (0 = first) to the number of client-to-server bytes after
-    which that connection is reset. ``sent`` records the client-to-server bytes of each connection.
+    which that connection is reset; ``stalls`` likewise, after which it silently stops forwarding
+    (a hung server or a dead link). ``sent`` records the client-to-server bytes of each connection.
     """
 
-    def __init__(self, target_port: int, cuts: dict[int, int] | None = None) -> None:
+    def __init__(
+        self, target_port: int, cuts: dict[int, int] | None = None, stalls: dict[int, int] | None = None
+    ) -> None:
         self.target_port = target_port
         self.cuts = dict(cuts or {})
+        self.stalls = dict(stalls or {})
         self.sent: list[int] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -103,33 +108,43 @@ class CuttingProxy:
                 number = len(self.sent)
                 self.sent.append(0)
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            cut = self.cuts.get(number)
-            for args in ((client, upstream, number, cut), (upstream, client, None, None)):
+            stalled = threading.Event()
+            for args in ((client, upstream, number, stalled), (upstream, client, None, stalled)):
                 thread = threading.Thread(target=self._pump, args=args, daemon=True)
                 thread.start()
                 self._threads.append(thread)
 
-    def _pump(self, source: socket.socket, sink: socket.socket, number: int | None, cut: int | None) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, number: int | None, stalled: threading.Event) -> None:
+        """Copy one direction; ``number`` is set for the client-to-server direction, which is counted."""
+        cut = self.cuts.get(number) if number is not None else None
+        stall = self.stalls.get(number) if number is not None else None
         try:
             while True:
                 data = source.recv(65536)
-                if not data:
+                if not data or stalled.is_set():
                     break
                 if number is not None:
-                    if cut is not None and self.sent[number] + len(data) >= cut:
-                        data = data[: cut - self.sent[number]]
+                    limit = min(x for x in (cut, stall, float("inf")) if x is not None)
+                    if self.sent[number] + len(data) >= limit:
+                        data = data[: int(limit) - self.sent[number]]
                         sink.sendall(data)
                         self.sent[number] += len(data)
-                        _reset(source)
-                        _reset(sink)
-                        return
+                        if limit == cut:
+                            _reset(source)
+                            _reset(sink)
+                            return
+                        stalled.set()
+                        break
                     self.sent[number] += len(data)
                 sink.sendall(data)
         except OSError:
             pass
-        finally:
-            with contextlib.suppress(OSError):
-                sink.shutdown(socket.SHUT_WR)
+        if stalled.is_set():
+            while not self._stopping:  # hold the connection open, forwarding nothing
+                time.sleep(0.05)
+            return
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
         self._stopping = True
@@ -147,8 +162,8 @@ def _reset(sock: socket.socket) -> None:
 def cutting_proxy() -> Iterator[Callable[..., CuttingProxy]]:
     proxies: list[CuttingProxy] = []
 
-    def start(target_port: int, cuts: dict[int, int] | None = None) -> CuttingProxy:
-        proxy = CuttingProxy(target_port, cuts)
+    def start(target_port: int, cuts: dict[int, int] | None = None, stalls: dict[int, int] | None = None) -> CuttingProxy:
+        proxy = CuttingProxy(target_port, cuts, stalls)
         proxies.append(proxy)
         return proxy
 

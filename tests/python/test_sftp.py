@@ -336,6 +336,22 @@ def test_cut_connection_resumes_and_sends_less_than_the_whole_file(sshd, remote_
     assert listing(remote_dir) == ["big.csv"]
 
 
+def test_stalled_connection_times_out_and_resumes(sshd, remote_dir, tmp_path, cutting_proxy):
+    size = 6 * 1024 * 1024
+    local = make_file(tmp_path / "big.csv", size, seed=5)
+    proxy = cutting_proxy(sshd.port, stalls={0: 3 * 1024 * 1024})
+    settings = sftp_settings(sshd, remote_dir, port=proxy.port, host_key=sshd.fingerprint, retries=2,
+                             operation_timeout=1.0)
+    started = time.monotonic()
+    with SftpDestination(settings) as destination:
+        destination.deliver_one(Upload(local, "big.csv"))
+        assert destination.connection_attempts == 2
+    assert time.monotonic() - started < 15
+    assert proxy.sent[1] < size * 0.75
+    assert sha256(remote_dir / "big.csv") == sha256(local)
+    assert listing(remote_dir) == ["big.csv"]
+
+
 def test_final_name_never_holds_a_partial_file(sshd, remote_dir, tmp_path, cutting_proxy):
     size = 2 * 1024 * 1024
     old = make_file(tmp_path / "old.csv", size - 1000, seed=1)
