@@ -27,7 +27,9 @@
     )
 {%- endmacro %}
 
-{#- Entities grouped by the text they stand for; &amp; is decoded last so "&amp;lt;" stays "&lt;". -#}
+{#- Entities grouped by the text they stand for; &amp; is decoded last so "&amp;lt;" stays "&lt;".
+    Shopify's editor stores letters such as é as UTF-8, so only markup and punctuation entities
+    are listed; any other entity is removed. -#}
 {% macro html_entity_groups() -%}
     {{ return([
         ('nbsp|#160', ' '),

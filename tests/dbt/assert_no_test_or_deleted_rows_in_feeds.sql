@@ -1,0 +1,99 @@
+-- Test orders and rows deleted in Shopify never reach a feed: no feed row may come only from
+-- such source rows.
+with
+
+orders as (
+
+    select * from {{ ref('stg_shopify__orders') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('stg_shopify__customers') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_shopify__products') }}
+
+),
+
+variants as (
+
+    select * from {{ ref('stg_shopify__product_variants') }}
+
+),
+
+excluded_order_numbers as (
+
+    select order_name from orders
+    where is_test or is_deleted
+    except
+    select order_name from orders
+    where not is_test and not is_deleted
+
+),
+
+excluded_emails as (
+
+    select email from customers
+    where is_deleted
+    except
+    select email from customers
+    where not is_deleted
+
+),
+
+deleted_skus as (
+
+    select variants.sku
+    from variants
+    inner join products
+        on variants.product_id = products.product_id
+    where products.is_deleted
+    except
+    select variants.sku
+    from variants
+    inner join products
+        on variants.product_id = products.product_id
+    where not products.is_deleted
+
+),
+
+leaks as (
+
+    select
+        'listrak_orders' as feed,
+        listrak_orders."OrderNumber" as feed_key
+    from {{ ref('listrak_orders') }} as listrak_orders
+    inner join excluded_order_numbers
+        on listrak_orders."OrderNumber" = excluded_order_numbers.order_name
+    union all
+    select
+        'listrak_order_items' as feed,
+        listrak_order_items."OrderNumber" as feed_key
+    from {{ ref('listrak_order_items') }} as listrak_order_items
+    inner join excluded_order_numbers
+        on listrak_order_items."OrderNumber" = excluded_order_numbers.order_name
+    union all
+    select
+        'listrak_customers' as feed,
+        listrak_customers."Email" as feed_key
+    from {{ ref('listrak_customers') }} as listrak_customers
+    inner join excluded_emails
+        on listrak_customers."Email" = excluded_emails.email
+    {%- if not var('deleted_products_as_discontinued', false) %}
+        union all
+        select
+            'listrak_products' as feed,
+            listrak_products."Sku" as feed_key
+        from {{ ref('listrak_products') }} as listrak_products
+        inner join deleted_skus
+            on listrak_products."Sku" = deleted_skus.sku
+    {%- endif %}
+
+)
+
+select * from leaks

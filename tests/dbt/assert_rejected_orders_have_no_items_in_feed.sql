@@ -1,0 +1,23 @@
+-- An order held back in listrak_orders_rejects takes all its items with it: none of them may
+-- reach the order items feed.
+with
+
+order_items as (
+
+    select * from {{ ref('listrak_order_items') }}
+
+),
+
+order_rejects as (
+
+    select * from {{ ref('listrak_orders_rejects') }}
+
+)
+
+select
+    order_items."OrderNumber",
+    order_items."Sku",
+    order_rejects.reject_reason
+from order_items
+inner join order_rejects
+    on order_items."OrderNumber" = order_rejects."OrderNumber"
