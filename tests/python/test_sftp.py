@@ -262,6 +262,32 @@ def test_key_with_passphrase(sshd, remote_dir, tmp_path):
     assert "not it" not in str(info.value)
 
 
+@pytest.mark.skipif(shutil.which("ssh-agent") is None, reason="ssh-agent is not installed")
+def test_ssh_agent_auth(sshd, remote_dir, tmp_path, monkeypatch):
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if socket_path.exists():
+                break
+            time.sleep(0.05)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        subprocess.run(["ssh-add", str(sshd.client_key)], check=True, capture_output=True)
+        local = make_file(tmp_path / "x.csv", 4321)
+        with SftpDestination(sftp_settings(sshd, remote_dir, key_file=None, use_agent=True)) as destination:
+            destination.deliver_one(Upload(local, "x.csv"))
+        assert sha256(remote_dir / "x.csv") == sha256(local)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=5)
+
+
+def test_no_credentials_is_a_clear_error(sshd, remote_dir, monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    with pytest.raises(AuthenticationError, match="no credentials.*FEEDS_SFTP_KEY_FILE"):
+        SftpDestination(sftp_settings(sshd, remote_dir, key_file=None, use_agent=True)).open()
+
+
 @pytest.mark.skipif(password_user_reason() is not None, reason=password_user_reason() or "")
 def test_password_auth_with_a_throwaway_user(sshd_factory, tmp_path):
     password = "Pw-for-feeds-test-1"
