@@ -24,9 +24,7 @@ and keeps many large write requests in flight, sending them straight to the chan
 from __future__ import annotations
 
 import collections
-import errno
 import logging
-import os
 import random
 import secrets
 import socket
@@ -46,7 +44,7 @@ from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_STATUS
 from runner.config import SftpDestinationSettings
 from runner.deliver import Destination, DeliveryResult, ProgressCallback, Upload, _timed
 from runner.deliver import hostkeys
-from runner.errors import AuthenticationError, DeliveryError, FeedsError, HostKeyError, TransientDeliveryError
+from runner.errors import AuthenticationError, DeliveryError, FeedsError, TransientDeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +120,7 @@ class _Session:
 
     @property
     def extensions(self) -> dict[str, bytes]:
-        return self.sftp.server_extensions
+        return getattr(self.sftp, "server_extensions", {})
 
     def alive(self) -> bool:
         return self.transport.is_active() and not self.sftp.sock.closed
@@ -166,7 +164,7 @@ class SftpDestination(Destination):
         return f"{s.username}@{s.host}:{s.port}:{s.remote_dir}"
 
     def open(self) -> None:
-        session = self._with_retries("connect", lambda: self._connect())
+        session = self._with_retries(self._connect)
         try:
             self._ensure_remote_dir(session)
         except BaseException:
@@ -228,15 +226,17 @@ class SftpDestination(Destination):
         aside = self._remote_path(f".{upload.remote_name}.old")
         attempts = self.settings.retries + 1
         session: _Session | None = None
+        started = False  # whether this call has begun writing the temporary file (so may resume it)
         for attempt in range(attempts):
             try:
                 session = self._acquire()
                 if not self._dir_ready:
                     self._ensure_remote_dir(session)
-                if attempt == 0:
-                    # Leftovers of an earlier failed delivery of this name.
+                if not started:
+                    # Leftovers of an earlier failed delivery of this name are not ours to resume.
                     self._remove_if_present(session, temporary)
                     self._remove_if_present(session, aside)
+                    started = True
                     offset = 0
                 else:
                     offset = self._resume_offset(session, temporary, local, total)
@@ -295,7 +295,7 @@ class SftpDestination(Destination):
         else:
             session.close()
 
-    def _with_retries(self, what: str, action: Callable[[], _Session]) -> _Session:
+    def _with_retries(self, action: Callable[[], _Session]) -> _Session:
         attempts = self.settings.retries + 1
         for attempt in range(attempts):
             try:
@@ -430,7 +430,7 @@ class SftpDestination(Destination):
         return self._pkey
 
     def _write_size(self, sftp: _SFTPClient) -> int:
-        if not (self.tuning.use_limits and LIMITS in sftp.server_extensions):
+        if not (self.tuning.use_limits and LIMITS in getattr(sftp, "server_extensions", {})):
             return SAFE_WRITE_SIZE
         try:
             kind, reply = sftp._request(CMD_EXTENDED, LIMITS)
