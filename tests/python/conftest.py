@@ -1,0 +1,94 @@
+"""Shared pytest fixtures: fresh DuckDB files with demo data, and dbt run through its Python API.
+
+Everything is real: the demo data comes from `runner.demo_data`, dbt runs in-process via
+`dbtRunner` against the project at the repository root with `--profiles-dir profiles`, and
+`FEEDS_DUCKDB_PATH` points the profile at the test's own DuckDB file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+#: Fixed clock for demo data, so tests do not depend on the hour they run.
+DEMO_AS_OF = datetime(2026, 1, 15, 12, 0, 0)
+
+
+@dataclass
+class DbtRun:
+    """Outcome of one dbt invocation: overall success and every node's (name -> status)."""
+
+    success: bool
+    statuses: dict[str, str]
+    exception: BaseException | None
+
+    def named(self, status: str) -> set[str]:
+        """Names of the nodes that ended with `status` (pass, warn, fail, error, success, ...)."""
+        return {name for name, value in self.statuses.items() if value == status}
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def run_dbt(args: list[str], duckdb_path: Path, *, dbt_vars: dict[str, Any] | None = None) -> DbtRun:
+    """Run `dbt <args>` in-process against `duckdb_path`; target and logs go beside the DuckDB file."""
+    from dbt.cli.main import dbtRunner
+
+    work_dir = duckdb_path.parent
+    cli_args = [
+        *args,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR / "profiles"),
+        "--target-path", str(work_dir / "target"),
+        "--log-path", str(work_dir / "logs"),
+    ]
+    if dbt_vars:
+        cli_args += ["--vars", yaml.safe_dump(dbt_vars, default_flow_style=True).strip()]
+    with _env("FEEDS_DUCKDB_PATH", str(duckdb_path)):
+        result = dbtRunner().invoke(cli_args)
+    statuses: dict[str, str] = {}
+    for node_result in getattr(result.result, "results", None) or []:
+        statuses[node_result.node.name] = str(node_result.status)
+    return DbtRun(success=result.success, statuses=statuses, exception=result.exception)
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One DuckDB file with 1,000 demo orders (seed 42), generated once per session; copy, don't write."""
+    from runner.demo_data import generate
+
+    path = tmp_path_factory.mktemp("demo-template") / "feeds.duckdb"
+    generate(path, orders=1000, seed=42, as_of=DEMO_AS_OF)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fresh_demo_db(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Factory: `fresh_demo_db("name")` returns a private copy of the demo DuckDB file in its own tmp dir."""
+
+    def make(name: str) -> Path:
+        path = tmp_path_factory.mktemp(name) / "feeds.duckdb"
+        shutil.copyfile(demo_template, path)
+        return path
+
+    return make
