@@ -206,6 +206,7 @@ def feeds_from_manifest(manifest: Any) -> list[Feed]:
                 key=tuple(meta["key"]),
                 mode=str(meta.get("mode", "full")),
                 columns=columns,
+                rejects_model=rejects.name if rejects is not None else None,
                 rejects_relation=rejects.relation_name if rejects is not None else None,
             )
         )

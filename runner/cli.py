@@ -70,7 +70,15 @@ def exit_code_for(error: FeedsError) -> int:
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _out(stderr: bool = False) -> Console:
+    """A console for tables: the terminal's width, or wide enough not to cut columns in a log."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=220)
+    return console
 
 
 def _fail(error: FeedsError, as_json: bool = False, extra: dict[str, Any] | None = None) -> typer.Exit:
@@ -135,7 +143,7 @@ def _reporter(settings: Settings, quiet: bool, as_json: bool):
 
     setup_logging(settings.resolve(settings.state_dir) / "feeds.log")
     # With --json, stdout carries only the JSON document; progress goes to stderr.
-    return ConsoleReporter(Console(stderr=True, highlight=False), quiet=quiet or as_json)
+    return ConsoleReporter(_err(), quiet=quiet or as_json)
 
 
 def _finish(record: Any, as_json: bool, quiet: bool) -> None:
@@ -144,7 +152,7 @@ def _finish(record: Any, as_json: bool, quiet: bool) -> None:
     if as_json:
         print(json.dumps({"ok": record.status == "success", "exit_code": 0, "run": record.to_json()}, indent=2))
     else:
-        Console(highlight=False).print(summary_table(record))
+        _out().print(summary_table(record))
 
 
 @app.command()
@@ -181,7 +189,7 @@ def run(
             if record is not None and not as_json:
                 from runner.output import summary_table
 
-                Console(stderr=True, highlight=False).print(summary_table(record))
+                _out(stderr=True).print(summary_table(record))
             raise _fail(error, as_json, {"run": record.to_json() if record else None}) from None
         _finish(record, as_json, quiet)
 
@@ -318,7 +326,7 @@ def preview(
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*["" if value is None else str(value) for value in row])
-        Console(highlight=False).print(table)
+        _out().print(table)
 
     _guard(body)
 
@@ -349,7 +357,7 @@ def validate(
                 table.add_column(column)
             for problem in problems:
                 table.add_row("" if problem.row is None else str(problem.row), problem.column or "", problem.rule, problem.message)
-            Console(highlight=False).print(table)
+            _out().print(table)
         else:
             print(f"ok  {file} meets the {chosen.name} feed contract")
         if problems:
@@ -376,7 +384,7 @@ def history(
         elif not records:
             print(f"no runs recorded yet in {settings.runs_dir}")
         else:
-            Console(highlight=False, width=200).print(history_table(records))
+            _out().print(history_table(records))
 
     _guard(body, as_json)
 

@@ -56,7 +56,8 @@ class Feed:
     #: Default delivery mode (full or delta), overridable in feeds.yml.
     mode: str = "full"
     columns: tuple[Column, ...] = field(default_factory=tuple)
-    #: Relation of the rejects model that quarantines rows this feed cannot carry, if any.
+    #: The rejects model that quarantines rows this feed cannot carry, and its relation, if any.
+    rejects_model: str | None = None
     rejects_relation: str | None = None
 
     @property

@@ -162,8 +162,11 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
             for feed in record.feeds.values():
                 feed.status = "skipped"
             raise DataTestsFailed(build_failure_message(summary))
+        rejects_models = {feed.rejects_model for feed in feeds}
         for warning in summary.warnings:
-            reporter.warn(warning.describe())
+            # Quarantined rows are reported per feed, with reasons, at export.
+            if warning.model not in rejects_models:
+                reporter.warn(warning.describe())
 
     files = export_feeds(settings, feeds, record, reporter, store)
 
