@@ -266,6 +266,18 @@ class SftpDestination(Destination):
             return final
         raise AssertionError("unreachable")
 
+    def exists(self, remote_name: str) -> bool:
+        """Whether a file of this final name is in the remote directory now (e.g. not yet picked up)."""
+        path = self._remote_path(remote_name)
+        session = self._acquire()
+        try:
+            found = self._exists(session, path)
+        except Exception as exc:
+            session.close()
+            raise self._classify(exc, session, f"look up {path}") from None
+        self._release(session)
+        return found
+
     def deliver_all(self, uploads: Sequence[Upload], progress: ProgressCallback | None = None) -> list[DeliveryResult]:
         """Deliver several files at once, each over its own connection (up to `concurrency`).
 

@@ -83,6 +83,9 @@ def test_existing_final_file_is_replaced_atomically(sshd, remote_dir, tmp_path):
         destination.deliver_one(Upload(local, "orders.csv"))
     assert sha256(remote_dir / "orders.csv") == sha256(local)
     assert listing(remote_dir) == ["orders.csv"]
+    with SftpDestination(sftp_settings(sshd, remote_dir)) as destination:
+        assert destination.exists("orders.csv")
+        assert not destination.exists("customers.csv")
 
 
 def test_stale_temporary_file_of_an_earlier_run_is_removed(sshd, remote_dir, tmp_path):
