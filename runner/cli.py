@@ -165,6 +165,8 @@ def run(
     select: Annotated[
         Optional[list[str]], typer.Option("--select", "-s", help="dbt selection to build instead of the feeds' upstream (repeatable).")
     ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Send full files this once, whatever each feed's mode; the delta state is kept.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Deliver even if a safety gate refuses (noted in the run record).")] = False,
     target: TargetOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
@@ -180,6 +182,8 @@ def run(
             build=not skip_build,
             upload=not no_upload,
             select=select,
+            full=full,
+            force=force,
         )
         reporter = _reporter(settings, quiet, as_json)
         try:
@@ -270,6 +274,24 @@ def upload(
     def body() -> None:
         settings = _settings(config)
         record = pipeline.upload(settings, list(files or []), _reporter(settings, quiet, as_json))
+        _finish(record, as_json, quiet)
+
+    _guard(body, as_json)
+
+
+@app.command()
+def resend(
+    run_id: Annotated[str, typer.Argument(help="The run whose files to deliver again (see `feeds history`).")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Deliver the files of an earlier run again, under their original names."""
+    from runner import pipeline
+
+    def body() -> None:
+        settings = _settings(config)
+        record = pipeline.resend(settings, run_id, _reporter(settings, quiet, as_json))
         _finish(record, as_json, quiet)
 
     _guard(body, as_json)

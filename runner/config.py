@@ -60,7 +60,8 @@ class FeedSettings(_Strict):
 
     enabled: bool = True
     file_name: str | None = Field(None, description="name template without extension, e.g. Listrak_Order_Feed_{date}")
-    mode: Literal["full", "delta"] | None = None
+    mode: Literal["full", "delta"] | None = Field(None, description="default from the mart's meta: products full, others delta")
+    empty_delta: Literal["send", "skip"] | None = None
     format: Literal["csv", "xlsx"] | None = None
     extension: Literal["csv", "txt", "xlsx"] | None = None
     delimiter: Literal[",", "|", "\t"] | None = None
@@ -74,6 +75,13 @@ class FeedSettings(_Strict):
     true_value: str | None = None
     false_value: str | None = None
     headers: dict[str, str] | None = None
+
+
+class GateSettings(_Strict):
+    """Safety gates checked before anything is delivered; `feeds run --force` overrides them once."""
+
+    max_shrink: float = Field(0.2, ge=0, le=1, description="refuse a full file this much smaller than the last delivered one")
+    max_delta_share: float = Field(0.5, gt=0, le=1, description="refuse a delta holding more than this share of the feed")
 
 
 class LocalDestinationSettings(_Strict):
@@ -128,6 +136,8 @@ class Settings(_Strict):
     timezone: str = Field("America/New_York", description="time zone of the {date} in file names")
     date_format: str = Field("%Y%m%d", description="strftime pattern of {date} in file names")
     keep_runs: int = Field(30, ge=1, description="local feed files of older runs are removed")
+    empty_delta: Literal["send", "skip"] = Field("send", description="a delta with no rows: send a header-only file, or nothing")
+    gates: GateSettings = Field(default_factory=GateSettings)
     destination: DestinationSettings = Field(default_factory=LocalDestinationSettings)
     defaults: FeedFormat = Field(default_factory=FeedFormat)
     feeds: dict[str, FeedSettings] = Field(default_factory=dict)

@@ -48,3 +48,7 @@ class AuthenticationError(DeliveryError):
 
 class GateRefused(FeedsError):
     """A safety gate refused to deliver (exit 4)."""
+
+
+class RunLocked(GateRefused):
+    """Another run holds the run lock (exit 4: refused, nothing done)."""

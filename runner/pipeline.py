@@ -6,11 +6,14 @@ failures are raised as runner.errors classes after the run record has been writt
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass, field
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from runner import export as export_step
@@ -18,9 +21,12 @@ from runner import warehouse
 from runner.build import BuildSummary, DbtProject, selection_for
 from runner.config import Settings
 from runner.deliver import Destination, DeliveryResult, Upload
-from runner.errors import ConfigError, DataTestsFailed, DeliveryError, FeedsError
+from runner.errors import ConfigError, DataTestsFailed, DeliveryError, FeedsError, GateRefused
+from runner.faults import checkpoint
 from runner.feed import Feed
+from runner.lock import run_lock
 from runner.record import FeedRecord, RunRecord, RunStore
+from runner.state import DeliveryState, Prepared
 
 log = logging.getLogger("feeds")
 
@@ -56,6 +62,8 @@ class RunOptions:
     build: bool = True
     upload: bool = True
     select: Sequence[str] | None = None
+    full: bool = False
+    force: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -65,6 +73,8 @@ class RunOptions:
             "build": self.build,
             "upload": self.upload,
             "select": list(self.select) if self.select else None,
+            "full": self.full,
+            "force": self.force,
             **self.extra,
         }
 
@@ -103,8 +113,6 @@ def effective_feed(settings: Settings, feed: Feed) -> Feed:
     overrides = settings.feeds.get(feed.name)
     if overrides is None:
         return feed
-    from dataclasses import replace
-
     return replace(
         feed,
         file_name=overrides.file_name or feed.file_name,
@@ -129,18 +137,17 @@ def make_destination(settings: Settings) -> Destination:
 
 
 def run(settings: Settings, options: RunOptions, reporter: Reporter) -> RunRecord:
-    """Build, gate, export and deliver; the run record is written whatever happens."""
+    """Build, gate, export and deliver, one run at a time; the run record is written whatever happens."""
     store = RunStore(settings.runs_dir)
     record = store.start("run", options.to_json())
     try:
-        _run(settings, options, reporter, store, record)
-    except FeedsError as exc:
-        store.finish(record, exc)
-        raise
+        with run_lock(settings.resolve(settings.state_dir), record.run_id, reporter.warn):
+            _run(settings, options, reporter, store, record)
     except BaseException as exc:
         store.finish(record, exc)
         raise
     store.finish(record)
+    remove_old_outputs(settings, store)
     return record
 
 
@@ -155,7 +162,12 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
 
     if options.build:
         reporter.stage("build", "dbt build " + " ".join(options.select or selection_for(feeds)))
-        summary = project.build(list(options.select or selection_for(feeds)), on_node=reporter.node)
+
+        def on_node(name: str, resource_type: str, status: str) -> None:
+            reporter.node(name, resource_type, status)
+            checkpoint("build")
+
+        summary = project.build(list(options.select or selection_for(feeds)), on_node=on_node)
         record.dbt = summary.to_json()
         store.save(record)
         if not summary.success:
@@ -168,48 +180,173 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
             if warning.model not in rejects_models:
                 reporter.warn(warning.describe())
 
-    files = export_feeds(settings, feeds, record, reporter, store)
+    destination = make_destination(settings) if options.upload else None
+    with warehouse.connect(settings.resolve(settings.duckdb_path)) as connection, _opened(destination):
+        if destination is not None:
+            record.destination = f"{destination.kind}:{destination.describe()}"
+        state = DeliveryState(connection, settings.resolve(settings.state_dir) / "state.duckdb")
+        plans = plan_feeds(settings, options, feeds, connection, state, destination, record, reporter)
+        check_gates(settings, options, plans, record, reporter)
+        store.save(record)
+        files = export_feeds(settings, plans, connection, record, reporter, store)
+        if destination is None:
+            return
+        delivered = deliver(destination, [(plan.feed, upload) for plan, upload in files], record, reporter, store)
+        failed = []
+        for plan, upload in files:
+            entry = record.feeds[plan.feed.name]
+            if upload.local_path in delivered:
+                checkpoint("commit")
+                state.commit(
+                    record.run_id, plan.prepared, upload.remote_name, entry.remote_path, entry.sha256, plan.waiting
+                )
+                entry.state_committed = True
+                store.save(record)
+            else:
+                failed.append(f"{upload.local_path.name}: {entry.error}")
+        if failed:
+            raise DeliveryError("delivery failed for " + "; ".join(failed))
 
-    if not options.upload:
+
+@contextmanager
+def _opened(destination: Destination | None) -> Iterator[None]:
+    if destination is None:
+        yield
         return
-    destination = make_destination(settings)
-    record.destination = f"{destination.kind}:{destination.describe()}"
-    deliver(destination, files, record, reporter, store)
+    with destination:
+        yield
+
+
+@dataclass
+class FeedPlan:
+    """One feed in this run: what to send and under which name."""
+
+    feed: Feed
+    file_name: str
+    prepared: Prepared
+    #: A file of the same name is still waiting at the destination; this file carries its rows too.
+    waiting: bool
+
+
+def plan_feeds(
+    settings: Settings,
+    options: RunOptions,
+    feeds: list[Feed],
+    connection: Any,
+    state: DeliveryState,
+    destination: Destination | None,
+    record: RunRecord,
+    reporter: Reporter,
+) -> list[FeedPlan]:
+    """Fingerprint each feed's rows against the delivery state and decide each file's content."""
+    day = date.fromisoformat(record.run_date) if record.run_date else run_date(settings, None)
+    plans = []
+    for feed in feeds:
+        if not warehouse.relation_exists(connection, feed.relation):
+            raise ConfigError(f"mart {feed.model} ({feed.relation}) does not exist; run `feeds build` first")
+    for feed in feeds:
+        entry = record.feeds[feed.name]
+        entry.rejects = warehouse.rejects_by_reason(connection, feed)
+        if entry.rejects:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in entry.rejects.items())
+            reporter.warn(f"{feed.name}: {sum(entry.rejects.values())} rows quarantined ({reasons})")
+        name = export_step.file_name(feed, settings.feed_format(feed.name), day, settings.date_format)
+        waiting = _still_waiting(destination, name)
+        mode = "full" if options.full else feed.mode
+        prepared = state.prepare(feed, mode, name if waiting else None)
+        entry.mode, entry.total_rows, entry.changed_rows = mode, prepared.total_rows, prepared.changed_rows
+        entry.carried_rows = prepared.file_rows - prepared.changed_rows if mode == "delta" else 0
+        plans.append(FeedPlan(feed, name, prepared, waiting))
+    return plans
+
+
+def _still_waiting(destination: Destination | None, name: str) -> bool:
+    if destination is None:
+        return False
+    try:
+        return destination.exists(name)
+    except NotImplementedError:
+        return True  # cannot tell: carry the rows, a repeat is harmless
+
+
+def check_gates(
+    settings: Settings, options: RunOptions, plans: list[FeedPlan], record: RunRecord, reporter: Reporter
+) -> None:
+    """Refuse the whole run (nothing exported or delivered) when a feed looks wrong, unless --force."""
+    gates = settings.gates
+    refusals = []
+    for plan in plans:
+        prepared = plan.prepared
+        if prepared.mode == "full":
+            if prepared.total_rows == 0:
+                refusals.append(f"{plan.feed.name}: the full file would be empty")
+            elif prepared.last_full_rows and prepared.total_rows < prepared.last_full_rows * (1 - gates.max_shrink):
+                refusals.append(
+                    f"{plan.feed.name}: the full file would hold {prepared.total_rows} rows, "
+                    f"{1 - prepared.total_rows / prepared.last_full_rows:.0%} fewer than the {prepared.last_full_rows} "
+                    f"last delivered (gates.max_shrink is {gates.max_shrink:.0%})"
+                )
+        elif prepared.has_state and prepared.changed_rows > gates.max_delta_share * prepared.total_rows:
+            refusals.append(
+                f"{plan.feed.name}: the delta holds {prepared.changed_rows} of {prepared.total_rows} rows "
+                f"({prepared.changed_rows / prepared.total_rows:.0%}, gates.max_delta_share is "
+                f"{gates.max_delta_share:.0%}); was the delivery state lost or the warehouse rebuilt?"
+            )
+    record.gates = {"refused": refusals, "forced": bool(refusals and options.force)}
+    if not refusals:
+        return
+    if options.force:
+        for refusal in refusals:
+            reporter.warn(f"gate overridden by --force: {refusal}")
+        return
+    for entry in record.feeds.values():
+        entry.status = "skipped"
+    raise GateRefused(
+        "safety gate refused the run; nothing was exported or delivered:\n  "
+        + "\n  ".join(refusals)
+        + "\nIf this is expected, run once with --force (the run record notes it); adjust gates: in feeds.yml otherwise"
+    )
 
 
 def export_feeds(
-    settings: Settings, feeds: list[Feed], record: RunRecord, reporter: Reporter, store: RunStore
-) -> list[tuple[Feed, Upload]]:
-    """Export every feed of the run into `<output_dir>/<run_id>/`; return what to deliver."""
+    settings: Settings,
+    plans: list[FeedPlan],
+    connection: Any,
+    record: RunRecord,
+    reporter: Reporter,
+    store: RunStore,
+) -> list[tuple[FeedPlan, Upload]]:
+    """Export every planned feed into `<output_dir>/<run_id>/`; return what to deliver."""
     out_dir = settings.resolve(settings.output_dir) / record.run_id
-    day = date.fromisoformat(record.run_date) if record.run_date else run_date(settings, None)
     uploads = []
     reporter.stage("export", str(out_dir))
-    with warehouse.connect(settings.resolve(settings.duckdb_path)) as connection:
-        for feed in feeds:
-            if not warehouse.relation_exists(connection, feed.relation):
-                raise ConfigError(f"mart {feed.model} ({feed.relation}) does not exist; run `feeds build` first")
-        for feed in feeds:
-            entry = record.feeds[feed.name]
-            entry.rejects = warehouse.rejects_by_reason(connection, feed)
-            if entry.rejects:
-                reasons = ", ".join(f"{count} {reason}" for reason, count in entry.rejects.items())
-                reporter.warn(f"{feed.name}: {sum(entry.rejects.values())} rows quarantined ({reasons})")
-            fmt = settings.feed_format(feed.name)
-            name = export_step.file_name(feed, fmt, day, settings.date_format)
-            try:
-                result = export_step.export_feed(connection, feed, fmt, out_dir, name)
-            except FeedsError as exc:
-                entry.status, entry.error = "failed", str(exc)
-                store.save(record)
-                raise
-            entry.status = "exported"
-            entry.rows, entry.bytes, entry.sha256 = result.rows, result.bytes, result.sha256
-            entry.local_path, entry.export_seconds = str(result.path), round(result.seconds, 3)
+    for plan in plans:
+        feed, entry = plan.feed, record.feeds[plan.feed.name]
+        if plan.prepared.file_rows == 0 and plan.prepared.mode == "delta" and _empty_delta(settings, feed) == "skip":
+            entry.status = "unchanged"
+            continue
+        try:
+            result = export_step.export_feed(
+                connection, replace(feed, relation=plan.prepared.relation), settings.feed_format(feed.name),
+                out_dir, plan.file_name,
+            )
+        except FeedsError as exc:
+            entry.status, entry.error = "failed", str(exc)
             store.save(record)
-            reporter.exported(feed.name, result.rows, result.bytes, result.path)
-            uploads.append((feed, Upload(result.path, result.path.name)))
+            raise
+        entry.status = "exported"
+        entry.rows, entry.bytes, entry.sha256 = result.rows, result.bytes, result.sha256
+        entry.local_path, entry.export_seconds = str(result.path), round(result.seconds, 3)
+        store.save(record)
+        reporter.exported(feed.name, result.rows, result.bytes, result.path)
+        checkpoint("export")
+        uploads.append((plan, Upload(result.path, result.path.name)))
     return uploads
+
+
+def _empty_delta(settings: Settings, feed: Feed) -> str:
+    overrides = settings.feeds.get(feed.name)
+    return (overrides.empty_delta if overrides and overrides.empty_delta else None) or settings.empty_delta
 
 
 def deliver(
@@ -218,25 +355,33 @@ def deliver(
     record: RunRecord,
     reporter: Reporter,
     store: RunStore,
-) -> None:
-    """Deliver the files; each feed's record says where it went. Raises if any file failed."""
+) -> set[Path]:
+    """Deliver the files through an open destination; return the local paths that were delivered."""
     reporter.stage("deliver", f"{destination.kind}: {destination.describe()}")
     by_path = {upload.local_path: feed for feed, upload in files}
-    with destination:
-        results = destination.deliver_all([upload for _, upload in files], reporter.transfer)
-    failed = []
+    results = destination.deliver_all([upload for _, upload in files], reporter.transfer)
+    delivered = set()
     for result in results:
         entry = record.feeds[by_path[result.local_path].name]
         entry.delivery_seconds = round(result.seconds, 3)
         if result.status == "delivered":
             entry.status, entry.remote_path = "delivered", result.remote_path
+            delivered.add(result.local_path)
         else:
             entry.status, entry.error = "failed", result.error
-            failed.append(f"{result.local_path.name}: {result.error}")
         reporter.delivered(result)
     store.save(record)
-    if failed:
-        raise DeliveryError("delivery failed for " + "; ".join(failed))
+    return delivered
+
+
+def remove_old_outputs(settings: Settings, store: RunStore) -> None:
+    """Keep the local files of the newest `keep_runs` runs; older run folders are removed."""
+    out_root = settings.resolve(settings.output_dir)
+    if not out_root.is_dir():
+        return
+    folders = sorted((path for path in out_root.iterdir() if path.is_dir()), reverse=True)
+    for folder in folders[settings.keep_runs:]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def build_failure_message(summary: BuildSummary) -> str:
@@ -247,8 +392,11 @@ def build_failure_message(summary: BuildSummary) -> str:
     return "\n".join(lines)
 
 
-def upload(settings: Settings, paths: list[Path], reporter: Reporter) -> RunRecord:
-    """Deliver existing files (given, or those of the last run that exported files) again."""
+def upload(settings: Settings, paths: list[Path], reporter: Reporter, command: str = "upload") -> RunRecord:
+    """Deliver existing files (given, or those of the last run that exported files) again.
+
+    The delivery state is not touched: a resend repeats rows Listrak already has, which is harmless.
+    """
     store = RunStore(settings.runs_dir)
     if not paths:
         last = store.last_with_files()
@@ -257,19 +405,45 @@ def upload(settings: Settings, paths: list[Path], reporter: Reporter) -> RunReco
         paths = [Path(feed.local_path) for feed in last.feeds.values() if feed.local_path]
     for path in paths:
         if not path.is_file():
-            raise ConfigError(f"file {path} does not exist")
-    record = store.start("upload", {"files": [str(path) for path in paths]})
+            raise ConfigError(f"file {path} does not exist (local files of old runs are removed after keep_runs runs)")
+    record = store.start(command, {"files": [str(path) for path in paths]})
     try:
-        destination = make_destination(settings)
-        record.destination = f"{destination.kind}:{destination.describe()}"
-        files = []
-        for path in paths:
-            pseudo = Feed(name=path.name, model="", relation="", file_name=path.stem, key=())
-            record.feeds[path.name] = FeedRecord(feed=path.name, local_path=str(path), bytes=path.stat().st_size)
-            files.append((pseudo, Upload(path, path.name)))
-        deliver(destination, files, record, reporter, store)
+        with run_lock(settings.resolve(settings.state_dir), record.run_id, reporter.warn):
+            destination = make_destination(settings)
+            record.destination = f"{destination.kind}:{destination.describe()}"
+            files = []
+            for path in paths:
+                pseudo = Feed(name=path.name, model="", relation="", file_name=path.stem, key=())
+                record.feeds[path.name] = FeedRecord(
+                    feed=path.name, local_path=str(path), bytes=path.stat().st_size, sha256=sha256_of(path)
+                )
+                files.append((pseudo, Upload(path, path.name)))
+            with destination:
+                delivered = deliver(destination, files, record, reporter, store)
+            failed = [f"{name}: {entry.error}" for name, entry in record.feeds.items() if Path(entry.local_path) not in delivered]
+            if failed:
+                raise DeliveryError("delivery failed for " + "; ".join(failed))
     except BaseException as exc:
         store.finish(record, exc)
         raise
     store.finish(record)
     return record
+
+
+def resend(settings: Settings, run_id: str, reporter: Reporter) -> RunRecord:
+    """Deliver the files of an earlier run again, under their original names."""
+    earlier = RunStore(settings.runs_dir).get(run_id)
+    if earlier is None:
+        raise ConfigError(f"no run {run_id!r} in {settings.runs_dir}; `feeds history` lists the runs")
+    paths = [Path(feed.local_path) for feed in earlier.feeds.values() if feed.local_path]
+    if not paths:
+        raise ConfigError(f"run {run_id} exported no files, so there is nothing to resend")
+    return upload(settings, paths, reporter, command=f"resend {run_id}")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -20,7 +20,14 @@ class FeedRecord:
     """What happened to one feed in a run."""
 
     feed: str
-    status: str = "pending"  # pending | exported | delivered | failed | skipped
+    status: str = "pending"  # pending | exported | delivered | unchanged | failed | skipped
+    mode: str | None = None  # full | delta
+    #: Rows in the mart, rows new or changed since the last delivery, rows carried again because
+    #: the previous file of the same name was still waiting at the destination.
+    total_rows: int | None = None
+    changed_rows: int | None = None
+    carried_rows: int | None = None
+    #: Rows in the file.
     rows: int | None = None
     bytes: int | None = None
     sha256: str | None = None
@@ -29,6 +36,8 @@ class FeedRecord:
     export_seconds: float | None = None
     delivery_seconds: float | None = None
     rejects: dict[str, int] = field(default_factory=dict)
+    #: Whether the delivery state advanced past this file (only after confirmed delivery).
+    state_committed: bool = False
     error: str | None = None
 
 
@@ -45,6 +54,7 @@ class RunRecord:
     destination: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     dbt: dict[str, Any] = field(default_factory=dict)
+    gates: dict[str, Any] = field(default_factory=dict)
     feeds: dict[str, FeedRecord] = field(default_factory=dict)
     error: str | None = None
     error_type: str | None = None

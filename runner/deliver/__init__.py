@@ -67,6 +67,10 @@ class Destination(ABC):
     def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> str:
         """Deliver one file atomically and return its final remote path."""
 
+    def exists(self, remote_name: str) -> bool:
+        """Whether a file of this final name is at the destination now (e.g. not yet picked up)."""
+        raise NotImplementedError
+
     def check(self) -> list[str]:
         """Prove the destination is reachable and writable; return lines to show the user."""
         return [f"{self.kind}: {self.describe()}"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from runner.deliver import Destination, ProgressCallback, Upload
 from runner.errors import DeliveryError
+from runner.faults import checkpoint
 
 _CHUNK = 1 << 20
 
@@ -35,6 +36,9 @@ class LocalDestination(Destination):
             except OSError as exc:
                 raise DeliveryError(f"cannot create destination directory {self.directory}: {exc.strerror}") from exc
 
+    def exists(self, remote_name: str) -> bool:
+        return (self.directory / remote_name).is_file()
+
     def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> str:
         final = self.directory / upload.remote_name
         temporary = self.directory / f".{upload.remote_name}.part"
@@ -47,10 +51,12 @@ class LocalDestination(Destination):
                     sent += len(chunk)
                     if progress:
                         progress(upload.local_path, sent, total)
+                    checkpoint("upload")
                 dst.flush()
                 os.fsync(dst.fileno())
             if temporary.stat().st_size != total:
                 raise DeliveryError(f"{temporary}: wrote {temporary.stat().st_size} bytes, expected {total}")
+            checkpoint("rename")
             os.replace(temporary, final)
         except OSError as exc:
             temporary.unlink(missing_ok=True)

@@ -45,6 +45,7 @@ from runner.config import SftpDestinationSettings
 from runner.deliver import Destination, DeliveryResult, ProgressCallback, Upload, _timed
 from runner.deliver import hostkeys
 from runner.errors import AuthenticationError, DeliveryError, FeedsError, TransientDeliveryError
+from runner.faults import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -562,6 +563,7 @@ class SftpDestination(Destination):
 
     def _publish(self, session: _Session, temporary: str, final: str, aside: str) -> None:
         sftp = session.sftp
+        checkpoint("rename")
         exists = self._exists(session, final)
         if exists and not self.settings.replace_existing:
             raise DeliveryError(
@@ -749,6 +751,7 @@ def _write_pipelined(
                 read_status()
         if progress:
             progress(local, position, total)
+        checkpoint("upload")
     while pending:
         read_status()
     if acknowledged != total:

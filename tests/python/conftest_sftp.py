@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import socket
 import struct
 import threading
@@ -30,6 +31,8 @@ def sshd_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     """Start sshd servers on demand (``sshd_factory(sftp_flags=["-R"])``); all are stopped at the end."""
     reason = sshd_missing_reason()
     if reason:
+        if os.environ.get("FEEDS_REQUIRE_SSHD"):
+            pytest.fail(f"FEEDS_REQUIRE_SSHD is set but the SFTP tests cannot run: {reason}")
         pytest.skip(reason)
     servers: list[SshServer] = []
 

@@ -6,76 +6,12 @@ import csv
 import json
 import os
 import subprocess
-import sys
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
 
-from runner.demo_data import generate
-
-REPO = Path(__file__).resolve().parents[2]
-FEEDS = Path(sys.executable).with_name("feeds")
-
-# The feed contract (../shared/spec/listrak-feeds.md): file name prefix and header, in order.
-META = [f"Meta{i}" for i in range(1, 6)]
-SPEC = {
-    "orders": ("Listrak_Order_Feed_", [
-        "Email", "OrderNumber", "DateEntered", "OrderTotal", "ItemTotal", "TaxTotal", "ShippingTotal",
-        "HandlingTotal", "Status", "ShipDate", "TrackingNumber", "ShippingMethod", "CouponCode",
-        "DiscountTotal", "Source", *META]),
-    "order_items": ("Listrak_OrderItem_Feed_", [
-        "OrderNumber", "Sku", "Quantity", "Price", "Status", "ShipDate", "TrackingNumber", "ShippingMethod",
-        "DiscountedPrice", "ItemTotal", *META]),
-    "customers": ("Listrak_Customer_", [
-        "Email", "FirstName", "LastName", "Gender", "Birthday", "ZipCode", "CustomerNumber", "Registered", *META]),
-    "products": ("Listrak_Product_Feed_", [
-        "Sku", "Title", "ImageUrl", "LinkUrl", "Description", "Price", "Brand", "Category", "SubCategory",
-        "SalePrice", "SaleStartDate", "SaleEndDate", "OnSale", "IsClearance", "IsOutlet", "QOH", "InStock",
-        "MasterSku", "ReviewProductID", "ReviewUrl", "Discontinued", "Size", "Color", "Style", "Gender", "MSRP",
-        *META]),
-}
-MARTS = {"orders": "listrak_orders", "order_items": "listrak_order_items",
-         "customers": "listrak_customers", "products": "listrak_products"}
-
-
-class Workspace:
-    """A throwaway DuckDB file, output, state and destination folders, and a feeds.yml naming them."""
-
-    def __init__(self, root: Path, orders: int = 600, seed: int = 11) -> None:
-        self.root = root
-        self.duckdb = root / "feeds.duckdb"
-        self.out = root / "out"
-        self.delivered = root / "delivered"
-        self.config = root / "feeds.yml"
-        self.config.write_text(
-            f"project_dir: {REPO}\nduckdb_path: feeds.duckdb\noutput_dir: out\nstate_dir: state\n"
-            "destination:\n  type: local\n  path: delivered\n",
-            encoding="utf-8",
-        )
-        generate(self.duckdb, orders=orders, seed=seed)
-
-    def sql(self, statement: str) -> list[tuple]:
-        with duckdb.connect(str(self.duckdb)) as connection:
-            return connection.execute(statement).fetchall()
-
-    def feeds(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-        environ.update(env or {})
-        return subprocess.run(
-            [str(FEEDS), *args], cwd=self.root, env=environ, capture_output=True, text=True, timeout=600,
-            check=False, input="",
-        )
-
-    def files(self, folder: Path) -> list[Path]:
-        return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
-
-
-def today_in_feed_zone() -> str:
-    return datetime.now(ZoneInfo("America/New_York")).strftime("%Y%m%d")
-
+from workspace import FEEDS, MARTS, REPO, SPEC, Workspace, today_in_feed_zone
 
 @pytest.fixture(scope="module")
 def happy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, subprocess.CompletedProcess[str]]:
