@@ -364,21 +364,26 @@ def chart(results: list[dict[str, Any]], path: Path, machine: dict[str, Any]) ->
     import matplotlib.pyplot as plt
 
     orders = [result["orders"] for result in results]
-    figure, axes = plt.subplots(figsize=(9, 6), dpi=110)
+    figure, axes = plt.subplots(figsize=(11, 6), dpi=110)
+    # A feeds stage and the reference step doing the same job share a colour (solid vs dashed).
+    colours = {"demo_data": "tab:gray", "dbt_build": "tab:blue", "export": "tab:green", "upload": "tab:red",
+               "run": "black"}
     for name in STAGES:
-        axes.plot(orders, [r["stages"][name]["seconds"] for r in results], marker="o", label=f"feeds: {name}")
-    for name in REFERENCE:
+        axes.plot(orders, [r["stages"][name]["seconds"] for r in results], marker="o", color=colours[name],
+                  linewidth=2.5 if name == "run" else 1.5, label=f"feeds {name}")
+    for name, pair in zip(REFERENCE, ("dbt_build", "export", "upload")):
+        label = {"ref_dbt_build": "dbt build CLI", "ref_copy": "DuckDB COPY", "ref_sftp": "OpenSSH sftp"}[name]
         axes.plot(orders, [r["reference"][name]["seconds"] for r in results], marker="x", linestyle="--",
-                  label=f"reference: {name.removeprefix('ref_')}")
-    axes.plot(orders, [r["reference"]["total"]["seconds"] for r in results], color="black", linestyle=":",
-              marker="s", label="reference: total")
+                  color=colours[pair], label=f"reference: {label}")
+    axes.plot(orders, [r["reference"]["total"]["seconds"] for r in results], color="black", linestyle="--",
+              marker="s", linewidth=2.5, label="reference: total")
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("orders (demo data)")
     axes.set_ylabel("wall time, seconds")
     axes.set_title(f"listrak-feeds benchmark ({machine['nproc']} cores, {machine['date'][:10]})")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8, loc="upper left")
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
@@ -423,9 +428,16 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="JSON results (default docs/bench/results.json; with --quick, scratch dir)")
     parser.add_argument("--chart", type=Path, help="PNG chart (default bench.png next to --out)")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new one under /tmp)")
+    parser.add_argument("--replot", type=Path, metavar="JSON",
+                        help="only redraw the chart (and print the table) from an earlier results file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (DuckDB file, logs, dbt target/)")
     args = parser.parse_args()
 
+    if args.replot:
+        document = json.loads(args.replot.read_text())
+        chart(document["sizes"], args.chart or args.replot.with_name("bench.png"), document["machine"])
+        print(table(document["sizes"]))
+        return 0
     sshd = _import_sshd()
     reason = sshd.sshd_missing_reason()
     if reason:
