@@ -89,10 +89,10 @@ final as (
         end as "Title",
         images.image_url as "ImageUrl",
         'https://' || shop.storefront_domain || '/products/' || live_products.handle as "LinkUrl",
-        left(
+        trim(left(
             coalesce({{ clean_text('descriptions.description_text') }}, live_products.title),
             4000
-        ) as "Description",
+        )) as "Description",
         case
             when variants.compare_at_price > variants.price then variants.compare_at_price
             else variants.price
