@@ -41,7 +41,8 @@ MARTS = {"orders": "listrak_orders", "order_items": "listrak_order_items",
 class Workspace:
     """A throwaway DuckDB file, output, state and destination folders, and a feeds.yml naming them."""
 
-    def __init__(self, root: Path, orders: int = 600, seed: int = 11) -> None:
+    def __init__(self, root: Path, orders: int = 600, seed: int = 11, generate_data: bool = True) -> None:
+        root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.duckdb = root / "feeds.duckdb"
         self.out = root / "out"
@@ -52,7 +53,13 @@ class Workspace:
             "destination:\n  type: local\n  path: delivered\n",
             encoding="utf-8",
         )
-        generate(self.duckdb, orders=orders, seed=seed)
+        if generate_data:
+            generate(self.duckdb, orders=orders, seed=seed)
+
+    @classmethod
+    def existing(cls, root: Path) -> "Workspace":
+        """A workspace copied from another one: same relative layout, data already there."""
+        return cls(root, generate_data=False)
 
     def sql(self, statement: str) -> list[tuple]:
         with duckdb.connect(str(self.duckdb)) as connection:
