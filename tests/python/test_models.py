@@ -236,3 +236,42 @@ def test_truncate_overlong_text_var_sends_cut_values_instead_of_rejecting(fresh_
     assert truncated.success
     assert _query(path, 'select "FirstName" from listrak_customers where "CustomerNumber" = ?',
                   [str(customer_id)]) == [("x" * 50,)]
+
+
+def test_manifest_declares_feeds_limits_and_required_columns_for_the_runner(planted):
+    """The runner reads each feed from the mart's meta and its columns' max_length / not_null tests."""
+    from dbt.cli.main import dbtRunner
+
+    path, _, _ = planted
+    manifest = dbtRunner().invoke([
+        "parse", "--quiet", "--project-dir", str(Path(__file__).resolve().parents[2]),
+        "--profiles-dir", str(Path(__file__).resolve().parents[2] / "profiles"),
+        "--target-path", str(path.parent / "parse-target"),
+    ]).result
+    limits, required = {}, set()
+    for node in manifest.nodes.values():
+        if node.resource_type == "test" and getattr(node, "test_metadata", None) and node.column_name:
+            key = (node.attached_node.split(".")[-1], node.column_name)
+            if node.test_metadata.name == "max_length":
+                limits[key] = node.test_metadata.kwargs["length"]
+            elif node.test_metadata.name == "not_null":
+                required.add(key)
+    feeds = {
+        node.name: node.config.meta["listrak_feed"]
+        for node in manifest.nodes.values()
+        if node.resource_type == "model" and "listrak_feed" in node.config.meta
+    }
+    assert {name: (feed["name"], feed["key"], feed["mode"]) for name, feed in feeds.items()} == {
+        "listrak_orders": ("orders", ["OrderNumber"], "delta"),
+        "listrak_order_items": ("order_items", ["OrderNumber", "Sku"], "delta"),
+        "listrak_customers": ("customers", ["Email"], "delta"),
+        "listrak_products": ("products", ["Sku"], "full"),
+    }
+    assert limits[("listrak_orders", "Email")] == 100
+    assert limits[("listrak_orders", "TrackingNumber")] == 32
+    assert limits[("listrak_customers", "Meta1")] == 250
+    assert limits[("listrak_products", "Description")] == 4000
+    assert ("listrak_products", "Description") in required
+    assert ("listrak_orders", "TrackingNumber") not in required
+    for model, columns in SPEC_COLUMNS.items():
+        assert all((model, column) in required for column in feeds[model]["key"])
