@@ -146,15 +146,6 @@ def _reporter(settings: Settings, quiet: bool, as_json: bool):
     return ConsoleReporter(_err(), quiet=quiet or as_json)
 
 
-def _finish(record: Any, as_json: bool, quiet: bool) -> None:
-    from runner.output import summary_table
-
-    if as_json:
-        print(json.dumps({"ok": record.status == "success", "exit_code": 0, "run": record.to_json()}, indent=2))
-    else:
-        _out().print(summary_table(record))
-
-
 @app.command()
 def run(
     config: ConfigOption = None,
@@ -185,26 +176,26 @@ def run(
             full=full,
             force=force,
         )
-        reporter = _reporter(settings, quiet, as_json)
-        try:
-            record = pipeline.run(settings, options, reporter)
-        except FeedsError as error:
-            record = _last_record(settings)
-            if record is not None and not as_json:
-                from runner.output import summary_table
-
-                _out(stderr=True).print(summary_table(record))
-            raise _fail(error, as_json, {"run": record.to_json() if record else None}) from None
-        _finish(record, as_json, quiet)
+        _recorded_command(lambda: pipeline.run(settings, options, _reporter(settings, quiet, as_json)), as_json)
 
     _guard(body, as_json)
 
 
-def _last_record(settings: Settings):
-    from runner.record import RunStore
+def _recorded_command(action: Callable[[], Any], as_json: bool) -> None:
+    """Run a command that writes a run record; show its summary whether it succeeded or not."""
+    from runner.output import summary_table
 
-    records = RunStore(settings.runs_dir).recent(limit=1)
-    return records[0] if records else None
+    try:
+        record = action()
+    except FeedsError as error:
+        record = error.run_record
+        if record is not None and not as_json:
+            _out(stderr=True).print(summary_table(record))
+        raise _fail(error, as_json, {"run": record.to_json() if record is not None else None}) from None
+    if as_json:
+        print(json.dumps({"ok": True, "exit_code": 0, "run": record.to_json()}, indent=2))
+    else:
+        _out().print(summary_table(record))
 
 
 @app.command()
@@ -255,8 +246,7 @@ def export(
         options = pipeline.RunOptions(
             feeds=_parse_feeds(feeds), run_date=_parse_date(run_date), build=False, upload=False
         )
-        record = pipeline.run(settings, options, _reporter(settings, quiet, as_json))
-        _finish(record, as_json, quiet)
+        _recorded_command(lambda: pipeline.run(settings, options, _reporter(settings, quiet, as_json)), as_json)
 
     _guard(body, as_json)
 
@@ -273,8 +263,7 @@ def upload(
 
     def body() -> None:
         settings = _settings(config)
-        record = pipeline.upload(settings, list(files or []), _reporter(settings, quiet, as_json))
-        _finish(record, as_json, quiet)
+        _recorded_command(lambda: pipeline.upload(settings, list(files or []), _reporter(settings, quiet, as_json)), as_json)
 
     _guard(body, as_json)
 
@@ -291,8 +280,7 @@ def resend(
 
     def body() -> None:
         settings = _settings(config)
-        record = pipeline.resend(settings, run_id, _reporter(settings, quiet, as_json))
-        _finish(record, as_json, quiet)
+        _recorded_command(lambda: pipeline.resend(settings, run_id, _reporter(settings, quiet, as_json)), as_json)
 
     _guard(body, as_json)
 

@@ -8,6 +8,9 @@ Messages never contain a secret (passwords, passphrases, key material).
 class FeedsError(Exception):
     """Base of every failure a user can cause or meet; printed without a traceback."""
 
+    #: The run record of the run this error ended, when there was one (set by the pipeline).
+    run_record: object = None
+
 
 class ConfigError(FeedsError):
     """Bad configuration, option or missing credential (exit 2)."""

@@ -140,15 +140,24 @@ def run(settings: Settings, options: RunOptions, reporter: Reporter) -> RunRecor
     """Build, gate, export and deliver, one run at a time; the run record is written whatever happens."""
     store = RunStore(settings.runs_dir)
     record = store.start("run", options.to_json())
-    try:
+    with _recorded(store, record):
         with run_lock(settings.resolve(settings.state_dir), record.run_id, reporter.warn):
             _run(settings, options, reporter, store, record)
-    except BaseException as exc:
-        store.finish(record, exc)
-        raise
-    store.finish(record)
     remove_old_outputs(settings, store)
     return record
+
+
+@contextmanager
+def _recorded(store: RunStore, record: RunRecord) -> Iterator[None]:
+    """Finish the run record however the body ends; a FeedsError carries the record to the CLI."""
+    try:
+        yield
+    except BaseException as exc:
+        store.finish(record, exc)
+        if isinstance(exc, FeedsError):
+            exc.run_record = record
+        raise
+    store.finish(record)
 
 
 def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: RunStore, record: RunRecord) -> None:
@@ -407,7 +416,7 @@ def upload(settings: Settings, paths: list[Path], reporter: Reporter, command: s
         if not path.is_file():
             raise ConfigError(f"file {path} does not exist (local files of old runs are removed after keep_runs runs)")
     record = store.start(command, {"files": [str(path) for path in paths]})
-    try:
+    with _recorded(store, record):
         with run_lock(settings.resolve(settings.state_dir), record.run_id, reporter.warn):
             destination = make_destination(settings)
             record.destination = f"{destination.kind}:{destination.describe()}"
@@ -423,10 +432,6 @@ def upload(settings: Settings, paths: list[Path], reporter: Reporter, command: s
             failed = [f"{name}: {entry.error}" for name, entry in record.feeds.items() if Path(entry.local_path) not in delivered]
             if failed:
                 raise DeliveryError("delivery failed for " + "; ".join(failed))
-    except BaseException as exc:
-        store.finish(record, exc)
-        raise
-    store.finish(record)
     return record
 
 
