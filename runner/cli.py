@@ -331,11 +331,13 @@ def preview(
         (chosen,) = pipeline.choose_feeds(settings, pipeline.dbt_project(settings).feeds(), [feed])
         with warehouse.connect(settings.resolve(settings.duckdb_path)) as connection:
             columns, rows = warehouse.preview(connection, chosen, limit)
-        table = Table(title=f"{chosen.name} ({chosen.model}), first {len(rows)} rows", title_justify="left")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*["" if value is None else str(value) for value in row])
+        # Feeds are wide (up to 31 columns): one line per column, one table column per row.
+        table = Table(title=f"{chosen.name} ({chosen.model}), first {len(rows)} rows by key", title_justify="left")
+        table.add_column("column", no_wrap=True)
+        for number in range(1, len(rows) + 1):
+            table.add_column(f"row {number}", overflow="fold")
+        for index, column in enumerate(columns):
+            table.add_row(column, *["" if row[index] is None else str(row[index]) for row in rows])
         _out().print(table)
 
     _guard(body)
