@@ -78,6 +78,19 @@ def sftp_settings(server: SshServer, remote: str | Path | None = None, **overrid
     return SftpDestinationSettings(**values)
 
 
+def sftp_env(server: SshServer, remote: Path) -> dict[str, str]:
+    """FEEDS_SFTP_* variables that point `feeds` at ``server``, delivering into ``remote``."""
+    return {
+        "FEEDS_SFTP_HOST": "127.0.0.1",
+        "FEEDS_SFTP_PORT": str(server.port),
+        "FEEDS_SFTP_USER": server.user,
+        "FEEDS_SFTP_KEY_FILE": str(server.client_key),
+        "FEEDS_SFTP_KNOWN_HOSTS": str(server.write_known_hosts(server.etc / "known_hosts_client")),
+        "FEEDS_SFTP_REMOTE_DIR": str(remote),
+    }
+
+
+
 class CuttingProxy:
     """A loopback TCP proxy that forwards to ``target`` and can cut a connection after N bytes.
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest_sftp import *  # noqa: F401,F403  the sshd fixtures
+from conftest_sftp import sftp_env
 from sshd import SshServer
-from test_delta import sftp_env
 from workspace import SPEC, Workspace
 
 

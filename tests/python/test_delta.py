@@ -15,23 +15,13 @@ import duckdb
 import pytest
 
 from conftest_sftp import *  # noqa: F401,F403  the sshd fixtures
+from conftest_sftp import sftp_env
 from runner.faults import POINTS
 from sshd import SshServer
 from workspace import MARTS, SPEC, Workspace
 
 KEYS = {"orders": ("OrderNumber",), "order_items": ("OrderNumber", "Sku"), "customers": ("Email",), "products": ("Sku",)}
 PREFIX_TO_FEED = {prefix: feed for feed, (prefix, _) in SPEC.items()}
-
-
-def sftp_env(server: SshServer, remote: Path) -> dict[str, str]:
-    return {
-        "FEEDS_SFTP_HOST": "127.0.0.1",
-        "FEEDS_SFTP_PORT": str(server.port),
-        "FEEDS_SFTP_USER": server.user,
-        "FEEDS_SFTP_KEY_FILE": str(server.client_key),
-        "FEEDS_SFTP_KNOWN_HOSTS": str(server.write_known_hosts(server.etc / "known_hosts_client")),
-        "FEEDS_SFTP_REMOTE_DIR": str(remote),
-    }
 
 
 def feed_of(name: str) -> str:
