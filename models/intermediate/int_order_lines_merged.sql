@@ -60,9 +60,7 @@ merged as (
     select
         order_id,
         sku,
-        {{ dbt.listagg(
-            'cast(order_line_id as ' ~ dbt.type_string() ~ ')', "','", 'order by order_line_id'
-        ) }} as order_line_ids,
+        {{ sorted_listagg('order_line_id', "','") }} as order_line_ids,
         count(*) as line_count,
         sum(quantity) as quantity,
         sum(price * quantity) as gross_amount,

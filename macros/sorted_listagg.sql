@@ -1,0 +1,17 @@
+{#- The list of a group's values as one text, sorted by the values themselves and
+    joined with `delimiter_text` (a SQL string literal); nulls are skipped, an all-null group gives
+    null. Used for source ids such as a merged row's order line ids. -#}
+{% macro sorted_listagg(measure, delimiter_text) -%}
+    {{ return(adapter.dispatch('sorted_listagg', 'listrak_feeds')(measure, delimiter_text)) }}
+{%- endmacro %}
+
+{% macro default__sorted_listagg(measure, delimiter_text) -%}
+    {{ dbt.listagg('cast(' ~ measure ~ ' as ' ~ dbt.type_string() ~ ')', delimiter_text, 'order by ' ~ measure) }}
+{%- endmacro %}
+
+{#- An ordered string_agg makes DuckDB sort inside every group of the hash aggregate (most of the
+    time of int_order_lines_merged at 1M orders); collecting a plain list and sorting each small
+    list afterwards gives the same text at about a third of the cost. -#}
+{% macro duckdb__sorted_listagg(measure, delimiter_text) -%}
+    array_to_string(list_sort(list({{ measure }}) filter (where {{ measure }} is not null)), {{ delimiter_text }})
+{%- endmacro %}
