@@ -6,6 +6,7 @@ Only this module imports dbt. It hands plain values to the rest: `Feed` declarat
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -115,14 +116,17 @@ class DbtProject:
             runner = dbtRunner(manifest=self._manifest, callbacks=callbacks or [])
             return runner.invoke(args)
 
+    def _check_project(self) -> None:
+        if not (self.project_dir / "dbt_project.yml").is_file():
+            raise ConfigError(
+                f"no dbt project (dbt_project.yml) in {self.project_dir}; run feeds from the project root "
+                "or set project_dir in feeds.yml"
+            )
+
     def parse(self) -> Any:
-        """Parse the project (partial parsing makes repeats cheap) and keep the manifest."""
+        """Parse the project in-process (partial parsing makes repeats cheap) and keep the manifest."""
         if self._manifest is None:
-            if not (self.project_dir / "dbt_project.yml").is_file():
-                raise ConfigError(
-                    f"no dbt project (dbt_project.yml) in {self.project_dir}; run feeds from the project root "
-                    "or set project_dir in feeds.yml"
-                )
+            self._check_project()
             result = self._invoke(self._args("parse"))
             if not result.success or result.result is None:
                 raise ConfigError(
@@ -134,8 +138,20 @@ class DbtProject:
     # -- feeds --------------------------------------------------------------------------------
 
     def feeds(self) -> list[Feed]:
-        """Every mart declared as a Listrak feed (config.meta.listrak_feed), in declaration order."""
-        return feeds_from_manifest(self.parse())
+        """Every mart declared as a Listrak feed (config.meta.listrak_feed), in declaration order.
+
+        Read from `target/manifest.json` when it is newer than every project file, which spares
+        commands that do not build (export, upload, check) the seconds dbt takes to import and parse.
+        """
+        self._check_project()
+        manifest_path = self.project_dir / "target" / "manifest.json"
+        if self._manifest is None and _is_fresh(manifest_path, self.project_dir):
+            try:
+                return feeds_from_manifest(json.loads(manifest_path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable or from another dbt version: parse instead
+        self.parse()
+        return feeds_from_manifest(json.loads(manifest_path.read_text(encoding="utf-8")))
 
     # -- build --------------------------------------------------------------------------------
 
@@ -157,60 +173,87 @@ def selection_for(feeds: list[Feed]) -> list[str]:
     return [f"+{feed.model}" for feed in feeds]
 
 
-def feeds_from_manifest(manifest: Any) -> list[Feed]:
+_PROJECT_FILES = ("dbt_project.yml", "models", "macros", "seeds", "tests/dbt", "snapshots", "analyses")
+
+
+def _is_fresh(manifest: Path, project_dir: Path) -> bool:
+    """Whether the manifest was written after the last change to any project file."""
+    try:
+        written = manifest.stat().st_mtime
+    except OSError:
+        return False
+    for name in _PROJECT_FILES:
+        path = project_dir / name
+        if not path.exists():
+            continue
+        paths = [path] if path.is_file() else [path, *path.rglob("*")]
+        if any(candidate.stat().st_mtime > written for candidate in paths):
+            return False
+    return True
+
+
+def feeds_from_manifest(manifest: dict[str, Any]) -> list[Feed]:
+    """The feed declarations of a manifest.json: marts with config.meta.listrak_feed, their
+    contracted columns, and each column's maximum length and required flag from its data tests."""
+    nodes: dict[str, Any] = manifest["nodes"]
     limits: dict[tuple[str, str], int] = {}
     required: set[tuple[str, str]] = set()
-    for node in manifest.nodes.values():
-        if node.resource_type != "test" or getattr(node, "test_metadata", None) is None:
+    for node in nodes.values():
+        metadata = node.get("test_metadata")
+        if node["resource_type"] != "test" or not metadata:
             continue
-        attached, column = getattr(node, "attached_node", None), getattr(node, "column_name", None)
+        attached, column = node.get("attached_node"), node.get("column_name")
         if not attached or not column:
             continue
-        if node.test_metadata.name == "max_length":
-            length = node.test_metadata.kwargs.get("length")
+        if metadata["name"] == "max_length":
+            length = (metadata.get("kwargs") or {}).get("length")
             if length is not None:
                 limits[(attached, column)] = int(length)
-        elif node.test_metadata.name == "not_null":
+        elif metadata["name"] == "not_null":
             required.add((attached, column))
 
-    models_by_name = {
-        node.name: node for node in manifest.nodes.values() if node.resource_type == "model"
-    }
+    models = {node["name"]: node for node in nodes.values() if node["resource_type"] == "model"}
     feeds = []
-    for unique_id, node in manifest.nodes.items():
-        if node.resource_type != "model":
+    for unique_id, node in nodes.items():
+        if node["resource_type"] != "model":
             continue
-        meta = (node.config.meta or {}).get(FEED_META_KEY) or node.meta.get(FEED_META_KEY)
+        meta = (node.get("config", {}).get("meta") or {}).get(FEED_META_KEY) or (node.get("meta") or {}).get(FEED_META_KEY)
         if not meta:
             continue
         for key in ("name", "file_name", "key"):
             if key not in meta:
-                raise ConfigError(f"model {node.name}: meta.{FEED_META_KEY}.{key} is required")
+                raise ConfigError(f"model {node['name']}: meta.{FEED_META_KEY}.{key} is required")
         columns = tuple(
             Column(
                 name=name,
-                data_type=(info.data_type or "varchar"),
+                data_type=(info.get("data_type") or "varchar"),
                 max_length=limits.get((unique_id, name)),
                 required=(unique_id, name) in required,
             )
-            for name, info in node.columns.items()
+            for name, info in node["columns"].items()
         )
-        rejects_model = meta.get("rejects_model")
-        rejects = models_by_name.get(rejects_model) if rejects_model else None
+        rejects = models.get(meta.get("rejects_model") or "")
         feeds.append(
             Feed(
                 name=str(meta["name"]),
-                model=node.name,
-                relation=node.relation_name,
+                model=node["name"],
+                relation=_relation(node),
                 file_name=str(meta["file_name"]),
                 key=tuple(meta["key"]),
                 mode=str(meta.get("mode", "full")),
                 columns=columns,
-                rejects_model=rejects.name if rejects is not None else None,
-                rejects_relation=rejects.relation_name if rejects is not None else None,
+                rejects_model=rejects["name"] if rejects else None,
+                rejects_relation=_relation(rejects) if rejects else None,
             )
         )
     return feeds
+
+
+def _relation(node: dict[str, Any]) -> str:
+    # Schema and name only: the connection's default database is the DuckDB file, whatever its
+    # name was when the manifest was written.
+    name = node.get("alias") or node["name"]
+    return f'"{node["schema"]}"."{name}"'
 
 
 def summarize(result: Any, seconds: float) -> BuildSummary:

@@ -109,7 +109,13 @@ class SftpDestinationSettings(_Strict):
     keepalive: int = Field(15, ge=0)
     retries: int = Field(4, ge=0)
     backoff: float = Field(1.0, ge=0)
-    concurrency: int = Field(4, ge=1, le=16)
+    concurrency: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        ge=1,
+        le=16,
+        description="files uploaded at once, each over its own connection; default min(4, CPUs): "
+        "more parallel connections than cores slows a fast link down",
+    )
 
     @field_validator("host_key")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -20,7 +21,7 @@ from runner import export as export_step
 from runner import warehouse
 from runner.build import BuildSummary, DbtProject, selection_for
 from runner.config import Settings
-from runner.deliver import Destination, DeliveryResult, Upload
+from runner.deliver import Destination, DeliveryResult, Upload, timed
 from runner.errors import ConfigError, DataTestsFailed, DeliveryError, FeedsError, GateRefused
 from runner.faults import checkpoint
 from runner.feed import Feed
@@ -197,24 +198,65 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
         plans = plan_feeds(settings, options, feeds, connection, state, destination, record, reporter)
         check_gates(settings, options, plans, record, reporter)
         store.save(record)
-        files = export_feeds(settings, plans, connection, record, reporter, store)
+        reporter.stage("export", str(settings.resolve(settings.output_dir) / record.run_id))
         if destination is None:
+            for plan in plans:
+                export_one(settings, plan, connection, record, reporter, store)
             return
-        delivered = deliver(destination, [(plan.feed, upload) for plan, upload in files], record, reporter, store)
-        failed = []
-        for plan, upload in files:
-            entry = record.feeds[plan.feed.name]
-            if upload.local_path in delivered:
-                checkpoint("commit")
-                state.commit(
-                    record.run_id, plan.prepared, upload.remote_name, entry.remote_path, entry.sha256, plan.waiting
-                )
-                entry.state_committed = True
-                store.save(record)
-            else:
-                failed.append(f"{upload.local_path.name}: {entry.error}")
-        if failed:
-            raise DeliveryError("delivery failed for " + "; ".join(failed))
+        export_and_deliver(settings, plans, connection, state, destination, record, reporter, store)
+
+
+def export_and_deliver(
+    settings: Settings,
+    plans: list[FeedPlan],
+    connection: Any,
+    state: DeliveryState,
+    destination: Destination,
+    record: RunRecord,
+    reporter: Reporter,
+    store: RunStore,
+) -> None:
+    """Export the feeds one by one while finished files are already uploading; commit each feed's
+    state as soon as its own file is confirmed. DuckDB is used from this thread only."""
+    reporter.stage("deliver", f"{destination.kind}: {destination.describe()}")
+    failed: list[str] = []
+    with ThreadPoolExecutor(max_workers=destination.concurrency, thread_name_prefix="deliver") as pool:
+        pending: dict[Future[DeliveryResult], FeedPlan] = {}
+        for plan in plans:
+            upload = export_one(settings, plan, connection, record, reporter, store)
+            if upload is not None:
+                pending[pool.submit(timed, destination.deliver_one, upload, reporter.transfer)] = plan
+            for future in [future for future in pending if future.done()]:
+                _settle(future.result(), pending.pop(future), state, record, reporter, store, failed)
+        for future in as_completed(pending):
+            _settle(future.result(), pending[future], state, record, reporter, store, failed)
+    if failed:
+        raise DeliveryError("delivery failed for " + "; ".join(failed))
+
+
+def _settle(
+    result: DeliveryResult,
+    plan: FeedPlan,
+    state: DeliveryState,
+    record: RunRecord,
+    reporter: Reporter,
+    store: RunStore,
+    failed: list[str],
+) -> None:
+    """Record one file's delivery; advance the feed's state only if it is confirmed."""
+    entry = record.feeds[plan.feed.name]
+    entry.delivery_seconds = round(result.seconds, 3)
+    reporter.delivered(result)
+    if result.status != "delivered":
+        entry.status, entry.error = "failed", result.error
+        failed.append(f"{result.local_path.name}: {result.error}")
+        store.save(record)
+        return
+    entry.status, entry.remote_path = "delivered", result.remote_path
+    checkpoint("commit")
+    state.commit(record.run_id, plan.prepared, plan.file_name, result.remote_path, entry.sha256, plan.waiting)
+    entry.state_committed = True
+    store.save(record)
 
 
 @contextmanager
@@ -317,40 +359,36 @@ def check_gates(
     )
 
 
-def export_feeds(
+def export_one(
     settings: Settings,
-    plans: list[FeedPlan],
+    plan: FeedPlan,
     connection: Any,
     record: RunRecord,
     reporter: Reporter,
     store: RunStore,
-) -> list[tuple[FeedPlan, Upload]]:
-    """Export every planned feed into `<output_dir>/<run_id>/`; return what to deliver."""
+) -> Upload | None:
+    """Export one planned feed into `<output_dir>/<run_id>/`; return what to deliver (None: nothing)."""
     out_dir = settings.resolve(settings.output_dir) / record.run_id
-    uploads = []
-    reporter.stage("export", str(out_dir))
-    for plan in plans:
-        feed, entry = plan.feed, record.feeds[plan.feed.name]
-        if plan.prepared.file_rows == 0 and plan.prepared.mode == "delta" and _empty_delta(settings, feed) == "skip":
-            entry.status = "unchanged"
-            continue
-        try:
-            result = export_step.export_feed(
-                connection, replace(feed, relation=plan.prepared.relation), settings.feed_format(feed.name),
-                out_dir, plan.file_name,
-            )
-        except FeedsError as exc:
-            entry.status, entry.error = "failed", str(exc)
-            store.save(record)
-            raise
-        entry.status = "exported"
-        entry.rows, entry.bytes, entry.sha256 = result.rows, result.bytes, result.sha256
-        entry.local_path, entry.export_seconds = str(result.path), round(result.seconds, 3)
+    feed, entry = plan.feed, record.feeds[plan.feed.name]
+    if plan.prepared.file_rows == 0 and plan.prepared.mode == "delta" and _empty_delta(settings, feed) == "skip":
+        entry.status = "unchanged"
+        return None
+    try:
+        result = export_step.export_feed(
+            connection, replace(feed, relation=plan.prepared.relation), settings.feed_format(feed.name),
+            out_dir, plan.file_name,
+        )
+    except FeedsError as exc:
+        entry.status, entry.error = "failed", str(exc)
         store.save(record)
-        reporter.exported(feed.name, result.rows, result.bytes, result.path)
-        checkpoint("export")
-        uploads.append((plan, Upload(result.path, result.path.name)))
-    return uploads
+        raise
+    entry.status = "exported"
+    entry.rows, entry.bytes, entry.sha256 = result.rows, result.bytes, result.sha256
+    entry.local_path, entry.export_seconds = str(result.path), round(result.seconds, 3)
+    store.save(record)
+    reporter.exported(feed.name, result.rows, result.bytes, result.path)
+    checkpoint("export")
+    return Upload(result.path, result.path.name)
 
 
 def _empty_delta(settings: Settings, feed: Feed) -> str:

@@ -6,7 +6,8 @@ connection as `feeds_state`, so rebuilding or replacing the warehouse never lose
 delivered row it keeps the row's key and a fingerprint (a 64-bit hash of every column's value); a
 row whose fingerprint differs from the delivered one is sent again. That catches changes that arrive
 through joined tables (a fulfillment changing an order's status), which a source `updated_at`
-watermark would miss.
+watermark would miss. A DuckDB upgrade that changed `hash()` would make every row look changed
+once: the delta gate then refuses, and one `--force` run re-establishes the state.
 
 The state of a feed advances only in `commit`, which the pipeline calls once the feed's file is
 confirmed under its final remote name: a run killed anywhere before that leaves the state as it was,
@@ -16,6 +17,9 @@ Files still waiting on the server: Listrak picks files up on its own schedule, s
 one of the same name that has not been imported yet. The state remembers which keys each remote
 name holds since it was last seen picked up; while that file is still there, the next file under
 the same name also carries those keys (with their current values), so a replacement never loses rows.
+
+The tables have no primary-key indexes on purpose: DuckDB's upserts through an ART index cost
+seconds per million rows, where delete-then-insert in one transaction costs a fraction of that.
 """
 
 from __future__ import annotations
@@ -32,14 +36,12 @@ create table if not exists feeds_state.delivered_rows (
     feed varchar not null,
     row_key varchar not null,
     row_hash ubigint not null,
-    run_id varchar not null,
-    primary key (feed, row_key)
+    run_id varchar not null
 );
 create table if not exists feeds_state.waiting_rows (
     feed varchar not null,
     remote_name varchar not null,
-    row_key varchar not null,
-    primary key (feed, remote_name, row_key)
+    row_key varchar not null
 );
 create table if not exists feeds_state.deliveries (
     run_id varchar not null,
@@ -56,12 +58,14 @@ create table if not exists feeds_state.deliveries (
 
 @dataclass(frozen=True)
 class Prepared:
-    """One feed's rows for this run, fingerprinted, and the view of what its file will hold."""
+    """One feed's rows for this run, fingerprinted, and the relation its file is exported from."""
 
     feed: str
     mode: str  # full | delta
-    #: A temporary view with exactly the feed's columns and the rows of this run's file.
+    #: The relation with exactly the feed's columns and the rows of this run's file.
     relation: str
+    #: Temporary table of (row_key, row_hash) of the rows in the file, for the commit.
+    sent: str
     #: Rows in the mart now.
     total_rows: int
     #: Rows new or changed since the last delivery (all rows in full mode).
@@ -87,57 +91,60 @@ class DeliveryState:
         connection.execute(SCHEMA)
 
     def prepare(self, feed: Feed, mode: str, waiting_remote_name: str | None) -> Prepared:
-        """Fingerprint the mart's rows and define the view of this run's file.
+        """Fingerprint the mart's rows and decide which go into this run's file.
 
         `waiting_remote_name` is the remote file name when a file of that name is still waiting on
         the destination (not yet picked up); its keys are then carried again.
         """
-        snapshot = _temp_name("feeds_snapshot", feed.name)
-        view = _temp_name("feeds_file", feed.name)
-        columns = ", ".join(_quote(column) for column in feed.column_names)
-        key = " || chr(31) || ".join(f"coalesce(cast({_quote(part)} as varchar), '')" for part in feed.key)
-        self.connection.execute(
-            f"create or replace temp table {snapshot} as "
-            f"select {columns}, {key} as __row_key, hash({columns}) as __row_hash from {feed.relation}"
-        )
         name = _literal(feed.name)
-        changed = (
-            f"not exists (select 1 from feeds_state.delivered_rows as delivered where delivered.feed = {name} "
-            f"and delivered.row_key = snapshot.__row_key and delivered.row_hash = snapshot.__row_hash)"
+        fingerprints = _temp_name("feeds_fingerprints", feed.name)
+        sent = _temp_name("feeds_sent", feed.name)
+        self.connection.execute(
+            f"create or replace temp table {fingerprints} as "
+            f"select {_key_expression(feed)} as row_key, hash({_columns(feed)}) as row_hash from {feed.relation}"
         )
+        has_state, last_full = self.connection.execute(
+            f"select count(*) > 0, arg_max(rows, delivered_at) filter (where mode = 'full') "
+            f"from feeds_state.deliveries where feed = {name}"
+        ).fetchone()
+        if mode == "full" or not has_state:
+            # Every row goes: no need to compare, and the file is the mart itself.
+            self.connection.execute(f"create or replace temp view {sent} as select * from {fingerprints}")
+            total = self.connection.execute(f"select count(*) from {fingerprints}").fetchone()[0]
+            return Prepared(feed.name, mode, feed.relation, sent, total, total, total, bool(has_state),
+                            None if last_full is None else int(last_full))
         waiting = (
-            f"snapshot.__row_key in (select row_key from feeds_state.waiting_rows where feed = {name} "
+            f"(select row_key from feeds_state.waiting_rows where feed = {name} "
             f"and remote_name = {_literal(waiting_remote_name)})"
             if waiting_remote_name
-            else "false"
+            else "(select null::varchar as row_key where false)"
         )
-        keep = "true" if mode == "full" else f"({changed}) or ({waiting})"
         self.connection.execute(
-            f"create or replace temp table {view}_rows as select * from {snapshot} as snapshot where {keep}"
+            f"""create or replace temp table {sent} as
+            with delivered as (
+                select row_key, row_hash from feeds_state.delivered_rows where feed = {name}
+            ),
+            compared as (
+                select
+                    fingerprints.row_key,
+                    fingerprints.row_hash,
+                    delivered.row_hash is distinct from fingerprints.row_hash as changed
+                from {fingerprints} as fingerprints
+                left join delivered on delivered.row_key = fingerprints.row_key
+            )
+            select row_key, row_hash, changed from compared
+            where changed or row_key in {waiting}"""
         )
-        self.connection.execute(f"create or replace temp view {view} as select {columns} from {view}_rows")
-        total, changed_rows, file_rows = self.connection.execute(
-            f"select (select count(*) from {snapshot}), "
-            f"(select count(*) from {snapshot} as snapshot where {changed}), "
-            f"(select count(*) from {view}_rows)"
+        total, changed, file_rows = self.connection.execute(
+            f"select (select count(*) from {fingerprints}), count(*) filter (where changed), count(*) from {sent}"
         ).fetchone()
-        has_state = self.connection.execute(
-            f"select count(*) > 0 from feeds_state.deliveries where feed = {name}"
-        ).fetchone()[0]
-        last_full = self.connection.execute(
-            f"select rows from feeds_state.deliveries where feed = {name} and mode = 'full' "
-            "order by delivered_at desc limit 1"
-        ).fetchone()
-        return Prepared(
-            feed=feed.name,
-            mode=mode,
-            relation=view,
-            total_rows=int(total),
-            changed_rows=int(total if mode == "full" else changed_rows),
-            file_rows=int(file_rows),
-            has_state=bool(has_state),
-            last_full_rows=int(last_full[0]) if last_full else None,
+        relation = _temp_name("feeds_file", feed.name)
+        self.connection.execute(
+            f"create or replace temp view {relation} as select {_columns(feed)} from {feed.relation} "
+            f"where {_key_expression(feed)} in (select row_key from {sent})"
         )
+        return Prepared(feed.name, mode, relation, sent, int(total), int(changed), int(file_rows), True,
+                        None if last_full is None else int(last_full))
 
     def commit(
         self,
@@ -149,23 +156,32 @@ class DeliveryState:
         replaced_waiting: bool,
     ) -> None:
         """Record that this run's file of the feed is confirmed under its final remote name."""
-        rows = f"{_temp_name('feeds_file', prepared.feed)}_rows"
         name = _literal(prepared.feed)
         remote = _literal(remote_name)
+        sent = prepared.sent
         self.connection.execute("begin transaction")
         try:
-            self.connection.execute(
-                f"insert or replace into feeds_state.delivered_rows (feed, row_key, row_hash, run_id) "
-                f"select {name}, __row_key, __row_hash, {_literal(run_id)} from {rows}"
-            )
-            if not replaced_waiting:
-                # The previous file of this name was picked up: only this file's keys are waiting now.
+            if prepared.mode == "full":
+                # A full file is the feed's whole truth: the state becomes exactly its rows.
+                self.connection.execute(f"delete from feeds_state.delivered_rows where feed = {name}")
+            else:
                 self.connection.execute(
-                    f"delete from feeds_state.waiting_rows where feed = {name} and remote_name = {remote}"
+                    f"delete from feeds_state.delivered_rows where feed = {name} "
+                    f"and row_key in (select row_key from {sent})"
                 )
             self.connection.execute(
-                f"insert or ignore into feeds_state.waiting_rows (feed, remote_name, row_key) "
-                f"select {name}, {remote}, __row_key from {rows}"
+                f"insert into feeds_state.delivered_rows select {name}, row_key, row_hash, {_literal(run_id)} from {sent}"
+            )
+            # The previous file of this name was picked up unless it was still waiting; then its keys
+            # stay waiting along with this file's.
+            # Files of other names (an earlier date) are never replaced by this one: forget them.
+            keep = f"and row_key in (select row_key from {sent})" if replaced_waiting else ""
+            self.connection.execute(
+                f"delete from feeds_state.waiting_rows where feed = {name} "
+                f"and (remote_name <> {remote} or (remote_name = {remote} {keep}))"
+            )
+            self.connection.execute(
+                f"insert into feeds_state.waiting_rows select {name}, {remote}, row_key from {sent}"
             )
             self.connection.execute(
                 "insert into feeds_state.deliveries (run_id, feed, mode, rows, remote_name, remote_path, sha256) "
@@ -176,6 +192,14 @@ class DeliveryState:
         except BaseException:
             self.connection.execute("rollback")
             raise
+
+
+def _key_expression(feed: Feed) -> str:
+    return " || chr(31) || ".join(f"coalesce(cast({_quote(part)} as varchar), '')" for part in feed.key)
+
+
+def _columns(feed: Feed) -> str:
+    return ", ".join(_quote(column) for column in feed.column_names)
 
 
 def _temp_name(prefix: str, feed: str) -> str:

@@ -45,6 +45,8 @@ class Destination(ABC):
 
     #: Short name shown in summaries and run records ("local", "sftp").
     kind: str = "destination"
+    #: How many files may be delivered at once (deliver_one is called from that many threads).
+    concurrency: int = 1
 
     def __enter__(self) -> "Destination":
         self.open()
@@ -81,11 +83,11 @@ class Destination(ABC):
         """Deliver every file, one failure not stopping the others. Destinations may overlap work."""
         results = []
         for upload in uploads:
-            results.append(_timed(self.deliver_one, upload, progress))
+            results.append(timed(self.deliver_one, upload, progress))
         return results
 
 
-def _timed(
+def timed(
     deliver: Callable[[Upload, ProgressCallback | None], str],
     upload: Upload,
     progress: ProgressCallback | None,

@@ -42,7 +42,7 @@ from paramiko.message import Message
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_STATUS, CMD_VERSION, CMD_WRITE, SFTPError
 
 from runner.config import SftpDestinationSettings
-from runner.deliver import Destination, DeliveryResult, ProgressCallback, Upload, _timed
+from runner.deliver import Destination, DeliveryResult, ProgressCallback, Upload, timed
 from runner.deliver import hostkeys
 from runner.errors import AuthenticationError, DeliveryError, FeedsError, TransientDeliveryError
 from runner.faults import checkpoint
@@ -148,6 +148,7 @@ class SftpDestination(Destination):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
+        self.concurrency = settings.concurrency
         self.project_dir = Path(project_dir) if project_dir is not None else Path.cwd()
         self.tuning = tuning or Tuning()
         self._sleep = sleep
@@ -288,7 +289,7 @@ class SftpDestination(Destination):
         if workers <= 1:
             return super().deliver_all(uploads, progress)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sftp-upload") as pool:
-            return list(pool.map(lambda upload: _timed(self.deliver_one, upload, progress), uploads))
+            return list(pool.map(lambda upload: timed(self.deliver_one, upload, progress), uploads))
 
     # -- connections -------------------------------------------------------------------------
 
