@@ -83,6 +83,10 @@ class DbtProject:
         self.target = target
         self.profiles_dir = profiles_dir or project_dir / "profiles"
         self.log_dir = log_dir
+        # Where dbt writes manifest.json: DBT_TARGET_PATH as dbt's own CLI honours it, else target/.
+        self.target_dir = Path(os.environ.get("DBT_TARGET_PATH") or project_dir / "target")
+        if not self.target_dir.is_absolute():
+            self.target_dir = project_dir / self.target_dir
         self._manifest: Any = None
 
     # -- invocation ---------------------------------------------------------------------------
@@ -92,6 +96,7 @@ class DbtProject:
         if self.log_dir is not None:
             args += ["--log-path", str(self.log_dir)]
         args += [command, "--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
+        args += ["--target-path", str(self.target_dir)]
         if self.target:
             args += ["--target", self.target]
         return args + list(extra)
@@ -144,7 +149,7 @@ class DbtProject:
         commands that do not build (export, upload, check) the seconds dbt takes to import and parse.
         """
         self._check_project()
-        manifest_path = self.project_dir / "target" / "manifest.json"
+        manifest_path = self.target_dir / "manifest.json"
         if self._manifest is None and _is_fresh(manifest_path, self.project_dir):
             try:
                 return feeds_from_manifest(json.loads(manifest_path.read_text(encoding="utf-8")))
