@@ -42,7 +42,7 @@ class TestOutcome:
         rows = f", {self.failures} failing rows" if self.failures else ""
         if self.resource_type == "test":
             return f"{self.status.upper()} {self.name} on {where}{rows}"
-        return f"{self.status.upper()} {self.resource_type} {self.name}: {(self.message or '').strip()}"
+        return f"{self.status.upper()} {self.resource_type} {self.name}: {_essence(self.message)}"
 
 
 @dataclass
@@ -296,6 +296,14 @@ def _outcome(item: Any, status: str) -> TestOutcome:
         failures=getattr(item, "failures", None),
         message=(item.message or None),
     )
+
+
+def _essence(message: str | None) -> str:
+    """The line of a dbt error that says what is wrong (dbt's first line only says where)."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].split(" in ")[0].endswith("Error"):
+        return lines[1]
+    return lines[0] if lines else "no message"
 
 
 def _node_callback(on_node: NodeCallback) -> Callable[[Any], None]:

@@ -162,6 +162,12 @@ def _recorded(store: RunStore, record: RunRecord) -> Iterator[None]:
 
 
 def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: RunStore, record: RunRecord) -> None:
+    duckdb_path = settings.resolve(settings.duckdb_path)
+    if not duckdb_path.is_file():
+        raise ConfigError(
+            f"DuckDB file {duckdb_path} does not exist; load your raw tables into it, run `feeds demo-data`, "
+            "or point FEEDS_DUCKDB_PATH / duckdb_path at your database"
+        )
     project = dbt_project(settings)
     reporter.stage("parse", str(settings.resolve(settings.project_dir)))
     feeds = [effective_feed(settings, feed) for feed in choose_feeds(settings, project.feeds(), options.feeds)]
@@ -434,8 +440,11 @@ def remove_old_outputs(settings: Settings, store: RunStore) -> None:
 def build_failure_message(summary: BuildSummary) -> str:
     if summary.error and not summary.failures:
         return f"dbt build failed: {summary.error}"
+    shown = 12
     lines = [f"dbt build failed ({len(summary.failures)} failing); nothing was exported or delivered:"]
-    lines += [f"  {failure.describe()}" for failure in summary.failures]
+    lines += [f"  {failure.describe()}" for failure in summary.failures[:shown]]
+    if len(summary.failures) > shown:
+        lines.append(f"  ... and {len(summary.failures) - shown} more (all in the run record and the dbt log)")
     return "\n".join(lines)
 
 
