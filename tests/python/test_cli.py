@@ -134,3 +134,12 @@ def test_unknown_feed_exits_2(happy) -> None:
     result = workspace.feeds("run", "--config", str(workspace.config), "--feeds", "orderz", "--skip-build", "--no-upload")
     assert result.returncode == 2
     assert "orderz" in result.stderr and "orders" in result.stderr
+
+
+def test_missing_duckdb_file_exits_2_and_creates_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yml"
+    config.write_text(f"project_dir: {REPO}\nduckdb_path: absent.duckdb\nstate_dir: state\n", encoding="utf-8")
+    result = subprocess.run([str(FEEDS), "run", "--config", str(config)], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "absent.duckdb does not exist" in result.stderr and "feeds demo-data" in result.stderr
+    assert not (tmp_path / "absent.duckdb").exists()
