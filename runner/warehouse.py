@@ -3,6 +3,7 @@ whether the marts exist. The file is opened per use and closed, so dbt and other
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -11,6 +12,10 @@ import duckdb
 
 from runner.errors import ConfigError
 from runner.feed import Feed
+
+#: DuckDB's memory cap for every connection of a run (profiles/profiles.yml reads the same variable).
+MEMORY_LIMIT_ENV = "FEEDS_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "500MB"
 
 
 @contextmanager
@@ -26,6 +31,13 @@ def connect(path: Path, must_exist: bool = True) -> Iterator[duckdb.DuckDBPyConn
         connection = duckdb.connect(str(path))
     except duckdb.Error as exc:
         raise ConfigError(f"cannot open DuckDB file {path}: {str(exc).splitlines()[0]}") from None
+    limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
+    try:
+        # The same cap dbt's profile sets: exports and fingerprints spill to disk instead of growing.
+        connection.execute("set memory_limit = ?", [limit])
+    except duckdb.Error:
+        connection.close()
+        raise ConfigError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size; use e.g. 500MB or 4GB") from None
     try:
         yield connection
     finally:
