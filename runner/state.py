@@ -99,8 +99,7 @@ class DeliveryState:
         name = _literal(feed.name)
         fingerprints = _temp_name("feeds_fingerprints", feed.name)
         sent = _temp_name("feeds_sent", feed.name)
-        self.connection.execute(
-            f"create or replace temp table {fingerprints} as "
+        fingerprint_sql = (
             f"select {_key_expression(feed)} as row_key, hash({_columns(feed)}) as row_hash from {feed.relation}"
         )
         has_state, last_full = self.connection.execute(
@@ -108,11 +107,15 @@ class DeliveryState:
             f"from feeds_state.deliveries where feed = {name}"
         ).fetchone()
         if mode == "full" or not has_state:
-            # Every row goes: no need to compare, and the file is the mart itself.
-            self.connection.execute(f"create or replace temp view {sent} as select * from {fingerprints}")
-            total = self.connection.execute(f"select count(*) from {fingerprints}").fetchone()[0]
+            # Every row goes, so nothing is compared and the file is the mart itself. The fingerprints
+            # are a view, computed only if the file is delivered and committed. Until then this
+            # process holds the DuckDB file open read-write, which locks every other process out,
+            # so the mart is still exactly what was exported.
+            self.connection.execute(f"create or replace temp view {sent} as {fingerprint_sql}")
+            total = self.connection.execute(f"select count(*) from {feed.relation}").fetchone()[0]
             return Prepared(feed.name, mode, feed.relation, sent, total, total, total, bool(has_state),
                             None if last_full is None else int(last_full))
+        self.connection.execute(f"create or replace temp table {fingerprints} as {fingerprint_sql}")
         waiting = (
             f"(select row_key from feeds_state.waiting_rows where feed = {name} "
             f"and remote_name = {_literal(waiting_remote_name)})"
