@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from workspace import FEEDS, MARTS, REPO, SPEC, Workspace, today_in_feed_zone
+from workspace import MARTS, REPO, SPEC, Workspace, feeds_command, today_in_feed_zone
 
 @pytest.fixture(scope="module")
 def happy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, subprocess.CompletedProcess[str]]:
@@ -113,7 +112,7 @@ def test_mostly_malformed_emails_fail_the_run_and_export_nothing(tmp_path: Path)
 def test_bad_config_exits_2_naming_the_key(tmp_path: Path, yaml: str, expected: list[str]) -> None:
     config = tmp_path / "feeds.yml"
     config.write_text(f"project_dir: {REPO}\n{yaml}", encoding="utf-8")
-    result = subprocess.run([str(FEEDS), "run", "--config", str(config)], capture_output=True, text=True, check=False)
+    result = feeds_command("run", "--config", str(config))
     assert result.returncode == 2
     for text in expected:
         assert text in result.stderr, text
@@ -123,10 +122,8 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path, yaml: str, expected: 
 def test_missing_sftp_user_exits_2_naming_the_variable(tmp_path: Path) -> None:
     config = tmp_path / "feeds.yml"
     config.write_text(f"project_dir: {REPO}\n", encoding="utf-8")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-    environ.update(FEEDS_SFTP_HOST="127.0.0.1", FEEDS_SFTP_PASSWORD="do-not-print-me")
-    result = subprocess.run([str(FEEDS), "upload", "--config", str(config)], capture_output=True, text=True,
-                            env=environ, check=False)
+    result = feeds_command("upload", "--config", str(config),
+                           env={"FEEDS_SFTP_HOST": "127.0.0.1", "FEEDS_SFTP_PASSWORD": "do-not-print-me"})
     assert result.returncode == 2
     assert "FEEDS_SFTP_USER" in result.stderr
     assert "do-not-print-me" not in result.stderr + result.stdout
@@ -142,7 +139,7 @@ def test_unknown_feed_exits_2(happy) -> None:
 def test_missing_duckdb_file_exits_2_and_creates_nothing(tmp_path: Path) -> None:
     config = tmp_path / "feeds.yml"
     config.write_text(f"project_dir: {REPO}\nduckdb_path: absent.duckdb\nstate_dir: state\n", encoding="utf-8")
-    result = subprocess.run([str(FEEDS), "run", "--config", str(config)], capture_output=True, text=True, check=False)
+    result = feeds_command("run", "--config", str(config))
     assert result.returncode == 2
     assert "absent.duckdb does not exist" in result.stderr and "feeds demo-data" in result.stderr
     assert not (tmp_path / "absent.duckdb").exists()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from conftest_sftp import *  # noqa: F401,F403  the sshd fixtures
 from conftest_sftp import sftp_env
 from sshd import SshServer
-from workspace import SPEC, Workspace
+from workspace import SPEC, Workspace, feeds_command
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +140,5 @@ def test_every_feed_file_is_named_per_spec(exported) -> None:
 
 
 def test_feeds_version() -> None:
-    from workspace import FEEDS
-
-    result = subprocess.run([str(FEEDS), "--version"], capture_output=True, text=True, check=False)
+    result = feeds_command("--version")
     assert result.returncode == 0 and result.stdout.startswith("feeds ")

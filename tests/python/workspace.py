@@ -38,6 +38,17 @@ MARTS = {"orders": "listrak_orders", "order_items": "listrak_order_items",
          "customers": "listrak_customers", "products": "listrak_products"}
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without FEEDS_* variables (scripts/test sets FEEDS_DUCKDB_PATH)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("FEEDS_")}
+
+
+def feeds_command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `feeds` console script in a clean environment plus `env`."""
+    return subprocess.run([str(FEEDS), *args], capture_output=True, text=True, check=False,
+                          env={**clean_environment(), **(env or {})}, input="", timeout=600)
+
+
 class Workspace:
     """A throwaway DuckDB file, output, state and destination folders, and a feeds.yml naming them."""
 
@@ -66,7 +77,7 @@ class Workspace:
             return connection.execute(statement).fetchall()
 
     def feeds(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+        environ = clean_environment()
         environ.update(env or {})
         return subprocess.run(
             [str(FEEDS), *args], cwd=self.root, env=environ, capture_output=True, text=True, timeout=600,
