@@ -254,6 +254,7 @@ def export(
 @app.command()
 def upload(
     files: Annotated[Optional[list[Path]], typer.Argument(help="Files to deliver; default: the files of the last run.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a file of the same name still waiting at the destination.")] = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
@@ -263,7 +264,9 @@ def upload(
 
     def body() -> None:
         settings = _settings(config)
-        _recorded_command(lambda: pipeline.upload(settings, list(files or []), _reporter(settings, quiet, as_json)), as_json)
+        _recorded_command(
+            lambda: pipeline.upload(settings, list(files or []), _reporter(settings, quiet, as_json), force=force), as_json
+        )
 
     _guard(body, as_json)
 
@@ -271,6 +274,7 @@ def upload(
 @app.command()
 def resend(
     run_id: Annotated[str, typer.Argument(help="The run whose files to deliver again (see `feeds history`).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a file of the same name still waiting at the destination.")] = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
@@ -280,7 +284,7 @@ def resend(
 
     def body() -> None:
         settings = _settings(config)
-        _recorded_command(lambda: pipeline.resend(settings, run_id, _reporter(settings, quiet, as_json)), as_json)
+        _recorded_command(lambda: pipeline.resend(settings, run_id, _reporter(settings, quiet, as_json), force=force), as_json)
 
     _guard(body, as_json)
 

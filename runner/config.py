@@ -201,7 +201,10 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+            # Only the problem and its position: PyYAML's own text quotes the line, which may hold a secret.
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

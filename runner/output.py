@@ -4,6 +4,7 @@ and a log file. Part of the CLI layer; the pipeline only sees the Reporter inter
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class ConsoleReporter(Reporter):
         self._nodes = 0
         self._progress: Progress | None = None
         self._tasks: dict[Path, Any] = {}
+        self._lock = threading.Lock()
 
     def _line(self, text: str) -> None:
         log.info(text)
@@ -81,6 +83,11 @@ class ConsoleReporter(Reporter):
     def transfer(self, path: Path, sent: int, total: int) -> None:
         if not self.fancy:
             return
+        # Called from the upload threads while the main thread reports finished files.
+        with self._lock:
+            self._transfer(path, sent, total)
+
+    def _transfer(self, path: Path, sent: int, total: int) -> None:
         if self._progress is None:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -92,11 +99,12 @@ class ConsoleReporter(Reporter):
         self._progress.update(self._tasks[path], completed=sent)
 
     def delivered(self, result: DeliveryResult) -> None:
-        if self._progress is not None and result.local_path in self._tasks:
-            self._progress.remove_task(self._tasks.pop(result.local_path))
-            if not self._tasks:
-                self._progress.stop()
-                self._progress = None
+        with self._lock:
+            if self._progress is not None and result.local_path in self._tasks:
+                self._progress.remove_task(self._tasks.pop(result.local_path))
+                if not self._tasks:
+                    self._progress.stop()
+                    self._progress = None
         if result.status == "delivered":
             self._line(f"  delivered {result.local_path.name} -> {result.remote_path} ({result.seconds:.2f}s)")
         else:

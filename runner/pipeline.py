@@ -7,7 +7,6 @@ failures are raised as runner.errors classes after the run record has been writt
 from __future__ import annotations
 
 import hashlib
-import logging
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -17,20 +16,19 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
+import duckdb
+
 from runner import export as export_step
 from runner import warehouse
 from runner.build import BuildSummary, DbtProject, selection_for
 from runner.config import Settings
 from runner.deliver import Destination, DeliveryResult, Upload, timed
-from runner.errors import ConfigError, DataTestsFailed, DeliveryError, FeedsError, GateRefused
+from runner.errors import ConfigError, DataTestsFailed, DeliveryError, ExportError, FeedsError, GateRefused
 from runner.faults import checkpoint
 from runner.feed import Feed
 from runner.lock import run_lock
 from runner.record import FeedRecord, RunRecord, RunStore
 from runner.state import DeliveryState, Prepared
-
-log = logging.getLogger("feeds")
-
 
 class Reporter:
     """Receives progress from the pipeline; the CLI subclasses it for terminals, logs and JSON."""
@@ -177,13 +175,14 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
     store.save(record)
 
     if options.build:
-        reporter.stage("build", "dbt build " + " ".join(options.select or selection_for(feeds)))
+        selection = list(options.select or selection_for(feeds))
+        reporter.stage("build", "dbt build " + " ".join(selection))
 
         def on_node(name: str, resource_type: str, status: str) -> None:
             reporter.node(name, resource_type, status)
             checkpoint("build")
 
-        summary = project.build(list(options.select or selection_for(feeds)), on_node=on_node)
+        summary = project.build(selection, on_node=on_node)
         record.dbt = summary.to_json()
         store.save(record)
         if not summary.success:
@@ -197,7 +196,7 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
                 reporter.warn(warning.describe())
 
     destination = make_destination(settings) if options.upload else None
-    with warehouse.connect(settings.resolve(settings.duckdb_path)) as connection, _opened(destination):
+    with warehouse.connect(duckdb_path) as connection, _opened(destination), _duckdb_errors(duckdb_path):
         if destination is not None:
             record.destination = f"{destination.kind}:{destination.describe()}"
         state = DeliveryState(connection, settings.resolve(settings.state_dir) / "state.duckdb")
@@ -228,14 +227,17 @@ def export_and_deliver(
     failed: list[str] = []
     with ThreadPoolExecutor(max_workers=destination.concurrency, thread_name_prefix="deliver") as pool:
         pending: dict[Future[DeliveryResult], FeedPlan] = {}
-        for plan in plans:
-            upload = export_one(settings, plan, connection, record, reporter, store)
-            if upload is not None:
-                pending[pool.submit(timed, destination.deliver_one, upload, reporter.transfer)] = plan
-            for future in [future for future in pending if future.done()]:
-                _settle(future.result(), pending.pop(future), state, record, reporter, store, failed)
-        for future in as_completed(pending):
-            _settle(future.result(), pending[future], state, record, reporter, store, failed)
+        try:
+            for plan in plans:
+                upload = export_one(settings, plan, connection, record, reporter, store)
+                if upload is not None:
+                    pending[pool.submit(timed, destination.deliver_one, upload, reporter.transfer)] = plan
+                for future in [future for future in pending if future.done()]:
+                    _settle(future.result(), pending.pop(future), state, record, reporter, store, failed)
+        finally:
+            # Even when an export failed, files already on their way are settled and recorded.
+            for future in as_completed(pending):
+                _settle(future.result(), pending[future], state, record, reporter, store, failed)
     if failed:
         raise DeliveryError("delivery failed for " + "; ".join(failed))
 
@@ -263,6 +265,18 @@ def _settle(
     state.commit(record.run_id, plan.prepared, plan.file_name, result.remote_path, entry.sha256, plan.waiting)
     entry.state_committed = True
     store.save(record)
+
+
+@contextmanager
+def _duckdb_errors(path: Path) -> Iterator[None]:
+    """DuckDB failures while planning, exporting or committing state, as a message that says what to do."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise ExportError(
+            f"DuckDB failed on {path}: {str(exc).splitlines()[0]}. If a mart no longer matches the dbt project, "
+            "run without --skip-build; if another program holds the file or the state, close it and retry"
+        ) from None
 
 
 @contextmanager
@@ -296,7 +310,7 @@ def plan_feeds(
     reporter: Reporter,
 ) -> list[FeedPlan]:
     """Fingerprint each feed's rows against the delivery state and decide each file's content."""
-    day = date.fromisoformat(record.run_date) if record.run_date else run_date(settings, None)
+    day = date.fromisoformat(record.run_date)
     plans = []
     for feed in feeds:
         if not warehouse.relation_exists(connection, feed.relation):
@@ -319,7 +333,8 @@ def plan_feeds(
 
 def _still_waiting(destination: Destination | None, name: str) -> bool:
     if destination is None:
-        return False
+        # --no-upload: the file may be uploaded later over a waiting one; carry its rows to be safe.
+        return True
     try:
         return destination.exists(name)
     except NotImplementedError:
@@ -448,10 +463,14 @@ def build_failure_message(summary: BuildSummary) -> str:
     return "\n".join(lines)
 
 
-def upload(settings: Settings, paths: list[Path], reporter: Reporter, command: str = "upload") -> RunRecord:
+def upload(
+    settings: Settings, paths: list[Path], reporter: Reporter, command: str = "upload", force: bool = False
+) -> RunRecord:
     """Deliver existing files (given, or those of the last run that exported files) again.
 
-    The delivery state is not touched: a resend repeats rows Listrak already has, which is harmless.
+    The delivery state is not touched. A file of the same name still waiting at the destination is
+    not replaced unless forced: it may hold rows the given file lacks, which Listrak would then
+    never import.
     """
     store = RunStore(settings.runs_dir)
     if not paths:
@@ -475,6 +494,15 @@ def upload(settings: Settings, paths: list[Path], reporter: Reporter, command: s
                 )
                 files.append((pseudo, Upload(path, path.name)))
             with destination:
+                waiting = [upload.remote_name for _, upload in files if _still_waiting(destination, upload.remote_name)]
+                if waiting and not force:
+                    for entry in record.feeds.values():
+                        entry.status = "skipped"
+                    raise GateRefused(
+                        f"{', '.join(waiting)} still waiting at {destination.describe()} (not imported yet); replacing "
+                        "it could lose rows it holds. Wait until Listrak picks it up, or pass --force"
+                    )
+                record.gates = {"refused": waiting, "forced": bool(waiting)}
                 delivered = deliver(destination, files, record, reporter, store)
             failed = [f"{name}: {entry.error}" for name, entry in record.feeds.items() if Path(entry.local_path) not in delivered]
             if failed:
@@ -482,7 +510,7 @@ def upload(settings: Settings, paths: list[Path], reporter: Reporter, command: s
     return record
 
 
-def resend(settings: Settings, run_id: str, reporter: Reporter) -> RunRecord:
+def resend(settings: Settings, run_id: str, reporter: Reporter, force: bool = False) -> RunRecord:
     """Deliver the files of an earlier run again, under their original names."""
     earlier = RunStore(settings.runs_dir).get(run_id)
     if earlier is None:
@@ -490,7 +518,7 @@ def resend(settings: Settings, run_id: str, reporter: Reporter) -> RunRecord:
     paths = [Path(feed.local_path) for feed in earlier.feeds.values() if feed.local_path]
     if not paths:
         raise ConfigError(f"run {run_id} exported no files, so there is nothing to resend")
-    return upload(settings, paths, reporter, command=f"resend {run_id}")
+    return upload(settings, paths, reporter, command=f"resend {run_id}", force=force)
 
 
 def sha256_of(path: Path) -> str:

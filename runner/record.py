@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from runner.errors import ConfigError
+
+_RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
 
 
 @dataclass
@@ -117,10 +122,16 @@ class RunStore:
         return records
 
     def get(self, run_id: str) -> RunRecord | None:
+        """The record of one run, or None if there is none (or the id is not a run id)."""
+        if not _RUN_ID.fullmatch(run_id):
+            return None
         path = self.directory / f"{run_id}.json"
         if not path.is_file():
             return None
-        return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"run record {path} is unreadable ({exc}); remove it or pick another run") from None
 
     def last_with_files(self) -> RunRecord | None:
         """The newest run that exported at least one file (what `feeds upload` resends by default)."""

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import duckdb
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, RunLocked
 from runner.feed import Feed
 
 #: DuckDB's memory cap for every connection of a run (profiles/profiles.yml reads the same variable).
@@ -19,18 +19,21 @@ DEFAULT_MEMORY_LIMIT = "500MB"
 
 
 @contextmanager
-def connect(path: Path, must_exist: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the DuckDB file with a message that names it when that fails.
 
     Always read-write: dbt-duckdb keeps the file open in this process after a build, and DuckDB
     refuses a second connection to the same file with a different (read-only) configuration.
     """
-    if must_exist and not path.exists():
+    if not path.exists():
         raise ConfigError(f"DuckDB file {path} does not exist; run `feeds demo-data` or point FEEDS_DUCKDB_PATH at your database")
     try:
         connection = duckdb.connect(str(path))
     except duckdb.Error as exc:
-        raise ConfigError(f"cannot open DuckDB file {path}: {str(exc).splitlines()[0]}") from None
+        reason = str(exc).splitlines()[0]
+        if "lock" in reason.lower():
+            raise RunLocked(f"DuckDB file {path} is in use by another process ({reason}); close it and retry") from None
+        raise ConfigError(f"cannot open DuckDB file {path}: {reason}") from None
     limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
     try:
         # The same cap dbt's profile sets: exports and fingerprints spill to disk instead of growing.

@@ -92,10 +92,15 @@ def timed(
     upload: Upload,
     progress: ProgressCallback | None,
 ) -> DeliveryResult:
-    size = upload.local_path.stat().st_size
+    """Deliver one file and describe the outcome; a failure of any kind is a failed result, not a raise."""
     started = time.perf_counter()
+    size = 0
     try:
+        size = upload.local_path.stat().st_size
         remote = deliver(upload, progress)
     except DeliveryError as exc:
         return DeliveryResult(upload.local_path, None, size, time.perf_counter() - started, "failed", str(exc))
+    except Exception as exc:  # noqa: BLE001  an unexpected failure still must not lose the other files
+        message = f"unexpected {type(exc).__name__} delivering {upload.local_path.name}: {exc}"
+        return DeliveryResult(upload.local_path, None, size, time.perf_counter() - started, "failed", message)
     return DeliveryResult(upload.local_path, remote, size, time.perf_counter() - started, "delivered")

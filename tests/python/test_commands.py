@@ -61,6 +61,14 @@ def test_resend_delivers_an_earlier_run_again(exported, tmp_path: Path) -> None:
     missing = workspace.feeds("resend", "20000101T000000Z-0000", "--config", str(workspace.config))
     assert missing.returncode == 2 and "feeds history" in missing.stderr
 
+    # The files are still waiting (nothing picked them up): replacing them needs --force.
+    before = {name: path.stat().st_mtime_ns for name, path in delivered.items()}
+    refused = workspace.feeds("resend", run["run_id"], "--config", str(workspace.config))
+    assert refused.returncode == 4 and "still waiting" in refused.stderr and "--force" in refused.stderr
+    assert {name: path.stat().st_mtime_ns for name, path in delivered.items()} == before
+    forced = workspace.feeds("resend", run["run_id"], "--force", "--config", str(workspace.config))
+    assert forced.returncode == 0, forced.stderr
+
 
 def test_check_shows_the_host_key_and_proves_the_directory_writable(exported, sshd: SshServer, tmp_path: Path) -> None:
     workspace, _ = exported
