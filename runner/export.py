@@ -85,7 +85,7 @@ def export_feed(
         expected = _count_rows(connection, feed)
         if fmt.format == "xlsx":
             rows = _write_xlsx(connection, feed, fmt, temporary, expected)
-            size, sha256 = _hash_file(temporary)
+            size, sha256 = hash_file(temporary)
         else:
             rows = _copy_csv(connection, feed, fmt, raw)
             if rows != expected:
@@ -249,7 +249,8 @@ def _finish_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: F
     return size, digest.hexdigest()
 
 
-def _hash_file(path: Path) -> tuple[int, str]:
+def hash_file(path: Path) -> tuple[int, str]:
+    """Size in bytes and SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as source:

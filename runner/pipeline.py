@@ -6,7 +6,6 @@ failures are raised as runner.errors classes after the run record has been writt
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -161,11 +160,7 @@ def _recorded(store: RunStore, record: RunRecord) -> Iterator[None]:
 
 def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: RunStore, record: RunRecord) -> None:
     duckdb_path = settings.resolve(settings.duckdb_path)
-    if not duckdb_path.is_file():
-        raise ConfigError(
-            f"DuckDB file {duckdb_path} does not exist; load your raw tables into it, run `feeds demo-data`, "
-            "or point FEEDS_DUCKDB_PATH / duckdb_path at your database"
-        )
+    warehouse.require_file(duckdb_path)  # before dbt, which would create an empty file
     project = dbt_project(settings)
     reporter.stage("parse", str(settings.resolve(settings.project_dir)))
     feeds = [effective_feed(settings, feed) for feed in choose_feeds(settings, project.feeds(), options.feeds)]
@@ -253,14 +248,9 @@ def _settle(
 ) -> None:
     """Record one file's delivery; advance the feed's state only if it is confirmed."""
     entry = record.feeds[plan.feed.name]
-    entry.delivery_seconds = round(result.seconds, 3)
-    reporter.delivered(result)
-    if result.status != "delivered":
-        entry.status, entry.error = "failed", result.error
-        failed.append(f"{result.local_path.name}: {result.error}")
+    if not _record_result(entry, result, reporter, failed):
         store.save(record)
         return
-    entry.status, entry.remote_path = "delivered", result.remote_path
     checkpoint("commit")
     state.commit(record.run_id, plan.prepared, plan.file_name, result.remote_path, entry.sha256, plan.waiting)
     entry.state_committed = True
@@ -417,29 +407,16 @@ def _empty_delta(settings: Settings, feed: Feed) -> str:
     return (overrides.empty_delta if overrides and overrides.empty_delta else None) or settings.empty_delta
 
 
-def deliver(
-    destination: Destination,
-    files: list[tuple[Feed, Upload]],
-    record: RunRecord,
-    reporter: Reporter,
-    store: RunStore,
-) -> set[Path]:
-    """Deliver the files through an open destination; return the local paths that were delivered."""
-    reporter.stage("deliver", f"{destination.kind}: {destination.describe()}")
-    by_path = {upload.local_path: feed for feed, upload in files}
-    results = destination.deliver_all([upload for _, upload in files], reporter.transfer)
-    delivered = set()
-    for result in results:
-        entry = record.feeds[by_path[result.local_path].name]
-        entry.delivery_seconds = round(result.seconds, 3)
-        if result.status == "delivered":
-            entry.status, entry.remote_path = "delivered", result.remote_path
-            delivered.add(result.local_path)
-        else:
-            entry.status, entry.error = "failed", result.error
-        reporter.delivered(result)
-    store.save(record)
-    return delivered
+def _record_result(entry: FeedRecord, result: DeliveryResult, reporter: Reporter, failed: list[str]) -> bool:
+    """Write one file's delivery outcome into its feed record; True if it was delivered."""
+    entry.delivery_seconds = round(result.seconds, 3)
+    reporter.delivered(result)
+    if result.status != "delivered":
+        entry.status, entry.error = "failed", result.error
+        failed.append(f"{result.local_path.name}: {result.error}")
+        return False
+    entry.status, entry.remote_path = "delivered", result.remote_path
+    return True
 
 
 def remove_old_outputs(settings: Settings, store: RunStore) -> None:
@@ -486,15 +463,12 @@ def upload(
         with run_lock(settings.resolve(settings.state_dir), record.run_id, reporter.warn):
             destination = make_destination(settings)
             record.destination = f"{destination.kind}:{destination.describe()}"
-            files = []
+            uploads = [Upload(path, path.name) for path in paths]
             for path in paths:
-                pseudo = Feed(name=path.name, model="", relation="", file_name=path.stem, key=())
-                record.feeds[path.name] = FeedRecord(
-                    feed=path.name, local_path=str(path), bytes=path.stat().st_size, sha256=sha256_of(path)
-                )
-                files.append((pseudo, Upload(path, path.name)))
+                size, sha256 = export_step.hash_file(path)
+                record.feeds[path.name] = FeedRecord(feed=path.name, local_path=str(path), bytes=size, sha256=sha256)
             with destination:
-                waiting = [upload.remote_name for _, upload in files if _still_waiting(destination, upload.remote_name)]
+                waiting = [upload.remote_name for upload in uploads if _still_waiting(destination, upload.remote_name)]
                 if waiting and not force:
                     for entry in record.feeds.values():
                         entry.status = "skipped"
@@ -503,8 +477,11 @@ def upload(
                         "it could lose rows it holds. Wait until Listrak picks it up, or pass --force"
                     )
                 record.gates = {"refused": waiting, "forced": bool(waiting)}
-                delivered = deliver(destination, files, record, reporter, store)
-            failed = [f"{name}: {entry.error}" for name, entry in record.feeds.items() if Path(entry.local_path) not in delivered]
+                reporter.stage("deliver", f"{destination.kind}: {destination.describe()}")
+                failed: list[str] = []
+                for result in destination.deliver_all(uploads, reporter.transfer):
+                    _record_result(record.feeds[result.local_path.name], result, reporter, failed)
+                store.save(record)
             if failed:
                 raise DeliveryError("delivery failed for " + "; ".join(failed))
     return record
@@ -519,11 +496,3 @@ def resend(settings: Settings, run_id: str, reporter: Reporter, force: bool = Fa
     if not paths:
         raise ConfigError(f"run {run_id} exported no files, so there is nothing to resend")
     return upload(settings, paths, reporter, command=f"resend {run_id}", force=force)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()

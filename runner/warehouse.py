@@ -18,6 +18,15 @@ MEMORY_LIMIT_ENV = "FEEDS_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "500MB"
 
 
+def require_file(path: Path) -> None:
+    """Refuse a DuckDB path with no file: dbt and DuckDB would silently create an empty database."""
+    if not path.is_file():
+        raise ConfigError(
+            f"DuckDB file {path} does not exist; load your raw tables into it, run `feeds demo-data`, "
+            "or point FEEDS_DUCKDB_PATH / duckdb_path at your database"
+        )
+
+
 @contextmanager
 def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the DuckDB file with a message that names it when that fails.
@@ -25,8 +34,7 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     Always read-write: dbt-duckdb keeps the file open in this process after a build, and DuckDB
     refuses a second connection to the same file with a different (read-only) configuration.
     """
-    if not path.exists():
-        raise ConfigError(f"DuckDB file {path} does not exist; run `feeds demo-data` or point FEEDS_DUCKDB_PATH at your database")
+    require_file(path)
     try:
         connection = duckdb.connect(str(path))
     except duckdb.Error as exc:
