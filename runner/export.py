@@ -1,10 +1,12 @@
 """Export: write one feed mart to its dated file, verify it, and only then give it its final name.
 
 CSV and TXT files are written by DuckDB's own `COPY ... TO` from a SELECT that formats every column
-by its kind (no Python row loops). DuckDB's CSV writer only writes UTF-8 without a BOM (its
-`ENCODING` option is read-only), so a BOM or UTF-16 is added in the one streaming pass over the file
-that every export makes anyway to verify it and compute its SHA-256. XLSX is written by xlsxwriter
-in constant-memory mode from batches fetched from DuckDB.
+by its kind (no Python row loops) and stops the COPY with an error naming the column if any value
+holds a line break. DuckDB's CSV writer only writes UTF-8 without a BOM (its `ENCODING` option is
+read-only), so a BOM or UTF-16 is added in one streaming pass over the file, which also re-checks
+the line endings. The SHA-256 of a plain UTF-8 file is computed here on request, or by the
+delivery while it reads the file anyway. XLSX is written by xlsxwriter in constant-memory mode
+from batches fetched from DuckDB.
 
 Nothing here knows about dbt or delivery: it takes a DuckDB connection, a Feed and a FeedFormat.
 """
@@ -43,7 +45,8 @@ class ExportResult:
     path: Path
     rows: int
     bytes: int
-    sha256: str
+    #: None when the caller asked for no hash (the delivery computes it while sending the file).
+    sha256: str | None
     seconds: float
 
 
@@ -68,12 +71,21 @@ def header_names(feed: Feed, fmt: FeedFormat) -> list[str]:
 
 
 def export_feed(
-    connection: duckdb.DuckDBPyConnection, feed: Feed, fmt: FeedFormat, out_dir: Path, name: str
+    connection: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    fmt: FeedFormat,
+    out_dir: Path,
+    name: str,
+    *,
+    expected_rows: int | None = None,
+    digest: bool = True,
 ) -> ExportResult:
     """Write `feed` to `out_dir/name`, verify it, and return what was written.
 
     The file is written under a hidden temporary name and renamed only after its checks pass; on any
     failure no file (temporary or final) is left behind and ExportError names the feed and the problem.
+    `expected_rows` is the row count the caller already knows (else it is counted); `digest=False`
+    leaves `sha256` to the caller when a plain UTF-8 file needs no second pass.
     """
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -81,8 +93,10 @@ def export_feed(
     temporary = out_dir / f".{name}.tmp"
     raw = out_dir / f".{name}.raw.tmp"
     _check_columns(feed)
+    _check_headers(feed, fmt)
+    sha256: str | None
     try:
-        expected = _count_rows(connection, feed)
+        expected = _count_rows(connection, feed) if expected_rows is None else expected_rows
         if fmt.format == "xlsx":
             rows = _write_xlsx(connection, feed, fmt, temporary, expected)
             size, sha256 = hash_file(temporary)
@@ -93,9 +107,20 @@ def export_feed(
                     f"feed {feed.name}: {final} would hold {rows} rows but the mart {feed.relation} has {expected}; "
                     "was the mart changed during the export? Run the export again"
                 )
-            size, sha256 = _finish_text(raw, temporary, fmt, rows, feed, final)
+            if fmt.bom or fmt.encoding == "utf-16":
+                size, sha256 = _rewrite_text(raw, temporary, fmt, rows, feed, final)
+            else:
+                os.replace(raw, temporary)
+                size, sha256 = (hash_file(temporary) if digest else (temporary.stat().st_size, None))
         os.replace(temporary, final)
     except duckdb.Error as exc:
+        message = str(exc)
+        if _LINE_BREAK_MARK in message:
+            raise ExportError(
+                message[message.index(_LINE_BREAK_MARK) + len(_LINE_BREAK_MARK):].strip()
+                + f"; {final} was not written. Fix the mart {feed.model} so no value holds CR or LF "
+                "(its no_line_breaks data test should catch this)"
+            ) from None
         raise ExportError(f"feed {feed.name}: DuckDB could not write {final}: {exc}") from None
     except OSError as exc:
         raise ExportError(f"feed {feed.name}: could not write {final}: {exc}") from None
@@ -108,9 +133,14 @@ def export_feed(
 
 
 def select_sql(feed: Feed, fmt: FeedFormat) -> str:
-    """The SELECT that turns the mart into the file's text values, columns named by their headers."""
+    """The SELECT that turns the mart into the file's text values, columns named by their headers.
+
+    Every value that is not a number is checked for CR and LF on the way: one would split a row of
+    the file, so the query fails with DuckDB's `error()` naming the feed and column. The check costs
+    about nothing next to the COPY and saves a pass over the written file.
+    """
     expressions = [
-        f"{_format_expression(column, fmt)} as {_identifier(header)}"
+        f"{_guarded(feed, column, _format_expression(column, fmt))} as {_identifier(header)}"
         for column, header in zip(feed.columns, header_names(feed, fmt))
     ]
     return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation}"
@@ -131,6 +161,26 @@ def copy_options(fmt: FeedFormat) -> str:
     if fmt.quote_all:
         options.append("force_quote *")
     return "(" + ", ".join(options) + ")"
+
+
+#: Starts the message of the error() a line break raises inside the COPY.
+_LINE_BREAK_MARK = "feeds-line-break:"
+
+
+def _guarded(feed: Feed, column: Column, expression: str) -> str:
+    if column.kind in ("integer", "decimal"):
+        return expression
+    message = _literal(f"{_LINE_BREAK_MARK} feed {feed.name}: column {column.name} holds a line break in at least one row")
+    return (
+        f"case when contains({expression}, chr(10)) or contains({expression}, chr(13)) "
+        f"then error({message}) else {expression} end"
+    )
+
+
+def _check_headers(feed: Feed, fmt: FeedFormat) -> None:
+    for header in header_names(feed, fmt):
+        if "\n" in header or "\r" in header or not header.strip():
+            raise ExportError(f"feed {feed.name}: header {header!r} must be a non-empty name without line breaks; fix headers:")
 
 
 def _check_columns(feed: Feed) -> None:
@@ -174,26 +224,24 @@ def _copy_csv(connection: duckdb.DuckDBPyConnection, feed: Feed, fmt: FeedFormat
     return int(row[0])
 
 
-def _finish_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: Feed, final: Path) -> tuple[int, str]:
-    """Verify DuckDB's UTF-8 output in one streaming pass, hashing the final bytes.
+def _rewrite_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: Feed, final: Path) -> tuple[int, str]:
+    """Add the BOM or transcode to UTF-16 in one streaming pass, re-checking line breaks and hashing
+    the final bytes.
 
-    Line breaks: DuckDB ends the header and every row with exactly one `new_line`, and writes CR or
-    LF nowhere else unless a value holds one (quoted). So the file is free of line breaks inside
+    Line breaks (the SELECT already refuses values holding them; this second check costs nothing in
+    a pass that must happen anyway): DuckDB ends the header and every row with exactly one
+    `new_line`, and writes CR or LF nowhere else unless a value holds one (quoted). So the file is free of line breaks inside
     values exactly when it has rows + 1 line terminators and no other CR or LF: with LF endings,
     LF count == rows + 1 and no CR at all; with CRLF endings, CRLF count == LF count == CR count ==
     rows + 1 (no lone CR, no lone LF). UTF-8 never uses the bytes 0x0A/0x0D inside a multi-byte
     character, so counting bytes is exact. The counts run on the UTF-8 output, before any
     transcoding to UTF-16 (where those bytes occur inside other characters).
-
-    When the format wants a BOM or UTF-16, the same pass writes the final bytes to `temporary`;
-    otherwise DuckDB's file is renamed to `temporary` unchanged.
     """
-    rewrite = fmt.bom or fmt.encoding == "utf-16"
     crlf_endings = fmt.line_ending == "crlf"
     digest = hashlib.sha256()
     size = line_feeds = returns = crlf = 0
     previous_cr = False
-    out = open(temporary, "wb") if rewrite else None
+    out = open(temporary, "wb")
     encoder: Callable[[bytes, bool], bytes] | None = None
     try:
         if fmt.encoding == "utf-16":
@@ -202,11 +250,10 @@ def _finish_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: F
             def encoder(chunk: bytes, final_chunk: bool) -> bytes:
                 return decoder.decode(chunk, final_chunk).encode("utf-16-le")
 
-        if out is not None:
-            head = _UTF16_BOM if fmt.encoding == "utf-16" else _UTF8_BOM
-            out.write(head)
-            digest.update(head)
-            size += len(head)
+        head = _UTF16_BOM if fmt.encoding == "utf-16" else _UTF8_BOM
+        out.write(head)
+        digest.update(head)
+        size += len(head)
         with open(raw, "rb") as source:
             while chunk := source.read(_CHUNK):
                 line_feeds += chunk.count(b"\n")
@@ -220,19 +267,16 @@ def _finish_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: F
                 data = encoder(chunk, False) if encoder else chunk
                 digest.update(data)
                 size += len(data)
-                if out is not None:
-                    out.write(data)
+                out.write(data)
             if encoder:
                 tail = encoder(b"", True)
                 digest.update(tail)
                 size += len(tail)
-                if out is not None:
-                    out.write(tail)
+                out.write(tail)
     except UnicodeDecodeError as exc:
         raise ExportError(f"feed {feed.name}: DuckDB wrote invalid UTF-8 to {final}: {exc}") from None
     finally:
-        if out is not None:
-            out.close()
+        out.close()
     expected = rows + 1
     if crlf_endings:
         clean = line_feeds == expected and returns == expected and crlf == expected
@@ -244,8 +288,6 @@ def _finish_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: F
             f"line endings ({fmt.line_ending}) for {rows} rows plus the header, found {line_feeds} LF and {returns} CR; "
             f"fix the mart {feed.model} so no value holds CR or LF (its no_line_breaks data test should catch this)"
         )
-    if not rewrite:
-        os.replace(raw, temporary)
     return size, digest.hexdigest()
 
 

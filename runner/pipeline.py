@@ -200,10 +200,26 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
         store.save(record)
         reporter.stage("export", str(settings.resolve(settings.output_dir) / record.run_id))
         if destination is None:
-            for plan in plans:
-                export_one(settings, plan, connection, record, reporter, store)
+            export_only(settings, plans, connection, record, reporter, store)
             return
         export_and_deliver(settings, plans, connection, state, destination, record, reporter, store)
+
+
+def export_only(
+    settings: Settings, plans: list[FeedPlan], connection: Any, record: RunRecord, reporter: Reporter, store: RunStore
+) -> None:
+    """Export the feeds one by one; each file is hashed in a thread while DuckDB writes the next."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
+        hashing: dict[Future[tuple[int, str]], FeedPlan] = {}
+        try:
+            for plan in plans:
+                upload = export_one(settings, plan, connection, record, reporter, store)
+                if upload is not None and upload.sha256 is None:
+                    hashing[pool.submit(export_step.hash_file, upload.local_path)] = plan
+        finally:
+            for future, plan in hashing.items():
+                record.feeds[plan.feed.name].sha256 = future.result()[1]
+            store.save(record)
 
 
 def export_and_deliver(
@@ -216,14 +232,16 @@ def export_and_deliver(
     reporter: Reporter,
     store: RunStore,
 ) -> None:
-    """Export the feeds one by one while finished files are already uploading; commit each feed's
-    state as soon as its own file is confirmed. DuckDB is used from this thread only."""
+    """Export the feeds one by one while finished files are already uploading (and being hashed as
+    they are read); commit each feed's state as soon as its own file is confirmed. DuckDB is used
+    from this thread only."""
     reporter.stage("deliver", f"{destination.kind}: {destination.describe()}")
     failed: list[str] = []
     with ThreadPoolExecutor(max_workers=destination.concurrency, thread_name_prefix="deliver") as pool:
         pending: dict[Future[DeliveryResult], FeedPlan] = {}
         try:
-            for plan in plans:
+            # Largest file first: its upload, the longest, then runs while the smaller ones export.
+            for plan in sorted(plans, key=lambda plan: -plan.prepared.file_rows * len(plan.feed.columns)):
                 upload = export_one(settings, plan, connection, record, reporter, store)
                 if upload is not None:
                     pending[pool.submit(timed, destination.deliver_one, upload, reporter.transfer)] = plan
@@ -252,7 +270,7 @@ def _settle(
         store.save(record)
         return
     checkpoint("commit")
-    state.commit(record.run_id, plan.prepared, plan.file_name, result.remote_path, entry.sha256, plan.waiting)
+    state.commit(record.run_id, plan.prepared, plan.file_name, result.remote_path, entry.sha256)
     entry.state_committed = True
     store.save(record)
 
@@ -285,8 +303,6 @@ class FeedPlan:
     feed: Feed
     file_name: str
     prepared: Prepared
-    #: A file of the same name is still waiting at the destination; this file carries its rows too.
-    waiting: bool
 
 
 def plan_feeds(
@@ -317,7 +333,7 @@ def plan_feeds(
         prepared = state.prepare(feed, mode, name if waiting else None)
         entry.mode, entry.total_rows, entry.changed_rows = mode, prepared.total_rows, prepared.changed_rows
         entry.carried_rows = prepared.file_rows - prepared.changed_rows if mode == "delta" else 0
-        plans.append(FeedPlan(feed, name, prepared, waiting))
+        plans.append(FeedPlan(feed, name, prepared))
     return plans
 
 
@@ -385,9 +401,10 @@ def export_one(
         entry.status = "unchanged"
         return None
     try:
+        # The plan has just counted the rows; the SHA-256 is computed by whoever reads the file next.
         result = export_step.export_feed(
             connection, replace(feed, relation=plan.prepared.relation), settings.feed_format(feed.name),
-            out_dir, plan.file_name,
+            out_dir, plan.file_name, expected_rows=plan.prepared.file_rows, digest=False,
         )
     except FeedsError as exc:
         entry.status, entry.error = "failed", str(exc)
@@ -396,10 +413,11 @@ def export_one(
     entry.status = "exported"
     entry.rows, entry.bytes, entry.sha256 = result.rows, result.bytes, result.sha256
     entry.local_path, entry.export_seconds = str(result.path), round(result.seconds, 3)
+    entry.mtime_ns = result.path.stat().st_mtime_ns
     store.save(record)
     reporter.exported(feed.name, result.rows, result.bytes, result.path)
     checkpoint("export")
-    return Upload(result.path, result.path.name)
+    return Upload(result.path, result.path.name, result.sha256)
 
 
 def _empty_delta(settings: Settings, feed: Feed) -> str:
@@ -416,6 +434,7 @@ def _record_result(entry: FeedRecord, result: DeliveryResult, reporter: Reporter
         failed.append(f"{result.local_path.name}: {result.error}")
         return False
     entry.status, entry.remote_path = "delivered", result.remote_path
+    entry.sha256 = result.sha256 or entry.sha256
     return True
 
 
@@ -440,8 +459,30 @@ def build_failure_message(summary: BuildSummary) -> str:
     return "\n".join(lines)
 
 
+def _known_hashes(records: Sequence[RunRecord | None]) -> dict[Path, str]:
+    """SHA-256 of files these runs wrote that are still exactly as written (same size and mtime)."""
+    known: dict[Path, str] = {}
+    for earlier in records:
+        for entry in earlier.feeds.values() if earlier else ():
+            if not (entry.local_path and entry.sha256 and entry.mtime_ns is not None):
+                continue
+            path = Path(entry.local_path).resolve()
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            if stat.st_size == entry.bytes and stat.st_mtime_ns == entry.mtime_ns:
+                known.setdefault(path, entry.sha256)
+    return known
+
+
 def upload(
-    settings: Settings, paths: list[Path], reporter: Reporter, command: str = "upload", force: bool = False
+    settings: Settings,
+    paths: list[Path],
+    reporter: Reporter,
+    command: str = "upload",
+    force: bool = False,
+    earlier: RunRecord | None = None,
 ) -> RunRecord:
     """Deliver existing files (given, or those of the last run that exported files) again.
 
@@ -450,8 +491,8 @@ def upload(
     never import.
     """
     store = RunStore(settings.runs_dir)
+    last = store.last_with_files()
     if not paths:
-        last = store.last_with_files()
         if last is None:
             raise ConfigError("no files given and no earlier run exported any; pass FILES or run `feeds run` first")
         paths = [Path(feed.local_path) for feed in last.feeds.values() if feed.local_path]
@@ -463,10 +504,14 @@ def upload(
         with run_lock(settings.resolve(settings.state_dir), record.run_id, reporter.warn):
             destination = make_destination(settings)
             record.destination = f"{destination.kind}:{destination.describe()}"
-            uploads = [Upload(path, path.name) for path in paths]
+            # Files an earlier run wrote keep their recorded hash; others are hashed as they are sent.
+            known = _known_hashes([earlier, last])
+            uploads = [Upload(path, path.name, known.get(path.resolve())) for path in paths]
             for path in paths:
-                size, sha256 = export_step.hash_file(path)
-                record.feeds[path.name] = FeedRecord(feed=path.name, local_path=str(path), bytes=size, sha256=sha256)
+                stat = path.stat()
+                record.feeds[path.name] = FeedRecord(
+                    feed=path.name, local_path=str(path.resolve()), bytes=stat.st_size, mtime_ns=stat.st_mtime_ns
+                )
             with destination:
                 waiting = [upload.remote_name for upload in uploads if _still_waiting(destination, upload.remote_name)]
                 if waiting and not force:
@@ -495,4 +540,4 @@ def resend(settings: Settings, run_id: str, reporter: Reporter, force: bool = Fa
     paths = [Path(feed.local_path) for feed in earlier.feeds.values() if feed.local_path]
     if not paths:
         raise ConfigError(f"run {run_id} exported no files, so there is nothing to resend")
-    return upload(settings, paths, reporter, command=f"resend {run_id}", force=force)
+    return upload(settings, paths, reporter, command=f"resend {run_id}", force=force, earlier=earlier)

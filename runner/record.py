@@ -37,6 +37,9 @@ class FeedRecord:
     bytes: int | None = None
     sha256: str | None = None
     local_path: str | None = None
+    #: The local file's modification time when it was written, so a later upload of the same,
+    #: unchanged file can reuse `sha256` instead of reading the file once more to hash it.
+    mtime_ns: int | None = None
     remote_path: str | None = None
     export_seconds: float | None = None
     delivery_seconds: float | None = None

@@ -14,9 +14,11 @@ confirmed under its final remote name: a run killed anywhere before that leaves 
 and the next run sends those rows again (Listrak upserts by key, so a repeat is harmless).
 
 Files still waiting on the server: Listrak picks files up on its own schedule, so a file may replace
-one of the same name that has not been imported yet. The state remembers which keys each remote
-name holds since it was last seen picked up; while that file is still there, the next file under
-the same name also carries those keys (with their current values), so a replacement never loses rows.
+one of the same name that has not been imported yet. While the file of the feed's last delivery is
+still there, the next file under the same name also carries that delivery's keys (with their
+current values), so a replacement never loses rows. Those keys need no table of their own: every
+key a delivery sent is stamped with its run id in `delivered_rows`, and a file that replaced a
+waiting one carried (and so re-stamped) all of its keys.
 
 The tables have no primary-key indexes on purpose: DuckDB's upserts through an ART index cost
 seconds per million rows, where delete-then-insert in one transaction costs a fraction of that.
@@ -38,11 +40,6 @@ create table if not exists feeds_state.delivered_rows (
     row_hash ubigint not null,
     run_id varchar not null
 );
-create table if not exists feeds_state.waiting_rows (
-    feed varchar not null,
-    remote_name varchar not null,
-    row_key varchar not null
-);
 create table if not exists feeds_state.deliveries (
     run_id varchar not null,
     feed varchar not null,
@@ -53,6 +50,8 @@ create table if not exists feeds_state.deliveries (
     sha256 varchar,
     delivered_at timestamptz not null default current_timestamp
 );
+-- Kept the keys of waiting files before they were derived from delivered_rows (see above).
+drop table if exists feeds_state.waiting_rows;
 """
 
 
@@ -94,7 +93,8 @@ class DeliveryState:
         """Fingerprint the mart's rows and decide which go into this run's file.
 
         `waiting_remote_name` is the remote file name when a file of that name is still waiting on
-        the destination (not yet picked up); its keys are then carried again.
+        the destination (not yet picked up); if the feed's last delivery was that file, its keys are
+        carried again.
         """
         name = _literal(feed.name)
         fingerprints = _temp_name("feeds_fingerprints", feed.name)
@@ -102,8 +102,9 @@ class DeliveryState:
         fingerprint_sql = (
             f"select {_key_expression(feed)} as row_key, hash({_columns(feed)}) as row_hash from {feed.relation}"
         )
-        has_state, last_full = self.connection.execute(
-            f"select count(*) > 0, arg_max(rows, delivered_at) filter (where mode = 'full') "
+        has_state, last_full, last_run, last_remote = self.connection.execute(
+            f"select count(*) > 0, arg_max(rows, delivered_at) filter (where mode = 'full'), "
+            f"arg_max(run_id, delivered_at), arg_max(remote_name, delivered_at) "
             f"from feeds_state.deliveries where feed = {name}"
         ).fetchone()
         if mode == "full" or not has_state:
@@ -117,9 +118,8 @@ class DeliveryState:
                             None if last_full is None else int(last_full))
         self.connection.execute(f"create or replace temp table {fingerprints} as {fingerprint_sql}")
         waiting = (
-            f"(select row_key from feeds_state.waiting_rows where feed = {name} "
-            f"and remote_name = {_literal(waiting_remote_name)})"
-            if waiting_remote_name
+            f"(select row_key from feeds_state.delivered_rows where feed = {name} and run_id = {_literal(last_run)})"
+            if waiting_remote_name and waiting_remote_name == last_remote
             else "(select null::varchar as row_key where false)"
         )
         self.connection.execute(
@@ -156,11 +156,9 @@ class DeliveryState:
         remote_name: str,
         remote_path: str | None,
         sha256: str | None,
-        replaced_waiting: bool,
     ) -> None:
         """Record that this run's file of the feed is confirmed under its final remote name."""
         name = _literal(prepared.feed)
-        remote = _literal(remote_name)
         sent = prepared.sent
         self.connection.execute("begin transaction")
         try:
@@ -174,17 +172,6 @@ class DeliveryState:
                 )
             self.connection.execute(
                 f"insert into feeds_state.delivered_rows select {name}, row_key, row_hash, {_literal(run_id)} from {sent}"
-            )
-            # The previous file of this name was picked up unless it was still waiting; then its keys
-            # stay waiting along with this file's.
-            # Files of other names (an earlier date) are never replaced by this one: forget them.
-            keep = f"and row_key in (select row_key from {sent})" if replaced_waiting else ""
-            self.connection.execute(
-                f"delete from feeds_state.waiting_rows where feed = {name} "
-                f"and (remote_name <> {remote} or (remote_name = {remote} {keep}))"
-            )
-            self.connection.execute(
-                f"insert into feeds_state.waiting_rows select {name}, {remote}, row_key from {sent}"
             )
             self.connection.execute(
                 "insert into feeds_state.deliveries (run_id, feed, mode, rows, remote_name, remote_path, sha256) "

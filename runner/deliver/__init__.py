@@ -8,6 +8,7 @@ destination never sees a partial file under the final name.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -26,6 +27,17 @@ class Upload:
 
     local_path: Path
     remote_name: str
+    #: The file's SHA-256 if already known; else the destination computes it from the bytes it sends.
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One file under its final name at the destination."""
+
+    remote_path: str
+    #: SHA-256 of the bytes delivered (or the one the Upload brought).
+    sha256: str
 
 
 @dataclass
@@ -38,6 +50,34 @@ class DeliveryResult:
     seconds: float
     status: str  # "delivered" | "failed"
     error: str | None = None
+    sha256: str | None = None
+
+
+class Digest:
+    """SHA-256 of the bytes a destination reads while sending a file, unless the Upload knows it."""
+
+    def __init__(self, upload: Upload) -> None:
+        self.known = upload.sha256
+        self._hash = None if upload.sha256 else hashlib.sha256()
+
+    def restart(self, local: Path, offset: int) -> None:
+        """A new attempt sends from `offset`: hash the bytes before it again from the local file."""
+        if self._hash is None:
+            return
+        self._hash = hashlib.sha256()
+        if offset:
+            with open(local, "rb") as source:
+                left = offset
+                while left and (chunk := source.read(min(left, 4 << 20))):
+                    self._hash.update(chunk)
+                    left -= len(chunk)
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self._hash is not None:
+            self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        return self.known or self._hash.hexdigest()  # type: ignore[union-attr]
 
 
 class Destination(ABC):
@@ -66,8 +106,8 @@ class Destination(ABC):
         """Where files go, for messages (never contains a secret)."""
 
     @abstractmethod
-    def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> str:
-        """Deliver one file atomically and return its final remote path."""
+    def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> Delivered:
+        """Deliver one file atomically; return its final remote path and the SHA-256 of what was sent."""
 
     def exists(self, remote_name: str) -> bool:
         """Whether a file of this final name is at the destination now (e.g. not yet picked up)."""
@@ -88,7 +128,7 @@ class Destination(ABC):
 
 
 def timed(
-    deliver: Callable[[Upload, ProgressCallback | None], str],
+    deliver: Callable[[Upload, ProgressCallback | None], Delivered],
     upload: Upload,
     progress: ProgressCallback | None,
 ) -> DeliveryResult:
@@ -97,10 +137,13 @@ def timed(
     size = 0
     try:
         size = upload.local_path.stat().st_size
-        remote = deliver(upload, progress)
+        delivered = deliver(upload, progress)
     except DeliveryError as exc:
         return DeliveryResult(upload.local_path, None, size, time.perf_counter() - started, "failed", str(exc))
     except Exception as exc:  # noqa: BLE001  an unexpected failure still must not lose the other files
         message = f"unexpected {type(exc).__name__} delivering {upload.local_path.name}: {exc}"
         return DeliveryResult(upload.local_path, None, size, time.perf_counter() - started, "failed", message)
-    return DeliveryResult(upload.local_path, remote, size, time.perf_counter() - started, "delivered")
+    return DeliveryResult(
+        upload.local_path, delivered.remote_path, size, time.perf_counter() - started, "delivered",
+        sha256=delivered.sha256,
+    )

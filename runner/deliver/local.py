@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runner.deliver import Destination, ProgressCallback, Upload
+from runner.deliver import Delivered, Destination, Digest, ProgressCallback, Upload
 from runner.errors import DeliveryError
 from runner.faults import checkpoint
 
@@ -39,15 +39,17 @@ class LocalDestination(Destination):
     def exists(self, remote_name: str) -> bool:
         return (self.directory / remote_name).is_file()
 
-    def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> str:
+    def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> Delivered:
         final = self.directory / upload.remote_name
         temporary = self.directory / f".{upload.remote_name}.part"
         total = upload.local_path.stat().st_size
         sent = 0
+        digest = Digest(upload)
         try:
             with open(upload.local_path, "rb") as src, open(temporary, "wb") as dst:
                 while chunk := src.read(_CHUNK):
                     dst.write(chunk)
+                    digest.update(chunk)
                     sent += len(chunk)
                     if progress:
                         progress(upload.local_path, sent, total)
@@ -64,7 +66,7 @@ class LocalDestination(Destination):
         except DeliveryError:
             temporary.unlink(missing_ok=True)
             raise
-        return str(final)
+        return Delivered(str(final), digest.hexdigest())
 
     def check(self) -> list[str]:
         self.open()

@@ -42,7 +42,7 @@ from paramiko.message import Message
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_STATUS, CMD_VERSION, CMD_WRITE, SFTPError
 
 from runner.config import SftpDestinationSettings
-from runner.deliver import Destination, DeliveryResult, ProgressCallback, Upload, timed
+from runner.deliver import Delivered, Destination, DeliveryResult, Digest, ProgressCallback, Upload, timed
 from runner.deliver import hostkeys
 from runner.errors import AuthenticationError, DeliveryError, FeedsError, TransientDeliveryError
 from runner.faults import checkpoint
@@ -216,8 +216,9 @@ class SftpDestination(Destination):
         self._release(session)
         return lines
 
-    def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> str:
-        """Upload one file under a temporary name, verify its size, rename it; return the final path."""
+    def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> Delivered:
+        """Upload one file under a temporary name, verify its size, rename it; return the final path
+        and the SHA-256 of the bytes sent (hashed as they are read, unless the Upload knows it)."""
         local = upload.local_path
         try:
             total = local.stat().st_size
@@ -228,6 +229,7 @@ class SftpDestination(Destination):
         aside = self._remote_path(f".{upload.remote_name}.old")
         attempts = self.settings.retries + 1
         session: _Session | None = None
+        digest = Digest(upload)
         started = False  # whether this call has begun writing the temporary file (so may resume it)
         for attempt in range(attempts):
             try:
@@ -244,7 +246,8 @@ class SftpDestination(Destination):
                     offset = self._resume_offset(session, temporary, local, total)
                     if offset:
                         log.info("resuming %s at byte %d of %d", upload.remote_name, offset, total)
-                self._upload(session, local, temporary, offset, total, progress)
+                digest.restart(local, offset)
+                self._upload(session, local, temporary, offset, total, progress, digest)
                 self._publish(session, temporary, final, aside)
             except Exception as exc:
                 error = self._classify(exc, session, f"upload {local.name} to {final}")
@@ -265,7 +268,7 @@ class SftpDestination(Destination):
                 self._sleep(delay)
                 continue
             self._release(session)
-            return final
+            return Delivered(final, digest.hexdigest())
         raise AssertionError("unreachable")
 
     def exists(self, remote_name: str) -> bool:
@@ -535,7 +538,14 @@ class SftpDestination(Destination):
         return size
 
     def _upload(
-        self, session: _Session, local: Path, temporary: str, offset: int, total: int, progress: ProgressCallback | None
+        self,
+        session: _Session,
+        local: Path,
+        temporary: str,
+        offset: int,
+        total: int,
+        progress: ProgressCallback | None,
+        digest: Digest,
     ) -> None:
         sftp = session.sftp
         with open(local, "rb") as source:
@@ -543,13 +553,14 @@ class SftpDestination(Destination):
             try:
                 source.seek(offset)
                 if self.tuning.direct_writes:
-                    _write_pipelined(session, remote.handle, source, offset, total, local, progress, self.tuning)
+                    _write_pipelined(session, remote.handle, source, offset, total, local, progress, self.tuning, digest)
                 else:
                     remote.set_pipelined(True)
                     remote.seek(offset)
                     sent = offset
                     while chunk := source.read(self.tuning.read_size):
                         remote.write(chunk)
+                        digest.update(chunk)
                         sent += len(chunk)
                         if progress:
                             progress(local, sent, total)
@@ -695,6 +706,7 @@ def _write_pipelined(
     local: Path,
     progress: ProgressCallback | None,
     tuning: Tuning,
+    digest: Digest,
 ) -> None:
     """Send SSH_FXP_WRITE requests straight to the channel, keeping up to `outstanding` in flight.
 
@@ -732,6 +744,7 @@ def _write_pipelined(
         filled = source.readinto(buffer)
         if not filled:
             raise DeliveryError(f"{local} shrank while it was being uploaded")
+        digest.update(view[:filled])
         start = 0
         while start < filled:
             length = min(size, filled - start)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,30 @@ def test_upload_sends_the_last_runs_files_over_sftp(exported, sshd: SshServer, t
         assert sha256(delivered) == entry["sha256"] == record["feeds"][local.name]["sha256"]
         assert record["feeds"][local.name]["remote_path"] == str(delivered)
     assert sorted(path.name for path in remote.iterdir()) == sorted(Path(e["local_path"]).name for e in run["feeds"].values())
+
+
+def test_upload_of_a_file_changed_since_its_run_records_the_hash_of_what_was_sent(
+    exported, sshd: SshServer, tmp_path: Path
+) -> None:
+    workspace, run = exported
+    entry = next(entry for entry in run["feeds"].values() if entry["rows"])
+    local = Path(entry["local_path"])
+    original, stat = local.read_bytes(), local.stat()
+    changed = original.replace(b"@", b"#", 1)  # same size, other bytes: the recorded hash is stale
+    assert len(changed) == len(original) and changed != original
+    remote = sshd.upload_dir / f"changed-{tmp_path.name}"
+    remote.mkdir()
+    try:
+        local.write_bytes(changed)
+        result = workspace.feeds(
+            "upload", str(local), "--config", str(workspace.config), "--json", env=sftp_env(sshd, remote)
+        )
+        assert result.returncode == 0, result.stderr
+        sent = json.loads(result.stdout)["run"]["feeds"][local.name]["sha256"]
+        assert sent == hashlib.sha256(changed).hexdigest() == sha256(remote / local.name) != entry["sha256"]
+    finally:
+        local.write_bytes(original)
+        os.utime(local, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def test_resend_delivers_an_earlier_run_again(exported, tmp_path: Path) -> None:

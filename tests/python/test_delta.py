@@ -156,10 +156,17 @@ def test_a_file_still_waiting_is_replaced_by_a_superset(tmp_path: Path, sshd: Ss
     record = json.loads(second.stdout)["run"]["feeds"]["orders"]
     assert record["changed_rows"] == 2 and record["carried_rows"] == record["rows"] - 2 > 0
 
+    # Still not picked up: a third file replaces the second and must carry every row of both.
+    third = run(workspace, env, "--skip-build", "--json")
+    assert third.returncode == 0, third.stderr
+    for feed in ("orders", "order_items", "customers"):
+        assert keys(feed, waiting(remote)[feed]) == keys(feed, now[feed]), feed
+    assert json.loads(third.stdout)["run"]["feeds"]["orders"]["changed_rows"] == 0
+
     # Once the importer has taken the file, the next delta carries nothing old.
     pick_up(remote)
-    third = run(workspace, env, "--skip-build")
-    assert third.returncode == 0, third.stderr
+    fourth = run(workspace, env, "--skip-build")
+    assert fourth.returncode == 0, fourth.stderr
     assert waiting(remote)["orders"] == []
 
 

@@ -314,3 +314,30 @@ def test_unicode_round_trip_through_duckdb(connection, orders: Feed, tmp_path: P
     # csv module with the BOM stripped sees exactly the spec header
     reader = csv.reader(io.StringIO(result.path.read_text(encoding="utf-8-sig")))
     assert next(reader) == ORDERS_HEADER
+
+
+def test_a_line_break_is_named_by_feed_and_column(connection, orders: Feed, tmp_path: Path) -> None:
+    connection.execute("update listrak_orders set \"CouponCode\" = 'SAVE\nTEN' where \"OrderNumber\" = '1002'")
+    with pytest.raises(ExportError) as caught:
+        export_feed(connection, orders, FeedFormat(), tmp_path / "out", "orders.csv", digest=False)
+    message = str(caught.value)
+    assert message.startswith("feed orders: column CouponCode holds a line break"), message
+    assert "listrak_orders" in message and "Invalid Input" not in message
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_header_with_a_line_break_is_refused(connection, orders: Feed, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="header 'E\\\\nmail'"):
+        export_feed(connection, orders, FeedFormat(headers={"Email": "E\nmail"}), tmp_path, "orders.csv")
+
+
+def test_without_digest_the_file_is_the_same_and_the_hash_left_to_the_caller(
+    connection, orders: Feed, tmp_path: Path
+) -> None:
+    hashed = export_feed(connection, orders, FeedFormat(), tmp_path / "a", "orders.csv")
+    plain = export_feed(connection, orders, FeedFormat(), tmp_path / "b", "orders.csv", digest=False, expected_rows=3)
+    assert plain.sha256 is None and plain.bytes == hashed.bytes
+    assert hashlib.sha256(plain.path.read_bytes()).hexdigest() == hashed.sha256
+    with pytest.raises(ExportError, match="would hold 3 rows but the mart .* has 4"):
+        export_feed(connection, orders, FeedFormat(), tmp_path / "c", "orders.csv", expected_rows=4)
+    assert not (tmp_path / "c" / "orders.csv").exists()

@@ -52,8 +52,9 @@ def test_key_auth_delivers_identical_files_and_leaves_no_temporary(sshd, remote_
     files = [make_file(tmp_path / f"feed{i}.csv", size, seed=i) for i, size in enumerate((0, 1, 300_000, 3_000_001))]
     with SftpDestination(sftp_settings(sshd, remote_dir)) as destination:
         for local in files:
-            remote = destination.deliver_one(Upload(local, local.name))
-            assert remote == f"{remote_dir}/{local.name}"
+            delivered = destination.deliver_one(Upload(local, local.name))
+            assert delivered.remote_path == f"{remote_dir}/{local.name}"
+            assert delivered.sha256 == sha256(local)  # hashed from the bytes as they were sent
     assert listing(remote_dir) == sorted(f.name for f in files)
     for local in files:
         assert sha256(remote_dir / local.name) == sha256(local)
@@ -356,8 +357,10 @@ def test_cut_connection_resumes_and_sends_less_than_the_whole_file(sshd, remote_
     proxy = cutting_proxy(sshd.port, cuts={0: 7 * 1024 * 1024})
     settings = sftp_settings(sshd, remote_dir, port=proxy.port, host_key=sshd.fingerprint, retries=3)
     with SftpDestination(settings) as destination:
-        destination.deliver_one(Upload(local, "big.csv"))
+        delivered = destination.deliver_one(Upload(local, "big.csv"))
         assert destination.connection_attempts == 2
+    # The hash covers the whole file: the part before the resume point is hashed from disk.
+    assert delivered.sha256 == sha256(local)
     assert proxy.sent[0] == 7 * 1024 * 1024
     # The second connection carried the rest of the file (plus SSH overhead), not all of it again.
     assert proxy.sent[1] < size * 0.6
