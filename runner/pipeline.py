@@ -212,7 +212,7 @@ def export_only(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
         hashing: dict[Future[tuple[int, str]], FeedPlan] = {}
         try:
-            for plan in plans:
+            for plan in _largest_first(plans):
                 upload = export_one(settings, plan, connection, record, reporter, store)
                 if upload is not None and upload.sha256 is None:
                     hashing[pool.submit(export_step.hash_file, upload.local_path)] = plan
@@ -240,8 +240,7 @@ def export_and_deliver(
     with ThreadPoolExecutor(max_workers=destination.concurrency, thread_name_prefix="deliver") as pool:
         pending: dict[Future[DeliveryResult], FeedPlan] = {}
         try:
-            # Largest file first: its upload, the longest, then runs while the smaller ones export.
-            for plan in sorted(plans, key=lambda plan: -plan.prepared.file_rows * len(plan.feed.columns)):
+            for plan in _largest_first(plans):
                 upload = export_one(settings, plan, connection, record, reporter, store)
                 if upload is not None:
                     pending[pool.submit(timed, destination.deliver_one, upload, reporter.transfer)] = plan
@@ -253,6 +252,11 @@ def export_and_deliver(
                 _settle(future.result(), pending[future], state, record, reporter, store, failed)
     if failed:
         raise DeliveryError("delivery failed for " + "; ".join(failed))
+
+
+def _largest_first(plans: list[FeedPlan]) -> list[FeedPlan]:
+    """Largest file first: its upload or hash, the longest, runs while the smaller ones export."""
+    return sorted(plans, key=lambda plan: -plan.prepared.file_rows * len(plan.feed.columns))
 
 
 def _settle(

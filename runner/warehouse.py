@@ -49,6 +49,9 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     except duckdb.Error:
         connection.close()
         raise ConfigError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size; use e.g. 500MB or 4GB") from None
+    # As in the profile: COPY writes from all threads without keeping the table's row order (about
+    # 1.5x faster at 1M orders, and less memory); Listrak imports by key, so row order is free.
+    connection.execute("set preserve_insertion_order = false")
     try:
         yield connection
     finally:
