@@ -4,16 +4,20 @@ For each size (orders) it generates demo data into a fresh DuckDB file and measu
 subprocess so that wall time and peak RSS (``os.wait4`` rusage ``ru_maxrss``) belong to one stage:
 
     demo_data   feeds demo-data --orders N
-    dbt_build   dbt build (the stock dbt CLI)
+    dbt_build   dbt build (the stock dbt CLI: models, seeds, data tests and unit tests)
     export      feeds export            (the marts as built, no build, no delivery)
     upload      feeds upload FILES      (to a loopback OpenSSH sshd)
     run         feeds run               (dbt build + export + SFTP delivery)
 
 and, on the same data, a reference pipeline made of stock tools doing the same job:
 
-    ref_dbt_build   dbt build (stock CLI, again)
+    ref_dbt_build   dbt build --exclude-resource-type unit_test (stock CLI; what `feeds run` builds
+                    and tests: it skips unit tests, as dbt recommends for production)
     ref_copy        one DuckDB ``COPY (select * from <mart>) TO '<mart>.csv' (header)`` per mart
     ref_sftp        OpenSSH ``sftp -b`` putting the four files (same key and known_hosts)
+
+`run/ref` compares `feeds run` with that reference; `run/stock` with the plain `dbt build` (unit
+tests included) + COPY + sftp that a hand-made pipeline would run.
 
 It prints a table of seconds, peak RSS and ratios, checks the targets of issue 6, writes the figures
 as JSON (``docs/bench/results.json``) and draws time against size (``docs/bench/bench.png``).
@@ -172,8 +176,9 @@ class Bench:
     def feeds(self, *args: str) -> list[str]:
         return [str(VENV_BIN / "feeds"), *args, "--config", str(self.config)]
 
-    def dbt_build(self) -> list[str]:
-        return [str(VENV_BIN / "dbt"), "build", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT / "profiles")]
+    def dbt_build(self, *extra: str) -> list[str]:
+        return [str(VENV_BIN / "dbt"), "build", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT / "profiles"),
+                *extra]
 
     def remote_dir(self, name: str) -> str:
         """A fresh, empty remote directory for one stage (so no stage overwrites another's files)."""
@@ -218,7 +223,7 @@ class Bench:
         ran = _json_tail(step("run", self.feeds("run", "--json"), run_env).stdout)["run"]
         self.clear_remote()
 
-        step("ref_dbt_build", self.dbt_build(), self.env)
+        step("ref_dbt_build", self.dbt_build("--exclude-resource-type", "unit_test"), self.env)
         ref_dir = self.work / "ref"
         ref_dir.mkdir()
         copied = step(
@@ -236,6 +241,7 @@ class Bench:
         ref_bytes = {name: (ref_dir / f"{mart}.csv").stat().st_size for name, mart in MARTS.items()}
         upload_bytes = sum(Path(path).stat().st_size for path in files)
         reference_total = sum(stages[name].seconds for name in REFERENCE)
+        stock_total = stages["dbt_build"].seconds + stages["ref_copy"].seconds + stages["ref_sftp"].seconds
         upload_mb_s = upload_bytes / 1e6 / stages["upload"].seconds
         sftp_mb_s = sum(ref_bytes.values()) / 1e6 / stages["ref_sftp"].seconds
         return {
@@ -248,6 +254,7 @@ class Bench:
             "reference": {
                 **{name: stages[name].to_json() for name in REFERENCE},
                 "total": {"seconds": round(reference_total, 3)},
+                "stock_total": {"seconds": round(stock_total, 3)},
                 "copy_in_process_seconds": {k: round(v, 3) for k, v in _json_tail(copied.stdout).items()},
             },
             "run_breakdown": {
@@ -259,6 +266,7 @@ class Bench:
             "throughput_mb_s": {"upload": round(upload_mb_s, 1), "ref_sftp": round(sftp_mb_s, 1)},
             "ratios": {
                 "run_vs_reference": round(stages["run"].seconds / reference_total, 3),
+                "run_vs_stock": round(stages["run"].seconds / stock_total, 3),
                 "export_vs_copy": round(stages["export"].seconds / stages["ref_copy"].seconds, 3),
                 "upload_vs_sftp_throughput": round(upload_mb_s / sftp_mb_s, 3),
                 "dbt_build_vs_ref_dbt_build": round(stages["dbt_build"].seconds / stages["ref_dbt_build"].seconds, 3),
@@ -276,10 +284,17 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ratios = largest["ratios"]
     checks = [
         {
-            "target": "feeds run <= 1.0x reference pipeline (aim 0.8x)",
+            "target": "feeds run <= 1.0x reference pipeline building and testing the same nodes (aim 0.8x)",
             "value": ratios["run_vs_reference"],
             "holds": ratios["run_vs_reference"] <= 1.0,
             "aim_met": ratios["run_vs_reference"] <= 0.8,
+            "at": at,
+        },
+        {
+            "target": "feeds run <= 1.0x stock pipeline (plain dbt build with unit tests) (aim 0.8x)",
+            "value": ratios["run_vs_stock"],
+            "holds": ratios["run_vs_stock"] <= 1.0,
+            "aim_met": ratios["run_vs_stock"] <= 0.8,
             "at": at,
         },
         {
@@ -344,14 +359,15 @@ def table(results: list[dict[str, Any]]) -> str:
             + f"  {result['reference']['total']['seconds']:9.1f}"
         )
     lines.append("")
-    lines.append(f"{'orders':>9}  {'run/ref':>8}  {'export/COPY':>11}  {'upload/sftp':>11}  {'build/ref':>9}  "
-                 f"{'upload MB/s':>11}  {'sftp MB/s':>9}  rows per feed")
+    lines.append(f"{'orders':>9}  {'run/ref':>8}  {'run/stock':>9}  {'export/COPY':>11}  {'upload/sftp':>11}  "
+                 f"{'build/ref':>9}  {'upload MB/s':>11}  {'sftp MB/s':>9}  rows per feed")
     for result in results:
         ratios, rates = result["ratios"], result["throughput_mb_s"]
         rows = ", ".join(f"{name} {n:,}" for name, n in result["rows"].items())
         lines.append(
-            f"{result['orders']:>9,}  {ratios['run_vs_reference']:8.2f}  {ratios['export_vs_copy']:11.2f}  "
-            f"{ratios['upload_vs_sftp_throughput']:11.2f}  {ratios['dbt_build_vs_ref_dbt_build']:9.2f}  "
+            f"{result['orders']:>9,}  {ratios['run_vs_reference']:8.2f}  {ratios.get('run_vs_stock', 0):9.2f}  "
+            f"{ratios['export_vs_copy']:11.2f}  {ratios['upload_vs_sftp_throughput']:11.2f}  "
+            f"{ratios['dbt_build_vs_ref_dbt_build']:9.2f}  "
             f"{rates['upload']:11.1f}  {rates['ref_sftp']:9.1f}  {rows}"
         )
     return "\n".join(lines)
@@ -372,7 +388,8 @@ def chart(results: list[dict[str, Any]], path: Path, machine: dict[str, Any]) ->
         axes.plot(orders, [r["stages"][name]["seconds"] for r in results], marker="o", color=colours[name],
                   linewidth=2.5 if name == "run" else 1.5, label=f"feeds {name}")
     for name, pair in zip(REFERENCE, ("dbt_build", "export", "upload")):
-        label = {"ref_dbt_build": "dbt build CLI", "ref_copy": "DuckDB COPY", "ref_sftp": "OpenSSH sftp"}[name]
+        label = {"ref_dbt_build": "dbt build CLI, no unit tests", "ref_copy": "DuckDB COPY",
+                 "ref_sftp": "OpenSSH sftp"}[name]
         axes.plot(orders, [r["reference"][name]["seconds"] for r in results], marker="x", linestyle="--",
                   color=colours[pair], label=f"reference: {label}")
     axes.plot(orders, [r["reference"]["total"]["seconds"] for r in results], color="black", linestyle="--",

@@ -55,12 +55,15 @@ class BuildSummary:
     failures: list[TestOutcome] = field(default_factory=list)
     warnings: list[TestOutcome] = field(default_factory=list)
     error: str | None = None
+    #: Nodes run by resource type: model, seed, test, unit_test.
+    resource_types: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "success": self.success,
             "seconds": round(self.seconds, 3),
             "counts": self.counts,
+            "resource_types": self.resource_types,
             "failures": [vars(item) for item in self.failures],
             "warnings": [vars(item) for item in self.warnings],
             "error": self.error,
@@ -160,12 +163,20 @@ class DbtProject:
 
     # -- build --------------------------------------------------------------------------------
 
-    def build(self, select: list[str] | None = None, on_node: NodeCallback | None = None) -> BuildSummary:
-        """Run `dbt build` on the selection; never raises for failing models or tests."""
+    def build(
+        self, select: list[str] | None = None, on_node: NodeCallback | None = None, unit_tests: bool = True
+    ) -> BuildSummary:
+        """Run `dbt build` on the selection; never raises for failing models or tests.
+
+        `unit_tests=False` leaves out dbt unit tests: they check the SQL on fixed inputs, not the
+        data, and dbt recommends running them in development and CI rather than in production.
+        """
         self.parse()
         extra: list[str] = []
         if select:
             extra += ["--select", *select]
+        if not unit_tests:
+            extra += ["--exclude-resource-type", "unit_test"]
         callbacks = [_node_callback(on_node)] if on_node else []
         started = time.perf_counter()
         result = self._invoke(self._args("build", *extra), callbacks)
@@ -266,16 +277,19 @@ def summarize(result: Any, seconds: float) -> BuildSummary:
     if result.exception is not None or result.result is None:
         return BuildSummary(False, seconds, error=_exception_text(result.exception))
     counts: dict[str, int] = {}
+    resource_types: dict[str, int] = {}
     failures: list[TestOutcome] = []
     warnings: list[TestOutcome] = []
     for item in result.result.results:
         status = str(getattr(item.status, "value", item.status))
         counts[status] = counts.get(status, 0) + 1
+        kind = str(getattr(item.node.resource_type, "value", item.node.resource_type))
+        resource_types[kind] = resource_types.get(kind, 0) + 1
         if status in ("pass", "success", "skipped", "skip"):
             continue
         outcome = _outcome(item, status)
         (warnings if status == "warn" else failures).append(outcome)
-    return BuildSummary(result.success and not failures, seconds, counts, failures, warnings)
+    return BuildSummary(result.success and not failures, seconds, counts, failures, warnings, None, resource_types)
 
 
 def _outcome(item: Any, status: str) -> TestOutcome:

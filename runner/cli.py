@@ -158,11 +158,20 @@ def run(
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Send full files this once, whatever each feed's mode; the delta state is kept.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Deliver even if a safety gate refuses (noted in the run record).")] = False,
+    unit_tests: Annotated[
+        bool,
+        typer.Option(
+            "--unit-tests",
+            help="Also run dbt unit tests. They test the SQL on fixed inputs, not your data, so runs skip "
+            "them as dbt recommends for production; `feeds build` and CI run them.",
+        ),
+    ] = False,
     target: TargetOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Build and test the models, export each feed to a dated file, deliver it, record the run."""
+    """Build and test the models (data tests; unit tests with --unit-tests), export each feed to a
+    dated file, deliver it, record the run."""
     from runner import pipeline
 
     def body() -> None:
@@ -175,6 +184,7 @@ def run(
             select=select,
             full=full,
             force=force,
+            unit_tests=unit_tests,
         )
         _recorded_command(lambda: pipeline.run(settings, options, _reporter(settings, quiet, as_json)), as_json)
 

@@ -62,6 +62,8 @@ class RunOptions:
     select: Sequence[str] | None = None
     full: bool = False
     force: bool = False
+    #: Also run dbt unit tests (fixed inputs: for development and CI; production runs skip them).
+    unit_tests: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -73,6 +75,7 @@ class RunOptions:
             "select": list(self.select) if self.select else None,
             "full": self.full,
             "force": self.force,
+            "unit_tests": self.unit_tests,
             **self.extra,
         }
 
@@ -177,7 +180,7 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
             reporter.node(name, resource_type, status)
             checkpoint("build")
 
-        summary = project.build(selection, on_node=on_node)
+        summary = project.build(selection, on_node=on_node, unit_tests=options.unit_tests)
         record.dbt = summary.to_json()
         store.save(record)
         if not summary.success:

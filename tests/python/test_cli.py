@@ -143,3 +143,19 @@ def test_missing_duckdb_file_exits_2_and_creates_nothing(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "absent.duckdb does not exist" in result.stderr and "feeds demo-data" in result.stderr
     assert not (tmp_path / "absent.duckdb").exists()
+
+
+# Runs again in the happy workspace, so it comes after the tests that read that workspace's one run.
+def test_runs_skip_dbt_unit_tests_unless_asked(happy) -> None:
+    workspace, result = happy
+    assert result.returncode == 0, result.stderr
+    ran = json.loads(result.stdout)["run"]["dbt"]["resource_types"]
+    assert ran["model"] > 0 and ran["test"] > 0 and "unit_test" not in ran
+    with_unit_tests = workspace.feeds(
+        "run", "--config", str(workspace.config), "--unit-tests", "--no-upload", "--json"
+    )
+    assert with_unit_tests.returncode == 0, with_unit_tests.stderr
+    run = json.loads(with_unit_tests.stdout)["run"]
+    assert run["options"]["unit_tests"] is True
+    assert run["dbt"]["resource_types"]["unit_test"] >= 20  # one per status branch and more
+    assert {key: run["dbt"]["resource_types"][key] for key in ran} == ran

@@ -1,0 +1,109 @@
+"""Delivery state on a small two-key mart: what a delta carries, what a still-waiting file adds, and
+state written by feeds 0.1.0 (keys as text) read after the upgrade without re-sending anything.
+The end-to-end runs are in test_delta.py; these check the state's own rules directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from runner.feed import Column, Feed
+from runner.state import DeliveryState
+
+FEED = Feed(
+    name="order_items",
+    model="items",
+    relation="items",
+    file_name="Items_{date}",
+    key=("OrderNumber", "Sku"),
+    mode="delta",
+    columns=(Column("OrderNumber", "varchar"), Column("Sku", "varchar"), Column("Quantity", "integer")),
+)
+
+
+@pytest.fixture()
+def connection(tmp_path: Path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        connection.execute(
+            "create table items as select 'O' || (i // 3) as \"OrderNumber\", 'S' || (i % 3) as \"Sku\", "
+            "i as \"Quantity\" from range(300) t(i)"
+        )
+        yield connection
+
+
+def file_keys(connection: duckdb.DuckDBPyConnection, relation: str) -> set[tuple[str, str]]:
+    return set(connection.execute(f'select "OrderNumber", "Sku" from {relation}').fetchall())
+
+
+def deliver(state: DeliveryState, run_id: str, remote: str, waiting: str | None = None):
+    prepared = state.prepare(FEED, "delta", waiting)
+    state.commit(run_id, prepared, remote, f"/in/{remote}", None)
+    return prepared
+
+
+def test_a_delta_carries_changed_rows_and_the_waiting_files_rows(connection, tmp_path: Path) -> None:
+    state = DeliveryState(connection, tmp_path / "state.duckdb")
+    first = deliver(state, "20260101T000000Z-0001", "Items_20260101.csv")
+    assert (first.total_rows, first.changed_rows, first.file_rows, first.has_state) == (300, 300, 300, False)
+
+    unchanged = state.prepare(FEED, "delta", None)
+    assert (unchanged.changed_rows, unchanged.file_rows) == (0, 0)
+    assert file_keys(connection, unchanged.relation) == set()
+
+    connection.execute("update items set \"Quantity\" = -1 where \"OrderNumber\" = 'O7'")
+    connection.execute("insert into items values ('O999', 'S0', 1)")
+    changed = state.prepare(FEED, "delta", None)
+    assert (changed.total_rows, changed.changed_rows, changed.file_rows) == (301, 4, 4)
+    assert file_keys(connection, changed.relation) == {("O7", "S0"), ("O7", "S1"), ("O7", "S2"), ("O999", "S0")}
+
+    # A waiting file under another name (yesterday's) is never replaced by this one.
+    other = state.prepare(FEED, "delta", "Items_20251231.csv")
+    assert other.file_rows == 4
+    # The first file is still waiting under today's name: the replacement carries its rows too.
+    # (One prepare per feed and run: a later prepare replaces the temporary tables of this one.)
+    carrying = state.prepare(FEED, "delta", "Items_20260101.csv")
+    assert (carrying.changed_rows, carrying.file_rows) == (4, 301)
+    assert len(file_keys(connection, carrying.relation)) == 301
+
+    state.commit("20260101T010000Z-0002", carrying, "Items_20260101.csv", None, None)
+    # Still waiting after the second delivery: every row of both files is carried again.
+    again = state.prepare(FEED, "delta", "Items_20260101.csv")
+    assert (again.changed_rows, again.file_rows) == (0, 301)
+    # Picked up since: nothing old is carried.
+    assert state.prepare(FEED, "delta", None).file_rows == 0
+
+
+def test_state_from_version_0_1_keys_as_text_is_migrated_without_resending(connection, tmp_path: Path) -> None:
+    path = tmp_path / "state.duckdb"
+    key = "coalesce(cast(\"OrderNumber\" as varchar), '') || chr(31) || coalesce(cast(\"Sku\" as varchar), '')"
+    with duckdb.connect(str(path)) as old:
+        old.execute(
+            "create table delivered_rows (feed varchar not null, row_key varchar not null, "
+            "row_hash ubigint not null, run_id varchar not null)"
+        )
+        old.execute("create table waiting_rows (feed varchar not null, remote_name varchar not null, row_key varchar not null)")
+        old.execute(
+            "create table deliveries (run_id varchar not null, feed varchar not null, mode varchar not null, "
+            "rows bigint not null, remote_name varchar not null, remote_path varchar, sha256 varchar, "
+            "delivered_at timestamptz not null default current_timestamp)"
+        )
+    connection.execute(f"attach '{path}' as old_state")
+    connection.execute(
+        f"insert into old_state.delivered_rows select 'order_items', {key}, "
+        "hash(\"OrderNumber\", \"Sku\", \"Quantity\"), 'r1' from items"
+    )
+    connection.execute(
+        "insert into old_state.deliveries (run_id, feed, mode, rows, remote_name) "
+        "values ('r1', 'order_items', 'delta', 300, 'Items_20260101.csv')"
+    )
+    connection.execute("detach old_state")
+
+    state = DeliveryState(connection, path)
+    tables = {row[0] for row in connection.execute(
+        "select table_name from duckdb_tables() where database_name = 'feeds_state'").fetchall()}
+    assert "waiting_rows" not in tables
+    prepared = state.prepare(FEED, "delta", None)
+    assert (prepared.total_rows, prepared.changed_rows, prepared.file_rows) == (300, 0, 0)
+    assert state.prepare(FEED, "delta", "Items_20260101.csv").file_rows == 300
