@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,9 +95,23 @@ class Measured:
     seconds: float
     max_rss_mib: float
     stdout: str
+    #: Every round's seconds, when this is the median of several.
+    rounds: tuple[float, ...] = ()
 
-    def to_json(self) -> dict[str, float]:
-        return {"seconds": round(self.seconds, 3), "max_rss_mib": round(self.max_rss_mib, 1)}
+    def to_json(self) -> dict[str, Any]:
+        figures: dict[str, Any] = {"seconds": round(self.seconds, 3), "max_rss_mib": round(self.max_rss_mib, 1)}
+        if len(self.rounds) > 1:
+            figures["rounds"] = [round(value, 3) for value in self.rounds]
+        return figures
+
+    @classmethod
+    def median(cls, runs: list["Measured"]) -> "Measured":
+        """Median seconds (the middle run's output), highest peak RSS, every run's seconds."""
+        ordered = sorted(runs, key=lambda run: run.seconds)
+        middle = ordered[(len(ordered) - 1) // 2] if len(ordered) % 2 else None
+        seconds = middle.seconds if middle else statistics.median(run.seconds for run in runs)
+        stdout = (middle or ordered[len(ordered) // 2]).stdout
+        return cls(seconds, max(run.max_rss_mib for run in runs), stdout, tuple(run.seconds for run in runs))
 
 
 class StageFailed(RuntimeError):
@@ -197,45 +212,27 @@ class Bench:
         measure("warmup-parse", [str(VENV_BIN / "dbt"), "parse", "--project-dir", str(ROOT), "--profiles-dir",
                                  str(ROOT / "profiles")], self.env, self.work / "logs")
 
-    def size(self, orders: int, log: Any) -> dict[str, Any]:
+    def size(self, orders: int, log: Any, rounds: int = 1) -> dict[str, Any]:
+        """Generate the data once, then time every stage `rounds` times; each stage's figure is its
+        median (peak RSS: its maximum), and every sample is kept in the JSON."""
         logs = self.work / "logs" / str(orders)
         for path in (self.duckdb, self.duckdb.with_name(self.duckdb.name + ".wal")):
             path.unlink(missing_ok=True)
-        shutil.rmtree(self.work / "out", ignore_errors=True)
-        shutil.rmtree(self.work / "ref", ignore_errors=True)
-        self.write_config(self.work / "state" / str(orders))
-        stages: dict[str, Measured] = {}
+        samples: dict[str, list[Measured]] = {}
 
-        def step(name: str, args: Sequence[str], env: dict[str, str]) -> Measured:
-            log(f"  {orders:>9,} orders  {name:<14}", end="")
-            result = measure(name, args, env, logs)
+        def step(name: str, args: Sequence[str], env: dict[str, str], round_: int) -> Measured:
+            log(f"  {orders:>9,} orders  round {round_ + 1}/{rounds}  {name:<14}", end="")
+            result = measure(name if round_ == 0 else f"{name}.{round_ + 1}", args, env, logs)
             log(f"{result.seconds:8.1f} s {result.max_rss_mib:8.0f} MiB")
-            stages[name] = result
+            samples.setdefault(name, []).append(result)
             return result
 
-        step("demo_data", self.feeds("demo-data", "--orders", str(orders), "--seed", str(self.seed)), self.env)
-        step("dbt_build", self.dbt_build(), self.env)
-        exported = _json_tail(step("export", self.feeds("export", "--json"), self.env).stdout)["run"]
-        files = [Path(feed["local_path"]) for feed in exported["feeds"].values()]
-        upload_env = {**self.sftp_env, "FEEDS_SFTP_REMOTE_DIR": self.remote_dir("upload")}
-        step("upload", self.feeds("upload", *map(str, files), "--json"), upload_env)
-        run_env = {**self.sftp_env, "FEEDS_SFTP_REMOTE_DIR": self.remote_dir("run")}
-        ran = _json_tail(step("run", self.feeds("run", "--json"), run_env).stdout)["run"]
-        self.clear_remote()
-
-        step("ref_dbt_build", self.dbt_build("--exclude-resource-type", "unit_test"), self.env)
-        ref_dir = self.work / "ref"
-        ref_dir.mkdir()
-        copied = step(
-            "ref_copy",
-            [sys.executable, "-c", COPY_SCRIPT, str(self.duckdb), str(ref_dir), *MARTS.values()],
-            self.env,
-        )
-        batch = self.work / "batch.txt"
-        remote = self.remote_dir("ref")
-        batch.write_text("".join(f"put {ref_dir / mart}.csv {remote}/{mart}.csv\n" for mart in MARTS.values()))
-        step("ref_sftp", self.server.sftp_command(batch), self.env)
-        self.clear_remote()
+        step("demo_data", self.feeds("demo-data", "--orders", str(orders), "--seed", str(self.seed)), self.env, 0)
+        for round_ in range(rounds):
+            files, ref_dir = self._round(orders, round_, step)
+        stages = {name: Measured.median(runs) for name, runs in samples.items()}
+        ran = _json_tail(stages["run"].stdout)["run"]  # the median run's own record
+        copied = stages["ref_copy"]
 
         feeds_bytes = {name: feed["bytes"] for name, feed in ran["feeds"].items()}
         ref_bytes = {name: (ref_dir / f"{mart}.csv").stat().st_size for name, mart in MARTS.items()}
@@ -272,6 +269,39 @@ class Bench:
                 "dbt_build_vs_ref_dbt_build": round(stages["dbt_build"].seconds / stages["ref_dbt_build"].seconds, 3),
             },
         }
+
+    def _round(self, orders: int, round_: int, step: Any) -> tuple[list[Path], Path]:
+        """One pass over every stage on the current data, from a fresh state and empty outputs."""
+        shutil.rmtree(self.work / "out", ignore_errors=True)
+        shutil.rmtree(self.work / "ref", ignore_errors=True)
+        # A new warehouse for feeds: the first run sends every row, as the reference does.
+        state = self.work / "state" / f"{orders}-{round_ + 1}"
+        shutil.rmtree(state, ignore_errors=True)
+        self.write_config(state)
+        step("dbt_build", self.dbt_build(), self.env, round_)
+        exported = _json_tail(step("export", self.feeds("export", "--json"), self.env, round_).stdout)["run"]
+        files = [Path(feed["local_path"]) for feed in exported["feeds"].values()]
+        upload_env = {**self.sftp_env, "FEEDS_SFTP_REMOTE_DIR": self.remote_dir("upload")}
+        step("upload", self.feeds("upload", *map(str, files), "--json"), upload_env, round_)
+        run_env = {**self.sftp_env, "FEEDS_SFTP_REMOTE_DIR": self.remote_dir("run")}
+        step("run", self.feeds("run", "--json"), run_env, round_)
+        self.clear_remote()
+
+        step("ref_dbt_build", self.dbt_build("--exclude-resource-type", "unit_test"), self.env, round_)
+        ref_dir = self.work / "ref"
+        ref_dir.mkdir()
+        step(
+            "ref_copy",
+            [sys.executable, "-c", COPY_SCRIPT, str(self.duckdb), str(ref_dir), *MARTS.values()],
+            self.env,
+            round_,
+        )
+        batch = self.work / "batch.txt"
+        remote = self.remote_dir("ref")
+        batch.write_text("".join(f"put {ref_dir / mart}.csv {remote}/{mart}.csv\n" for mart in MARTS.values()))
+        step("ref_sftp", self.server.sftp_command(batch), self.env, round_)
+        self.clear_remote()
+        return files, ref_dir
 
 
 # -- targets, table, chart --------------------------------------------------------------------
@@ -442,6 +472,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="small run to check the script: 2000,20000 orders, output under the scratch dir")
     parser.add_argument("--seed", type=int, default=42, help="demo data seed (default 42)")
+    parser.add_argument("--rounds", type=int, help="times each stage runs per size; figures are medians "
+                        "(default 3; 1 with --quick)")
     parser.add_argument("--out", type=Path, help="JSON results (default docs/bench/results.json; with --quick, scratch dir)")
     parser.add_argument("--chart", type=Path, help="PNG chart (default bench.png next to --out)")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new one under /tmp)")
@@ -464,6 +496,7 @@ def main() -> int:
         sizes = sorted(int(size.replace("_", "")) for size in args.sizes.split(","))
     else:
         sizes = list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    rounds = args.rounds or (1 if args.quick else 3)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="feeds-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     out = args.out or (work / "results.json" if args.quick else ROOT / "docs" / "bench" / "results.json")
@@ -481,7 +514,7 @@ def main() -> int:
             bench = Bench(work, server, args.seed)
             bench.warm_up()
             for orders in sizes:
-                results.append(bench.size(orders, log))
+                results.append(bench.size(orders, log, rounds))
     except StageFailed as failure:
         log(f"\nbenchmark stopped: {failure}\nlogs: {work / 'logs'}")
         return 1
@@ -492,6 +525,7 @@ def main() -> int:
         "command": " ".join([Path(sys.executable).name, "bench/run.py", *sys.argv[1:]]),
         "machine": machine,
         "seed": args.seed,
+        "rounds": rounds,
         "bench_seconds": round(total, 1),
         "sizes": results,
         "targets": checks,
