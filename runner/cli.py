@@ -270,12 +270,12 @@ def upload(
     quiet: QuietOption = False,
 ) -> None:
     """Deliver files to the configured destination (by default, resend the last run's files)."""
-    from runner import pipeline
+    from runner import resend as delivery
 
     def body() -> None:
         settings = _settings(config)
         _recorded_command(
-            lambda: pipeline.upload(settings, list(files or []), _reporter(settings, quiet, as_json), force=force), as_json
+            lambda: delivery.upload(settings, list(files or []), _reporter(settings, quiet, as_json), force=force), as_json
         )
 
     _guard(body, as_json)
@@ -290,11 +290,11 @@ def resend(
     quiet: QuietOption = False,
 ) -> None:
     """Deliver the files of an earlier run again, under their original names."""
-    from runner import pipeline
+    from runner import resend as delivery
 
     def body() -> None:
         settings = _settings(config)
-        _recorded_command(lambda: pipeline.resend(settings, run_id, _reporter(settings, quiet, as_json), force=force), as_json)
+        _recorded_command(lambda: delivery.resend(settings, run_id, _reporter(settings, quiet, as_json), force=force), as_json)
 
     _guard(body, as_json)
 
@@ -307,6 +307,7 @@ def check(
 ) -> None:
     """Validate the configuration, the DuckDB file and marts, and the destination (logs in, writes a probe)."""
     from runner import pipeline, warehouse
+    from runner.deliver import make_destination
 
     def body() -> None:
         settings = _settings(config, target)
@@ -323,7 +324,7 @@ def check(
             counts = {feed.name: warehouse.row_count(connection, feed) for feed in chosen}
         print(f"ok  DuckDB {duckdb_path}: " + ", ".join(f"{name} {n} rows" for name, n in counts.items()))
         if not no_destination:
-            destination = pipeline.make_destination(settings)
+            destination = make_destination(settings)
             with destination:
                 for line in destination.check():
                     print(f"ok  {line}")

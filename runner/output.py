@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from runner.deliver import DeliveryResult
-from runner.pipeline import Reporter
+from runner.reporter import Reporter
 from runner.record import RunRecord
 
 log = logging.getLogger("feeds")

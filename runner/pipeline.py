@@ -1,7 +1,8 @@
 """The one-way pipeline behind `feeds run`: build -> gate -> export -> deliver -> record.
 
 Each step gets plain values from the one before. Output goes through a `Reporter` the CLI supplies;
-failures are raised as runner.errors classes after the run record has been written.
+failures are raised as runner.errors classes after the run record has been written. Delivering
+files that already exist (`feeds upload`, `feeds resend`) is runner.resend.
 """
 
 from __future__ import annotations
@@ -21,35 +22,14 @@ from runner import export as export_step
 from runner import warehouse
 from runner.build import BuildSummary, DbtProject, selection_for
 from runner.config import Settings
-from runner.deliver import Destination, DeliveryResult, Upload, timed
+from runner.deliver import Destination, DeliveryResult, Upload, make_destination, still_waiting, timed
 from runner.errors import ConfigError, DataTestsFailed, DeliveryError, ExportError, FeedsError, GateRefused
 from runner.faults import checkpoint
 from runner.feed import Feed
 from runner.lock import run_lock
 from runner.record import FeedRecord, RunRecord, RunStore
+from runner.reporter import Reporter
 from runner.state import DeliveryState, Prepared
-
-class Reporter:
-    """Receives progress from the pipeline; the CLI subclasses it for terminals, logs and JSON."""
-
-    def stage(self, name: str, detail: str = "") -> None:
-        """A pipeline step starts."""
-
-    def node(self, name: str, resource_type: str, status: str) -> None:
-        """A dbt node finished."""
-
-    def warn(self, message: str) -> None:
-        """Something the user should see that does not stop the run."""
-
-    def exported(self, feed: str, rows: int, size: int, path: Path) -> None:
-        """A feed file is written and verified."""
-
-    def transfer(self, path: Path, sent: int, total: int) -> None:
-        """Bytes of one file delivered so far."""
-
-    def delivered(self, result: DeliveryResult) -> None:
-        """One file reached its destination (or failed to)."""
-
 
 @dataclass
 class RunOptions:
@@ -126,39 +106,15 @@ def run_date(settings: Settings, requested: date | None) -> date:
     return requested or datetime.now(ZoneInfo(settings.timezone)).date()
 
 
-def make_destination(settings: Settings) -> Destination:
-    destination = settings.destination
-    if destination.type == "sftp":
-        from runner.deliver.sftp import SftpDestination
-
-        return SftpDestination(destination, project_dir=settings.base_dir)
-    from runner.deliver.local import LocalDestination
-
-    return LocalDestination(settings.resolve(destination.path), create_dirs=destination.create_dirs)
-
-
 def run(settings: Settings, options: RunOptions, reporter: Reporter) -> RunRecord:
     """Build, gate, export and deliver, one run at a time; the run record is written whatever happens."""
     store = RunStore(settings.runs_dir)
     record = store.start("run", options.to_json())
-    with _recorded(store, record):
+    with store.recording(record):
         with run_lock(settings.resolve(settings.state_dir), record.run_id, reporter.warn):
             _run(settings, options, reporter, store, record)
     remove_old_outputs(settings, store)
     return record
-
-
-@contextmanager
-def _recorded(store: RunStore, record: RunRecord) -> Iterator[None]:
-    """Finish the run record however the body ends; a FeedsError carries the record to the CLI."""
-    try:
-        yield
-    except BaseException as exc:
-        store.finish(record, exc)
-        if isinstance(exc, FeedsError):
-            exc.run_record = record
-        raise
-    store.finish(record)
 
 
 def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: RunStore, record: RunRecord) -> None:
@@ -273,7 +229,9 @@ def _settle(
 ) -> None:
     """Record one file's delivery; advance the feed's state only if it is confirmed."""
     entry = record.feeds[plan.feed.name]
-    if not _record_result(entry, result, reporter, failed):
+    reporter.delivered(result)
+    if not entry.apply_delivery(result):
+        failed.append(f"{result.local_path.name}: {result.error}")
         store.save(record)
         return
     checkpoint("commit")
@@ -335,23 +293,13 @@ def plan_feeds(
             reasons = ", ".join(f"{count} {reason}" for reason, count in entry.rejects.items())
             reporter.warn(f"{feed.name}: {sum(entry.rejects.values())} rows quarantined ({reasons})")
         name = export_step.file_name(feed, settings.feed_format(feed.name), day, settings.date_format)
-        waiting = _still_waiting(destination, name)
+        waiting = still_waiting(destination, name)
         mode = "full" if options.full else feed.mode
         prepared = state.prepare(feed, mode, name if waiting else None)
         entry.mode, entry.total_rows, entry.changed_rows = mode, prepared.total_rows, prepared.changed_rows
         entry.carried_rows = prepared.file_rows - prepared.changed_rows if mode == "delta" else 0
         plans.append(FeedPlan(feed, name, prepared))
     return plans
-
-
-def _still_waiting(destination: Destination | None, name: str) -> bool:
-    if destination is None:
-        # --no-upload: the file may be uploaded later over a waiting one; carry its rows to be safe.
-        return True
-    try:
-        return destination.exists(name)
-    except NotImplementedError:
-        return True  # cannot tell: carry the rows, a repeat is harmless
 
 
 def check_gates(
@@ -432,19 +380,6 @@ def _empty_delta(settings: Settings, feed: Feed) -> str:
     return (overrides.empty_delta if overrides and overrides.empty_delta else None) or settings.empty_delta
 
 
-def _record_result(entry: FeedRecord, result: DeliveryResult, reporter: Reporter, failed: list[str]) -> bool:
-    """Write one file's delivery outcome into its feed record; True if it was delivered."""
-    entry.delivery_seconds = round(result.seconds, 3)
-    reporter.delivered(result)
-    if result.status != "delivered":
-        entry.status, entry.error = "failed", result.error
-        failed.append(f"{result.local_path.name}: {result.error}")
-        return False
-    entry.status, entry.remote_path = "delivered", result.remote_path
-    entry.sha256 = result.sha256 or entry.sha256
-    return True
-
-
 def remove_old_outputs(settings: Settings, store: RunStore) -> None:
     """Keep the local files of the newest `keep_runs` runs; older run folders are removed."""
     out_root = settings.resolve(settings.output_dir)
@@ -464,87 +399,3 @@ def build_failure_message(summary: BuildSummary) -> str:
     if len(summary.failures) > shown:
         lines.append(f"  ... and {len(summary.failures) - shown} more (all in the run record and the dbt log)")
     return "\n".join(lines)
-
-
-def _known_hashes(records: Sequence[RunRecord | None]) -> dict[Path, str]:
-    """SHA-256 of files these runs wrote that are still exactly as written (same size and mtime)."""
-    known: dict[Path, str] = {}
-    for earlier in records:
-        for entry in earlier.feeds.values() if earlier else ():
-            if not (entry.local_path and entry.sha256 and entry.mtime_ns is not None):
-                continue
-            path = Path(entry.local_path).resolve()
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            if stat.st_size == entry.bytes and stat.st_mtime_ns == entry.mtime_ns:
-                known.setdefault(path, entry.sha256)
-    return known
-
-
-def upload(
-    settings: Settings,
-    paths: list[Path],
-    reporter: Reporter,
-    command: str = "upload",
-    force: bool = False,
-    earlier: RunRecord | None = None,
-) -> RunRecord:
-    """Deliver existing files (given, or those of the last run that exported files) again.
-
-    The delivery state is not touched. A file of the same name still waiting at the destination is
-    not replaced unless forced: it may hold rows the given file lacks, which Listrak would then
-    never import.
-    """
-    store = RunStore(settings.runs_dir)
-    last = store.last_with_files()
-    if not paths:
-        if last is None:
-            raise ConfigError("no files given and no earlier run exported any; pass FILES or run `feeds run` first")
-        paths = [Path(feed.local_path) for feed in last.feeds.values() if feed.local_path]
-    for path in paths:
-        if not path.is_file():
-            raise ConfigError(f"file {path} does not exist (local files of old runs are removed after keep_runs runs)")
-    record = store.start(command, {"files": [str(path) for path in paths]})
-    with _recorded(store, record):
-        with run_lock(settings.resolve(settings.state_dir), record.run_id, reporter.warn):
-            destination = make_destination(settings)
-            record.destination = f"{destination.kind}:{destination.describe()}"
-            # Files an earlier run wrote keep their recorded hash; others are hashed as they are sent.
-            known = _known_hashes([earlier, last])
-            uploads = [Upload(path, path.name, known.get(path.resolve())) for path in paths]
-            for path in paths:
-                stat = path.stat()
-                record.feeds[path.name] = FeedRecord(
-                    feed=path.name, local_path=str(path.resolve()), bytes=stat.st_size, mtime_ns=stat.st_mtime_ns
-                )
-            with destination:
-                waiting = [upload.remote_name for upload in uploads if _still_waiting(destination, upload.remote_name)]
-                if waiting and not force:
-                    for entry in record.feeds.values():
-                        entry.status = "skipped"
-                    raise GateRefused(
-                        f"{', '.join(waiting)} still waiting at {destination.describe()} (not imported yet); replacing "
-                        "it could lose rows it holds. Wait until Listrak picks it up, or pass --force"
-                    )
-                record.gates = {"refused": waiting, "forced": bool(waiting)}
-                reporter.stage("deliver", f"{destination.kind}: {destination.describe()}")
-                failed: list[str] = []
-                for result in destination.deliver_all(uploads, reporter.transfer):
-                    _record_result(record.feeds[result.local_path.name], result, reporter, failed)
-                store.save(record)
-            if failed:
-                raise DeliveryError("delivery failed for " + "; ".join(failed))
-    return record
-
-
-def resend(settings: Settings, run_id: str, reporter: Reporter, force: bool = False) -> RunRecord:
-    """Deliver the files of an earlier run again, under their original names."""
-    earlier = RunStore(settings.runs_dir).get(run_id)
-    if earlier is None:
-        raise ConfigError(f"no run {run_id!r} in {settings.runs_dir}; `feeds history` lists the runs")
-    paths = [Path(feed.local_path) for feed in earlier.feeds.values() if feed.local_path]
-    if not paths:
-        raise ConfigError(f"run {run_id} exported no files, so there is nothing to resend")
-    return upload(settings, paths, reporter, command=f"resend {run_id}", force=force, earlier=earlier)

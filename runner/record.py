@@ -10,12 +10,16 @@ import json
 import os
 import re
 import secrets
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, FeedsError
+
+if TYPE_CHECKING:
+    from runner.deliver import DeliveryResult
 
 _RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
 
@@ -47,6 +51,16 @@ class FeedRecord:
     #: Whether the delivery state advanced past this file (only after confirmed delivery).
     state_committed: bool = False
     error: str | None = None
+
+    def apply_delivery(self, result: DeliveryResult) -> bool:
+        """Write one file's delivery outcome into this record; True if it was delivered."""
+        self.delivery_seconds = round(result.seconds, 3)
+        if result.status != "delivered":
+            self.status, self.error = "failed", result.error
+            return False
+        self.status, self.remote_path = "delivered", result.remote_path
+        self.sha256 = result.sha256 or self.sha256
+        return True
 
 
 @dataclass
@@ -105,7 +119,19 @@ class RunStore:
         os.replace(temporary, path)
         return path
 
-    def finish(self, record: RunRecord, error: Exception | None = None) -> Path:
+    @contextmanager
+    def recording(self, record: RunRecord) -> Iterator[None]:
+        """Finish the record however the body ends; a FeedsError carries the record to the CLI."""
+        try:
+            yield
+        except BaseException as exc:
+            self.finish(record, exc)
+            if isinstance(exc, FeedsError):
+                exc.run_record = record
+            raise
+        self.finish(record)
+
+    def finish(self, record: RunRecord, error: BaseException | None = None) -> Path:
         record.finished_at = utc_now()
         record.status = "success" if error is None else "failed"
         record.error = None if error is None else str(error)

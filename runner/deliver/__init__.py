@@ -13,9 +13,12 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from runner.errors import DeliveryError
+
+if TYPE_CHECKING:
+    from runner.config import Settings
 
 #: Called with (local path, bytes sent so far, total bytes) while a file moves.
 ProgressCallback = Callable[[Path, int, int], None]
@@ -147,3 +150,26 @@ def timed(
         upload.local_path, delivered.remote_path, size, time.perf_counter() - started, "delivered",
         sha256=delivered.sha256,
     )
+
+
+def make_destination(settings: Settings) -> Destination:
+    """The destination the configuration names (SFTP or a local directory), not yet opened."""
+    destination = settings.destination
+    if destination.type == "sftp":
+        from runner.deliver.sftp import SftpDestination
+
+        return SftpDestination(destination, project_dir=settings.base_dir)
+    from runner.deliver.local import LocalDestination
+
+    return LocalDestination(settings.resolve(destination.path), create_dirs=destination.create_dirs)
+
+
+def still_waiting(destination: Destination | None, name: str) -> bool:
+    """Whether a file of this name may still be waiting at the destination (not picked up yet)."""
+    if destination is None:
+        # --no-upload: the file may be uploaded later over a waiting one; carry its rows to be safe.
+        return True
+    try:
+        return destination.exists(name)
+    except NotImplementedError:
+        return True  # cannot tell: carry the rows, a repeat is harmless
