@@ -22,7 +22,7 @@ tests included) + COPY + sftp that a hand-made pipeline would run.
 It prints a table of seconds, peak RSS and ratios, checks the targets of issue 6, writes the figures
 as JSON (``docs/bench/results.json``) and draws time against size (``docs/bench/bench.png``).
 
-    .venv/bin/python bench/run.py                        # 10k, 100k, 1M orders (about 10 minutes on 2 cores)
+    .venv/bin/python bench/run.py                        # 10k, 100k, 1M orders, 3 rounds (about 8-10 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick                # 2k, 20k orders, writes under /tmp: checks the script
     .venv/bin/python bench/run.py --sizes 50000 --out /tmp/b.json
 """

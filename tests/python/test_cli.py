@@ -47,6 +47,15 @@ def test_run_delivers_four_spec_files(happy) -> None:
         assert len(record["sha256"]) == 64
 
 
+def test_run_exits_with_the_duckdb_file_closed_and_nothing_on_stderr_but_warnings(happy) -> None:
+    # `feeds` exits without interpreter teardown: the database must already be checkpointed and
+    # closed (no WAL left behind), and exit handlers must have run (no leaked-resource warnings).
+    workspace, result = happy
+    assert result.returncode == 0, result.stderr
+    assert workspace.duckdb.is_file() and not Path(f"{workspace.duckdb}.wal").exists()
+    assert all(line.startswith("warning: ") for line in result.stderr.splitlines() if line.strip()), result.stderr
+
+
 def test_history_lists_the_run(happy) -> None:
     workspace, result = happy
     run_id = json.loads(result.stdout)["run"]["run_id"]
