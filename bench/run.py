@@ -415,8 +415,9 @@ def chart(results: list[dict[str, Any]], path: Path, machine: dict[str, Any]) ->
     colours = {"demo_data": "tab:gray", "dbt_build": "tab:blue", "export": "tab:green", "upload": "tab:red",
                "run": "black"}
     for name in STAGES:
+        label = "dbt build CLI (with unit tests)" if name == "dbt_build" else f"feeds {name.replace('_', '-')}"
         axes.plot(orders, [r["stages"][name]["seconds"] for r in results], marker="o", color=colours[name],
-                  linewidth=2.5 if name == "run" else 1.5, label=f"feeds {name}")
+                  linewidth=2.5 if name == "run" else 1.5, label=label)
     for name, pair in zip(REFERENCE, ("dbt_build", "export", "upload")):
         label = {"ref_dbt_build": "dbt build CLI, no unit tests", "ref_copy": "DuckDB COPY",
                  "ref_sftp": "OpenSSH sftp"}[name]
