@@ -10,6 +10,7 @@ import atexit
 import json
 import os
 import sys
+import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
@@ -453,15 +454,25 @@ def entry() -> None:
         app()
         code = 0
     except SystemExit as exc:
-        if isinstance(exc.code, str):
+        if isinstance(exc.code, int):
+            code = exc.code
+        elif exc.code is None:
+            code = 0
+        else:
             print(exc.code, file=sys.stderr)
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    atexit._run_exitfuncs()  # what a normal exit runs first; the teardown after it is skipped
+            code = 1
+    # What a normal exit does before the teardown: wait for non-daemon threads, run exit handlers.
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
+        except BrokenPipeError:
+            pass  # the reader went away: nothing more can be said
         except (OSError, ValueError):
-            pass  # a closed pipe: nothing more can be said
+            code = code or 120  # as Python does when it cannot flush standard streams at exit
     os._exit(code)
 
 

@@ -23,6 +23,13 @@ DEFAULT_CONFIG_NAME = "feeds.yml"
 _SECRET_KEYS = {"password": "FEEDS_SFTP_PASSWORD", "key_passphrase": "FEEDS_SFTP_KEY_PASSPHRASE"}
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity, e.g. a container's cpuset), else all of them."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -110,7 +117,7 @@ class SftpDestinationSettings(_Strict):
     retries: int = Field(4, ge=0)
     backoff: float = Field(1.0, ge=0)
     concurrency: int = Field(
-        default_factory=lambda: max(1, min(4, (os.cpu_count() or 1) // 2)),
+        default_factory=lambda: max(1, min(4, _usable_cpus() // 2)),
         ge=1,
         le=16,
         description="files uploaded at once, each over its own connection; default half the CPUs (1 to 4): "

@@ -27,7 +27,7 @@ from runner.errors import ConfigError, DataTestsFailed, DeliveryError, ExportErr
 from runner.faults import checkpoint
 from runner.feed import Feed
 from runner.lock import run_lock
-from runner.record import FeedRecord, RunRecord, RunStore
+from runner.record import FeedRecord, RunRecord, RunStore, file_stamp, record_hash
 from runner.reporter import Reporter
 from runner.state import DeliveryState, Prepared
 
@@ -177,7 +177,10 @@ def export_only(
                     hashing[pool.submit(export_step.hash_file, upload.local_path)] = plan
         finally:
             for future, plan in hashing.items():
-                record.feeds[plan.feed.name].sha256 = future.result()[1]
+                try:
+                    record.feeds[plan.feed.name].sha256 = future.result()[1]
+                except OSError as exc:  # the file went away; say so, but keep any export error first
+                    reporter.warn(f"{plan.feed.name}: could not hash {plan.file_name}: {exc.strerror}")
             store.save(record)
 
 
@@ -232,6 +235,7 @@ def _settle(
     reporter.delivered(result)
     if not entry.apply_delivery(result):
         failed.append(f"{result.local_path.name}: {result.error}")
+        record_hash(entry, result.local_path)
         store.save(record)
         return
     checkpoint("commit")
@@ -368,7 +372,7 @@ def export_one(
     entry.status = "exported"
     entry.rows, entry.bytes, entry.sha256 = result.rows, result.bytes, result.sha256
     entry.local_path, entry.export_seconds = str(result.path), round(result.seconds, 3)
-    entry.mtime_ns = result.path.stat().st_mtime_ns
+    entry.file_stamp = file_stamp(result.path)
     store.save(record)
     reporter.exported(feed.name, result.rows, result.bytes, result.path)
     checkpoint("export")

@@ -6,6 +6,7 @@ progresses, so a crashed run still leaves a record saying how far it got.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -41,9 +42,9 @@ class FeedRecord:
     bytes: int | None = None
     sha256: str | None = None
     local_path: str | None = None
-    #: The local file's modification time when it was written, so a later upload of the same,
-    #: unchanged file can reuse `sha256` instead of reading the file once more to hash it.
-    mtime_ns: int | None = None
+    #: The local file's identity when it was written or sent (inode, size, mtime, ctime), so a later
+    #: upload of the same, unchanged file can reuse `sha256` instead of reading it once more.
+    file_stamp: str | None = None
     remote_path: str | None = None
     export_seconds: float | None = None
     delivery_seconds: float | None = None
@@ -86,7 +87,11 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RunRecord":
-        feeds = {name: FeedRecord(**value) for name, value in data.get("feeds", {}).items()}
+        known = set(FeedRecord.__dataclass_fields__)
+        feeds = {
+            name: FeedRecord(**{key: item for key, item in value.items() if key in known})
+            for name, value in data.get("feeds", {}).items()
+        }
         return cls(**{**data, "feeds": feeds})
 
 
@@ -168,3 +173,21 @@ class RunStore:
             if any(feed.local_path for feed in record.feeds.values()):
                 return record
         return None
+
+
+def file_stamp(path: Path) -> str:
+    """What identifies a file's content without reading it: inode, size, mtime and ctime (the last
+    changes with any write or `touch`, including one that restores the mtime)."""
+    stat = path.stat()
+    return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+
+
+def record_hash(entry: FeedRecord, path: Path) -> None:
+    """Fill in the SHA-256 of a file whose delivery failed before it could be hashed while sent."""
+    if entry.sha256 or not path.is_file():
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(4 << 20):
+            digest.update(chunk)
+    entry.sha256 = digest.hexdigest()

@@ -13,7 +13,7 @@ from runner.config import Settings
 from runner.deliver import Upload, make_destination, still_waiting
 from runner.errors import ConfigError, DeliveryError, GateRefused
 from runner.lock import run_lock
-from runner.record import FeedRecord, RunRecord, RunStore
+from runner.record import FeedRecord, RunRecord, RunStore, file_stamp, record_hash
 from runner.reporter import Reporter
 
 
@@ -48,9 +48,9 @@ def upload(
             known = _known_hashes([earlier, last])
             uploads = [Upload(path, path.name, known.get(path.resolve())) for path in paths]
             for path in paths:
-                stat = path.stat()
                 record.feeds[path.name] = FeedRecord(
-                    feed=path.name, local_path=str(path.resolve()), bytes=stat.st_size, mtime_ns=stat.st_mtime_ns
+                    feed=path.name, local_path=str(path.resolve()), bytes=path.stat().st_size,
+                    file_stamp=file_stamp(path), sha256=known.get(path.resolve()),
                 )
             with destination:
                 waiting = [upload.remote_name for upload in uploads if still_waiting(destination, upload.remote_name)]
@@ -66,8 +66,10 @@ def upload(
                 failed: list[str] = []
                 for result in destination.deliver_all(uploads, reporter.transfer):
                     reporter.delivered(result)
-                    if not record.feeds[result.local_path.name].apply_delivery(result):
+                    entry = record.feeds[result.local_path.name]
+                    if not entry.apply_delivery(result):
                         failed.append(f"{result.local_path.name}: {result.error}")
+                        record_hash(entry, result.local_path)
                 store.save(record)
             if failed:
                 raise DeliveryError("delivery failed for " + "; ".join(failed))
@@ -86,17 +88,17 @@ def resend(settings: Settings, run_id: str, reporter: Reporter, force: bool = Fa
 
 
 def _known_hashes(records: Sequence[RunRecord | None]) -> dict[Path, str]:
-    """SHA-256 of files these runs wrote that are still exactly as written (same size and mtime)."""
+    """SHA-256 of files these runs wrote or sent that are unchanged since (same file_stamp)."""
     known: dict[Path, str] = {}
     for earlier in records:
         for entry in earlier.feeds.values() if earlier else ():
-            if not (entry.local_path and entry.sha256 and entry.mtime_ns is not None):
+            if not (entry.local_path and entry.sha256 and entry.file_stamp):
                 continue
             path = Path(entry.local_path).resolve()
             try:
-                stat = path.stat()
+                unchanged = file_stamp(path) == entry.file_stamp
             except OSError:
                 continue
-            if stat.st_size == entry.bytes and stat.st_mtime_ns == entry.mtime_ns:
+            if unchanged:
                 known.setdefault(path, entry.sha256)
     return known

@@ -18,7 +18,7 @@ one of the same name that has not been imported yet. While the file of the feed'
 still there, the next file under the same name also carries that delivery's keys (with their
 current values), so a replacement never loses rows. Those keys need no table of their own: every
 key a delivery sent is stamped with its run id in `delivered_rows`, and a file that replaced a
-waiting one carried (and so re-stamped) all of its keys.
+waiting one re-stamps all of that file's keys, those it carried and those it could not.
 
 Keys are stored as a 64-bit hash of the key's text, like the fingerprints: half the bytes of the
 text and about half the commit time. Two keys with the same hash can only make rows be sent again,
@@ -80,6 +80,8 @@ class Prepared:
     has_state: bool
     #: Rows of the last delivered full file, if any.
     last_full_rows: int | None
+    #: The run whose still-waiting file this one replaces and whose keys it carries, if any.
+    carried_run: str | None = None
 
 
 class DeliveryState:
@@ -119,11 +121,14 @@ class DeliveryState:
         fingerprint_sql = (
             f"select hash({_key_expression(feed)}) as row_key, hash({_columns(feed)}) as row_hash from {feed.relation}"
         )
-        has_state, last_full, last_run, last_remote = self.connection.execute(
-            f"select count(*) > 0, arg_max(rows, delivered_at) filter (where mode = 'full'), "
-            f"arg_max(run_id, delivered_at), arg_max(remote_name, delivered_at) "
+        # `deliveries` is append-only, so rowid orders the deliveries even if the clock stepped back.
+        has_state, last_full = self.connection.execute(
+            f"select count(*) > 0, arg_max(rows, rowid) filter (where mode = 'full') "
             f"from feeds_state.deliveries where feed = {name}"
         ).fetchone()
+        last_run, last_remote = self.connection.execute(
+            f"select run_id, remote_name from feeds_state.deliveries where feed = {name} order by rowid desc limit 1"
+        ).fetchone() or (None, None)
         if mode == "full" or not has_state:
             # Every row goes, so nothing is compared and the file is the mart itself. The fingerprints
             # are a view, computed only if the file is delivered and committed. Until then this
@@ -135,23 +140,29 @@ class DeliveryState:
             return Prepared(feed.name, mode, feed.relation, sent, total, total, total, bool(has_state),
                             None if last_full is None else int(last_full))
         self.connection.execute(f"create or replace temp table {fingerprints} as {fingerprint_sql}")
+        carried_run = last_run if waiting_remote_name and waiting_remote_name == last_remote else None
         waiting = (
-            f"select row_key from feeds_state.delivered_rows where feed = {name} and run_id = {_literal(last_run)}"
-            if waiting_remote_name and waiting_remote_name == last_remote
+            f"select row_key from feeds_state.delivered_rows where feed = {name} and run_id = {_literal(carried_run)}"
+            if carried_run
             else "select null::ubigint as row_key where false"
         )
-        # A row is unchanged when a delivered row has its key hash and its fingerprint. The file
-        # holds every row of each key hash it sends, so the key filter below selects exactly `sent`.
+        # A row is unchanged when a delivered row has its key hash and its fingerprint (`not exists`:
+        # duplicate delivered rows must not multiply it). The file holds every row of each key hash
+        # it sends, so the key filter below selects exactly `sent`.
         self.connection.execute(
             f"""create or replace temp table {sent} as
             with delivered as (
                 select row_key, row_hash from feeds_state.delivered_rows where feed = {name}
             ),
             compared as (
-                select fingerprints.row_key, fingerprints.row_hash, delivered.row_key is null as changed
+                select
+                    fingerprints.row_key,
+                    fingerprints.row_hash,
+                    not exists (
+                        select 1 from delivered
+                        where delivered.row_key = fingerprints.row_key and delivered.row_hash = fingerprints.row_hash
+                    ) as changed
                 from {fingerprints} as fingerprints
-                left join delivered
-                    on delivered.row_key = fingerprints.row_key and delivered.row_hash = fingerprints.row_hash
             ),
             keys as (
                 select row_key from compared where changed
@@ -170,7 +181,7 @@ class DeliveryState:
             f"where hash({_key_expression(feed)}) in (select row_key from {sent})"
         )
         return Prepared(feed.name, mode, relation, sent, int(total), int(changed), int(file_rows), True,
-                        None if last_full is None else int(last_full))
+                        None if last_full is None else int(last_full), carried_run)
 
     def commit(
         self,
@@ -196,6 +207,14 @@ class DeliveryState:
             self.connection.execute(
                 f"insert into feeds_state.delivered_rows select {name}, row_key, row_hash, {_literal(run_id)} from {sent}"
             )
+            if prepared.carried_run:
+                # This file replaced a waiting one. Keys of that file this one could not carry (gone
+                # from the mart for now, e.g. quarantined) stay waiting: were they back unchanged,
+                # nothing else would send them before the importer saw this file.
+                self.connection.execute(
+                    f"update feeds_state.delivered_rows set run_id = {_literal(run_id)} "
+                    f"where feed = {name} and run_id = {_literal(prepared.carried_run)}"
+                )
             self.connection.execute(
                 "insert into feeds_state.deliveries (run_id, feed, mode, rows, remote_name, remote_path, sha256) "
                 "values (?, ?, ?, ?, ?, ?, ?)",

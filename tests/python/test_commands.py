@@ -65,6 +65,7 @@ def test_upload_of_a_file_changed_since_its_run_records_the_hash_of_what_was_sen
     remote.mkdir()
     try:
         local.write_bytes(changed)
+        os.utime(local, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # an edit that even keeps the mtime
         result = workspace.feeds(
             "upload", str(local), "--config", str(workspace.config), "--json", env=sftp_env(sshd, remote)
         )
@@ -74,6 +75,22 @@ def test_upload_of_a_file_changed_since_its_run_records_the_hash_of_what_was_sen
     finally:
         local.write_bytes(original)
         os.utime(local, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_failed_upload_still_records_the_files_hash(exported, sshd_factory, tmp_path: Path) -> None:
+    workspace, run = exported
+    server = sshd_factory(sftp_flags=["-P", "write"])  # logs in and opens files, refuses every write
+    remote = server.upload_dir / f"refused-{tmp_path.name}"
+    remote.mkdir()
+    local = tmp_path / "Listrak_Order_Feed_20260101.csv"
+    local.write_bytes(Path(run["feeds"]["orders"]["local_path"]).read_bytes())
+    result = workspace.feeds("upload", str(local), "--config", str(workspace.config), "--json",
+                             env=sftp_env(server, remote))
+    assert result.returncode == 3, result.stderr
+    entry = json.loads(result.stdout)["run"]["feeds"][local.name]
+    assert entry["status"] == "failed" and entry["error"]
+    assert entry["sha256"] == sha256(local)  # what was meant to be sent, though it was not
+    assert list(remote.iterdir()) == []
 
 
 def test_resend_delivers_an_earlier_run_again(exported, tmp_path: Path) -> None:

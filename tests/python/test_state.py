@@ -75,6 +75,19 @@ def test_a_delta_carries_changed_rows_and_the_waiting_files_rows(connection, tmp
     assert state.prepare(FEED, "delta", None).file_rows == 0
 
 
+def test_a_waiting_key_missing_from_one_replacement_is_carried_when_it_returns(connection, tmp_path: Path) -> None:
+    state = DeliveryState(connection, tmp_path / "state.duckdb")
+    deliver(state, "r1", "Items_20260101.csv")  # waiting, holds every key
+    connection.execute("create table parked as select * from items where \"OrderNumber\" = 'O5'")
+    connection.execute("delete from items where \"OrderNumber\" = 'O5'")  # e.g. quarantined for a while
+    replacement = deliver(state, "r2", "Items_20260101.csv", waiting="Items_20260101.csv")
+    assert replacement.file_rows == 297  # the first file is replaced without O5's three rows
+    connection.execute("insert into items select * from parked")  # back, unchanged
+    third = state.prepare(FEED, "delta", "Items_20260101.csv")  # the second file is still waiting
+    assert ("O5", "S0") in file_keys(connection, third.relation) and third.file_rows == 300
+    assert third.changed_rows == 0
+
+
 def test_state_from_version_0_1_keys_as_text_is_migrated_without_resending(connection, tmp_path: Path) -> None:
     path = tmp_path / "state.duckdb"
     key = "coalesce(cast(\"OrderNumber\" as varchar), '') || chr(31) || coalesce(cast(\"Sku\" as varchar), '')"
