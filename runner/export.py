@@ -28,8 +28,8 @@ import duckdb
 from runner.config import FeedFormat
 from runner.errors import ExportError
 from runner.feed import Column, Feed
+from runner.hashing import CHUNK, hash_file
 
-_CHUNK = 4 * 1024 * 1024
 _UTF8_BOM = codecs.BOM_UTF8
 _UTF16_BOM = codecs.BOM_UTF16_LE
 #: Excel's hard limit of rows per worksheet, header included.
@@ -255,7 +255,7 @@ def _rewrite_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: 
         digest.update(head)
         size += len(head)
         with open(raw, "rb") as source:
-            while chunk := source.read(_CHUNK):
+            while chunk := source.read(CHUNK):
                 line_feeds += chunk.count(b"\n")
                 if crlf_endings:
                     returns += chunk.count(b"\r")
@@ -288,17 +288,6 @@ def _rewrite_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: 
             f"line endings ({fmt.line_ending}) for {rows} rows plus the header, found {line_feeds} LF and {returns} CR; "
             f"fix the mart {feed.model} so no value holds CR or LF (its no_line_breaks data test should catch this)"
         )
-    return size, digest.hexdigest()
-
-
-def hash_file(path: Path) -> tuple[int, str]:
-    """Size in bytes and SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as source:
-        while chunk := source.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
     return size, digest.hexdigest()
 
 

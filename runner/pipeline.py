@@ -25,6 +25,7 @@ from runner.config import Settings
 from runner.deliver import Destination, DeliveryResult, Upload, make_destination, still_waiting, timed
 from runner.errors import ConfigError, DataTestsFailed, DeliveryError, ExportError, FeedsError, GateRefused
 from runner.faults import checkpoint
+from runner.hashing import hash_file
 from runner.feed import Feed
 from runner.lock import run_lock
 from runner.record import FeedRecord, RunRecord, RunStore, file_stamp, record_hash
@@ -174,7 +175,7 @@ def export_only(
             for plan in _largest_first(plans):
                 upload = export_one(settings, plan, connection, record, reporter, store)
                 if upload is not None and upload.sha256 is None:
-                    hashing[pool.submit(export_step.hash_file, upload.local_path)] = plan
+                    hashing[pool.submit(hash_file, upload.local_path)] = plan
         finally:
             for future, plan in hashing.items():
                 try:

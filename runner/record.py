@@ -6,7 +6,6 @@ progresses, so a crashed run still leaves a record saying how far it got.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from runner.errors import ConfigError, FeedsError
+from runner.hashing import hash_file
 
 if TYPE_CHECKING:
     from runner.deliver import DeliveryResult
@@ -184,10 +184,5 @@ def file_stamp(path: Path) -> str:
 
 def record_hash(entry: FeedRecord, path: Path) -> None:
     """Fill in the SHA-256 of a file whose delivery failed before it could be hashed while sent."""
-    if entry.sha256 or not path.is_file():
-        return
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        while chunk := source.read(4 << 20):
-            digest.update(chunk)
-    entry.sha256 = digest.hexdigest()
+    if not entry.sha256 and path.is_file():
+        entry.sha256 = hash_file(path)[1]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from runner.errors import DeliveryError
+from runner.hashing import hash_into
 
 if TYPE_CHECKING:
     from runner.config import Settings
@@ -69,11 +70,7 @@ class Digest:
             return
         self._hash = hashlib.sha256()
         if offset:
-            with open(local, "rb") as source:
-                left = offset
-                while left and (chunk := source.read(min(left, 4 << 20))):
-                    self._hash.update(chunk)
-                    left -= len(chunk)
+            hash_into(self._hash, local, limit=offset)
 
     def update(self, data: bytes | memoryview) -> None:
         if self._hash is not None:
