@@ -107,11 +107,9 @@ class Measured:
     @classmethod
     def median(cls, runs: list["Measured"]) -> "Measured":
         """Median seconds (the middle run's output), highest peak RSS, every run's seconds."""
-        ordered = sorted(runs, key=lambda run: run.seconds)
-        middle = ordered[(len(ordered) - 1) // 2] if len(ordered) % 2 else None
-        seconds = middle.seconds if middle else statistics.median(run.seconds for run in runs)
-        stdout = (middle or ordered[len(ordered) // 2]).stdout
-        return cls(seconds, max(run.max_rss_mib for run in runs), stdout, tuple(run.seconds for run in runs))
+        middle = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
+        seconds = statistics.median(run.seconds for run in runs)
+        return cls(seconds, max(run.max_rss_mib for run in runs), middle.stdout, tuple(run.seconds for run in runs))
 
 
 class StageFailed(RuntimeError):

@@ -56,6 +56,9 @@ ConfigOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and the summary.")]
 TargetOption = Annotated[Optional[str], typer.Option("--target", "-t", help="dbt target from profiles/profiles.yml.")]
+ReplaceWaitingOption = Annotated[
+    bool, typer.Option("--force", help="Replace a file of the same name still waiting at the destination.")
+]
 FeedsOption = Annotated[
     Optional[str], typer.Option("--feeds", help="Comma-separated feeds to run, e.g. orders,products (default: all enabled).")
 ]
@@ -267,7 +270,7 @@ def export(
 @app.command()
 def upload(
     files: Annotated[Optional[list[Path]], typer.Argument(help="Files to deliver; default: the files of the last run.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a file of the same name still waiting at the destination.")] = False,
+    force: ReplaceWaitingOption = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
@@ -287,7 +290,7 @@ def upload(
 @app.command()
 def resend(
     run_id: Annotated[str, typer.Argument(help="The run whose files to deliver again (see `feeds history`).")],
-    force: Annotated[bool, typer.Option("--force", help="Replace a file of the same name still waiting at the destination.")] = False,
+    force: ReplaceWaitingOption = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,

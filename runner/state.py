@@ -121,14 +121,13 @@ class DeliveryState:
         fingerprint_sql = (
             f"select hash({_key_expression(feed)}) as row_key, hash({_columns(feed)}) as row_hash from {feed.relation}"
         )
-        # `deliveries` is append-only, so rowid orders the deliveries even if the clock stepped back.
-        has_state, last_full = self.connection.execute(
-            f"select count(*) > 0, arg_max(rows, rowid) filter (where mode = 'full') "
+        # `deliveries` is append-only, so rowid orders the deliveries even if the clock stepped back
+        # (and, being unique, makes the last run and its file name come from one row).
+        has_state, last_full, last_run, last_remote = self.connection.execute(
+            f"select count(*) > 0, arg_max(rows, rowid) filter (where mode = 'full'), "
+            f"arg_max(run_id, rowid), arg_max(remote_name, rowid) "
             f"from feeds_state.deliveries where feed = {name}"
         ).fetchone()
-        last_run, last_remote = self.connection.execute(
-            f"select run_id, remote_name from feeds_state.deliveries where feed = {name} order by rowid desc limit 1"
-        ).fetchone() or (None, None)
         if mode == "full" or not has_state:
             # Every row goes, so nothing is compared and the file is the mart itself. The fingerprints
             # are a view, computed only if the file is delivered and committed. Until then this
