@@ -1,56 +1,25 @@
 -- No row is dropped silently: every candidate row of a feed is either in the feed mart or in
 -- its rejects model. Returns the feeds whose counts disagree.
+{%- set feeds = [
+    ('orders', 'listrak_orders', 'int_orders_prepared'),
+    ('order_items', 'listrak_order_items', 'int_order_items_prepared'),
+    ('customers', 'listrak_customers', 'int_customers_prepared'),
+    ('products', 'listrak_products', 'int_products_prepared'),
+] %}
 with
-
-order_candidates as (
-
-    select source_id from {{ ref('int_orders_prepared') }}
-
-),
-
-order_item_candidates as (
-
-    select source_id from {{ ref('int_order_items_prepared') }}
-
-),
-
-customer_candidates as (
-
-    select source_id from {{ ref('int_customers_prepared') }}
-
-),
-
-product_candidates as (
-
-    select source_id from {{ ref('int_products_prepared') }}
-
-),
 
 counts as (
 
-    select
-        'orders' as feed,
-        (select count(*) from {{ ref('listrak_orders') }}) as feed_rows,
-        (select count(distinct source_id) from {{ ref('listrak_orders_rejects') }}) as rejected_rows,
-        (select count(*) from order_candidates) as candidate_rows
-    union all
-    select
-        'order_items' as feed,
-        (select count(*) from {{ ref('listrak_order_items') }}) as feed_rows,
-        (select count(distinct source_id) from {{ ref('listrak_order_items_rejects') }}) as rejected_rows,
-        (select count(*) from order_item_candidates) as candidate_rows
-    union all
-    select
-        'customers' as feed,
-        (select count(*) from {{ ref('listrak_customers') }}) as feed_rows,
-        (select count(distinct source_id) from {{ ref('listrak_customers_rejects') }}) as rejected_rows,
-        (select count(*) from customer_candidates) as candidate_rows
-    union all
-    select
-        'products' as feed,
-        (select count(*) from {{ ref('listrak_products') }}) as feed_rows,
-        (select count(distinct source_id) from {{ ref('listrak_products_rejects') }}) as rejected_rows,
-        (select count(*) from product_candidates) as candidate_rows
+    {%- for feed, mart, candidates in feeds %}
+        select
+            '{{ feed }}' as feed,
+            (select count(*) from {{ ref(mart) }}) as feed_rows,
+            (select count(distinct source_id) from {{ ref(mart ~ '_rejects') }}) as rejected_rows,
+            (select count(*) from {{ ref(candidates) }}) as candidate_rows
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 
 )
 
