@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from runner.errors import ConfigError
 
 CONFIG_ENV = "FEEDS_CONFIG"
 DEFAULT_CONFIG_NAME = "feeds.yml"
+
+#: strftime directives of a date that Python formats the same on every platform (and glibc's %-d style flag).
+_DATE_DIRECTIVES = set("aAwdbBmyYjUWGuV%")
 
 _SECRET_KEYS = {"password": "FEEDS_SFTP_PASSWORD", "key_passphrase": "FEEDS_SFTP_KEY_PASSPHRASE"}
 
@@ -54,6 +58,32 @@ Count = Annotated[int, BeforeValidator(_not_bool)]
 Number = Annotated[float, BeforeValidator(_not_bool)]
 
 
+def _check_column_format(value: str | None, info: ValidationInfo) -> str | None:
+    """timestamp_format / date_format: checked with DuckDB, which formats the columns with it."""
+    if value is None:
+        return value
+    from runner.export import column_format_problem  # DuckDB is export's; imported only when a format is set
+
+    problem = column_format_problem(value, "timestamp" if info.field_name == "timestamp_format" else "date")
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _check_text_value(value: str | None) -> str | None:
+    """true_value / false_value: a line break would split the row in the file."""
+    if value is not None and ("\n" in value or "\r" in value):
+        raise ValueError("must not hold a line break")
+    return value
+
+
+def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
+    for column, header in (value or {}).items():
+        if "\n" in header or "\r" in header or not header.strip():
+            raise ValueError(f"the header for {column} must be a non-empty name without line breaks (got {header!r})")
+    return value
+
+
 class FeedFormat(_Strict):
     """How one feed file is written. Every key may be set in `defaults:` or per feed."""
 
@@ -72,6 +102,10 @@ class FeedFormat(_Strict):
     true_value: str = "True"
     false_value: str = "False"
     headers: dict[str, str] = Field(default_factory=dict, description="mart column -> header name in the file")
+
+    _column_format = field_validator("timestamp_format", "date_format")(_check_column_format)
+    _text_value = field_validator("true_value", "false_value")(_check_text_value)
+    _headers = field_validator("headers")(_check_headers)
 
     @property
     def file_extension(self) -> str:
@@ -102,6 +136,22 @@ class FeedSettings(_Strict):
     true_value: str | None = None
     false_value: str | None = None
     headers: dict[str, str] | None = None
+
+    _column_format = field_validator("timestamp_format", "date_format")(_check_column_format)
+    _text_value = field_validator("true_value", "false_value")(_check_text_value)
+    _headers = field_validator("headers")(_check_headers)
+
+    @field_validator("file_name")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip() or any(char in value for char in "/\\\r\n") or value.startswith("."):
+            raise ValueError(
+                "must be a plain file name: not empty, no / or \\ or line break, not starting with '.' "
+                "(e.g. Listrak_Order_Feed_{date})"
+            )
+        return value
 
 
 class GateSettings(_Strict):
@@ -194,6 +244,27 @@ class Settings(_Strict):
     destination: DestinationSettings = Field(default_factory=LocalDestinationSettings)
     defaults: FeedFormat = Field(default_factory=FeedFormat)
     feeds: dict[str, FeedSettings] = Field(default_factory=dict)
+
+    @field_validator("date_format")
+    @classmethod
+    def _file_name_date(cls, value: str) -> str:
+        """The {date} of file names, formatted by Python's strftime on the run date."""
+        for match in re.finditer(r"%(-?)(.?)", value):
+            flag, directive = match.groups()
+            if not directive:
+                raise ValueError("ends with a lone %; write %% for a percent sign")
+            if directive not in _DATE_DIRECTIVES or (flag and directive == "%"):
+                raise ValueError(
+                    f"%{flag}{directive} is not a date directive for file names; use %Y, %m, %d, %j, %b and the like"
+                )
+        samples = {date(2026, 12, 31).strftime(value), date(2025, 1, 2).strftime(value)}
+        if len(samples) == 1:
+            raise ValueError("gives the same text for every date; use directives such as %Y%m%d")
+        for sample in samples:
+            bad = sorted({char for char in sample if char in "/\\\r\n"})
+            if bad:
+                raise ValueError(f"puts {bad[0]!r} into file names ({sample!r}); use a format without it, e.g. %Y%m%d")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -376,10 +447,9 @@ def _got(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
     if "input" not in error or _is_secret(loc):
         return ""
     value = error["input"]
-    if isinstance(value, dict):
-        return " (got a mapping)"
-    if isinstance(value, (list, tuple, set)):
-        return " (got a list)"
+    if isinstance(value, (dict, list, tuple, set)):
+        # For a type mistake, what kind of value was there; a checked mapping's message names the entry.
+        return "" if error["type"] == "value_error" else f" (got a {'mapping' if isinstance(value, dict) else 'list'})"
     shown = repr(value)
     return f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
 
