@@ -409,7 +409,7 @@ def _describe(exc: ValidationError, path: Path | None, from_env: Mapping[tuple[s
         kind = error["type"]
         if kind == "extra_forbidden":
             message = "unknown key"
-            parent = _model_at(loc[:-1])
+            parent = _model_at(error["loc"][:-1])
             if parent is not None:
                 message += f"; allowed here: {', '.join(sorted(parent.model_fields))}"
         elif kind == "missing":
@@ -458,20 +458,21 @@ def _is_secret(loc: tuple[str, ...]) -> bool:
     return bool(loc) and loc[-1] in _SECRET_KEYS
 
 
-def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model at a pydantic error location (with the union tag after `destination`), if any."""
     model: type[BaseModel] = Settings
-    for part in loc:
+    parts = [str(part) for part in loc]
+    while parts:
+        part = parts.pop(0)
         if model is Settings and part == "feeds":
             model = FeedSettings
-            continue
-        if model is FeedSettings:
-            continue  # the feed name
-        if part == "destination":
-            return SftpDestinationSettings
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+            parts = parts[1:]  # the feed name
+        elif model is Settings and part == "destination":
+            tag = parts.pop(0) if parts else "sftp"
+            model = LocalDestinationSettings if tag == "local" else SftpDestinationSettings
         else:
-            return None
+            annotation = getattr(model.model_fields.get(part), "annotation", None)
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return None
+            model = annotation
     return model

@@ -184,3 +184,17 @@ def test_the_cli_exits_2_without_a_traceback(tmp_path: Path, command: str, yaml_
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "state").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("destination", "allowed", "not_allowed"),
+    [({"type": "local", "file_mod": "0600"}, "file_mode", "host"), ({**_SFTP_REQUIRED, "paht": "x"}, "remote_dir", "file_mode")],
+)
+def test_an_unknown_destination_key_lists_the_keys_of_that_destination_type(
+    tmp_path: Path, destination: dict[str, Any], allowed: str, not_allowed: str
+) -> None:
+    config = tmp_path / "feeds.yml"
+    config.write_text(yaml.safe_dump({"destination": destination}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown key; allowed here") as raised:
+        load_settings(config, environ={})
+    assert allowed in str(raised.value) and not_allowed not in str(raised.value)
