@@ -245,6 +245,16 @@ class Settings(_Strict):
     defaults: FeedFormat = Field(default_factory=FeedFormat)
     feeds: dict[str, FeedSettings] = Field(default_factory=dict)
 
+    @field_validator("gates", "destination", "defaults", "feeds", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any, info: ValidationInfo) -> Any:
+        # `defaults:` with every key below it commented out is YAML null: an empty section, not a mistake.
+        if value is None:
+            return {"type": "local"} if info.field_name == "destination" else {}
+        if info.field_name == "feeds" and isinstance(value, dict):
+            return {name: {} if settings is None else settings for name, settings in value.items()}
+        return value
+
     @field_validator("date_format")
     @classmethod
     def _file_name_date(cls, value: str) -> str:

@@ -198,3 +198,11 @@ def test_an_unknown_destination_key_lists_the_keys_of_that_destination_type(
     with pytest.raises(ConfigError, match="unknown key; allowed here") as raised:
         load_settings(config, environ={})
     assert allowed in str(raised.value) and not_allowed not in str(raised.value)
+
+
+def test_a_section_left_empty_is_an_empty_section(tmp_path: Path) -> None:
+    # Every key under it commented out: YAML reads null, which is not a type mistake.
+    config = tmp_path / "feeds.yml"
+    config.write_text("gates:\ndestination:\ndefaults:\nfeeds:\n  orders:\n", encoding="utf-8")
+    settings = load_settings(config, environ={})
+    assert settings.destination.type == "local" and settings.feeds["orders"].enabled
