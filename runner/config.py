@@ -22,7 +22,7 @@ from runner.errors import ConfigError
 CONFIG_ENV = "FEEDS_CONFIG"
 DEFAULT_CONFIG_NAME = "feeds.yml"
 
-#: strftime directives of a date that Python formats the same on every platform (and glibc's %-d style flag).
+#: strftime directives of a date that Python formats the same everywhere; glibc's `-` flag (%-d) is allowed too.
 _DATE_DIRECTIVES = set("aAwdbBmyYjUWGuV%")
 
 _SECRET_KEYS = {"password": "FEEDS_SFTP_PASSWORD", "key_passphrase": "FEEDS_SFTP_KEY_PASSPHRASE"}
@@ -412,11 +412,11 @@ def _describe(exc: ValidationError, path: Path | None, from_env: Mapping[tuple[s
     where = str(path) if path else "configuration"
     lines = [f"invalid configuration in {where}:"]
     for error in exc.errors():
-        loc = _key_path(error["loc"])
-        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            loc += ("type",)
-        key = ".".join(loc) or "(top level)"
         kind = error["type"]
+        loc = _key_path(error["loc"])
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            loc += ("type",)  # pydantic places it on `destination`; the user has to fix its type
+        key = ".".join(loc) or "(top level)"
         if kind == "extra_forbidden":
             message = "unknown key"
             parent = _model_at(error["loc"][:-1])
