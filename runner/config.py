@@ -255,6 +255,16 @@ class Settings(_Strict):
             return {name: {} if settings is None else settings for name, settings in value.items()}
         return value
 
+    @field_validator("output_dir", "state_dir")
+    @classmethod
+    def _folder(cls, value: Path, info: ValidationInfo) -> Path:
+        # A file in the way would fail every run later, as an OS error deep in the run.
+        path = value.expanduser()
+        path = path if path.is_absolute() else info.data.get("base_dir", Path(".")) / path
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} exists and is not a folder; point it at a folder (created if absent)")
+        return value
+
     @field_validator("date_format")
     @classmethod
     def _file_name_date(cls, value: str) -> str:

@@ -206,3 +206,12 @@ def test_a_section_left_empty_is_an_empty_section(tmp_path: Path) -> None:
     config.write_text("gates:\ndestination:\ndefaults:\nfeeds:\n  orders:\n", encoding="utf-8")
     settings = load_settings(config, environ={})
     assert settings.destination.type == "local" and settings.feeds["orders"].enabled
+
+
+@pytest.mark.parametrize("key", ["output_dir", "state_dir"])
+def test_a_folder_setting_that_names_a_file_is_a_config_error(tmp_path: Path, key: str) -> None:
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    config = tmp_path / "feeds.yml"
+    config.write_text(f"{key}: a-file\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"  {key}: .*a-file exists and is not a folder"):
+        load_settings(config, environ={})
