@@ -30,6 +30,7 @@ from runner.errors import (
     GateRefused,
     ValidationFailed,
 )
+from runner.permissions import private_umask
 
 app = typer.Typer(
     name="feeds",
@@ -119,9 +120,14 @@ def _parse_feeds(value: str | None) -> list[str] | None:
 
 
 def _guard(action: Callable[[], Any], as_json: bool = False) -> Any:
-    """Run a command body; expected failures become a message and an exit code, no traceback."""
+    """Run a command body; expected failures become a message and an exit code, no traceback.
+
+    The body runs under the umask 077: its files (feed files, state, records, logs, and what DuckDB
+    and dbt write) hold customer e-mails and are created owner-only.
+    """
     try:
-        return action()
+        with private_umask():
+            return action()
     except FeedsError as error:
         raise _fail(error, as_json) from None
     except KeyboardInterrupt:

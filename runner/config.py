@@ -8,17 +8,22 @@ resolved against the directory holding the configuration file (the project root 
 from __future__ import annotations
 
 import os
+import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from runner.errors import ConfigError
 
 CONFIG_ENV = "FEEDS_CONFIG"
 DEFAULT_CONFIG_NAME = "feeds.yml"
+
+#: strftime directives of a date that Python formats the same everywhere; glibc's `-` flag (%-d) is allowed too.
+_DATE_DIRECTIVES = set("aAwdbBmyYjUWGuV%")
 
 _SECRET_KEYS = {"password": "FEEDS_SFTP_PASSWORD", "key_passphrase": "FEEDS_SFTP_KEY_PASSPHRASE"}
 
@@ -32,6 +37,51 @@ def _usable_cpus() -> int:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # A NUL in a path or name would only fail later, deep in the OS or DuckDB, as a traceback.
+        if isinstance(value, (str, Path)) and "\x00" in str(value):
+            raise ValueError("must not contain a NUL character")
+        return value
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads `true` as 1: `port: true` or `keep_runs: yes` is a mistake, not a number.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_bool)]
+Number = Annotated[float, BeforeValidator(_not_bool)]
+
+
+def _check_column_format(value: str | None, info: ValidationInfo) -> str | None:
+    """timestamp_format / date_format: checked with DuckDB, which formats the columns with it."""
+    if value is None:
+        return value
+    from runner.export import column_format_problem  # DuckDB is export's; imported only when a format is set
+
+    problem = column_format_problem(value, "timestamp" if info.field_name == "timestamp_format" else "date")
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _check_text_value(value: str | None) -> str | None:
+    """true_value / false_value: a line break would split the row in the file."""
+    if value is not None and ("\n" in value or "\r" in value):
+        raise ValueError("must not hold a line break")
+    return value
+
+
+def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
+    for column, header in (value or {}).items():
+        if "\n" in header or "\r" in header or not header.strip():
+            raise ValueError(f"the header for {column} must be a non-empty name without line breaks (got {header!r})")
+    return value
 
 
 class FeedFormat(_Strict):
@@ -52,6 +102,10 @@ class FeedFormat(_Strict):
     true_value: str = "True"
     false_value: str = "False"
     headers: dict[str, str] = Field(default_factory=dict, description="mart column -> header name in the file")
+
+    _column_format = field_validator("timestamp_format", "date_format")(_check_column_format)
+    _text_value = field_validator("true_value", "false_value")(_check_text_value)
+    _headers = field_validator("headers")(_check_headers)
 
     @property
     def file_extension(self) -> str:
@@ -83,24 +137,59 @@ class FeedSettings(_Strict):
     false_value: str | None = None
     headers: dict[str, str] | None = None
 
+    _column_format = field_validator("timestamp_format", "date_format")(_check_column_format)
+    _text_value = field_validator("true_value", "false_value")(_check_text_value)
+    _headers = field_validator("headers")(_check_headers)
+
+    @field_validator("file_name")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip() or any(char in value for char in "/\\\r\n") or value.startswith("."):
+            raise ValueError(
+                "must be a plain file name: not empty, no / or \\ or line break, not starting with '.' "
+                "(e.g. Listrak_Order_Feed_{date})"
+            )
+        return value
+
 
 class GateSettings(_Strict):
     """Safety gates checked before anything is delivered; `feeds run --force` overrides them once."""
 
-    max_shrink: float = Field(0.2, ge=0, le=1, description="refuse a full file this much smaller than the last delivered one")
-    max_delta_share: float = Field(0.5, gt=0, le=1, description="refuse a delta holding more than this share of the feed")
+    max_shrink: Number = Field(0.2, ge=0, le=1, description="refuse a full file this much smaller than the last delivered one")
+    max_delta_share: Number = Field(0.5, gt=0, le=1, description="refuse a delta holding more than this share of the feed")
 
 
 class LocalDestinationSettings(_Strict):
     type: Literal["local"] = "local"
     path: Path = Path("delivered")
     create_dirs: bool = True
+    file_mode: str = Field(
+        "0600",
+        description="permissions of delivered files, octal; the files hold customer e-mails, so only the owner "
+        "reads them unless this says otherwise (e.g. \"0640\" for a group that picks them up)",
+    )
+
+    @field_validator("file_mode", mode="before")
+    @classmethod
+    def _octal(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML reads an unquoted 0640 as the number 416, and 640 as six hundred and forty.
+            raise ValueError('write the mode quoted, as octal digits, e.g. file_mode: "0640"')
+        if isinstance(value, str) and not re.fullmatch(r"0?[0-7]{3}", value):
+            raise ValueError('must be an octal permission mode such as "0600" or "0640"')
+        return value
+
+    @property
+    def mode(self) -> int:
+        return int(self.file_mode, 8)
 
 
 class SftpDestinationSettings(_Strict):
     type: Literal["sftp"] = "sftp"
     host: str
-    port: int = Field(22, ge=1, le=65535)
+    port: Count = Field(22, ge=1, le=65535)
     username: str
     remote_dir: str = "."
     key_file: Path | None = None
@@ -111,12 +200,12 @@ class SftpDestinationSettings(_Strict):
     host_key: str | None = Field(None, description="pinned host key fingerprint, SHA256:...")
     create_dirs: bool = False
     replace_existing: bool = True
-    connect_timeout: float = Field(15.0, gt=0)
-    operation_timeout: float = Field(60.0, gt=0)
-    keepalive: int = Field(15, ge=0)
-    retries: int = Field(4, ge=0)
-    backoff: float = Field(1.0, ge=0)
-    concurrency: int = Field(
+    connect_timeout: Number = Field(15.0, gt=0)
+    operation_timeout: Number = Field(60.0, gt=0)
+    keepalive: Count = Field(15, ge=0)
+    retries: Count = Field(4, ge=0)
+    backoff: Number = Field(1.0, ge=0)
+    concurrency: Count = Field(
         default_factory=lambda: max(1, min(4, _usable_cpus() // 2)),
         ge=1,
         le=16,
@@ -149,12 +238,53 @@ class Settings(_Strict):
     target: str | None = Field(None, description="dbt target; default is the profile's")
     timezone: str = Field("America/New_York", description="time zone of the {date} in file names")
     date_format: str = Field("%Y%m%d", description="strftime pattern of {date} in file names")
-    keep_runs: int = Field(30, ge=1, description="local feed files of older runs are removed")
+    keep_runs: Count = Field(30, ge=1, description="local feed files of older runs are removed")
     empty_delta: Literal["send", "skip"] = Field("send", description="a delta with no rows: send a header-only file, or nothing")
     gates: GateSettings = Field(default_factory=GateSettings)
     destination: DestinationSettings = Field(default_factory=LocalDestinationSettings)
     defaults: FeedFormat = Field(default_factory=FeedFormat)
     feeds: dict[str, FeedSettings] = Field(default_factory=dict)
+
+    @field_validator("gates", "destination", "defaults", "feeds", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any, info: ValidationInfo) -> Any:
+        # `defaults:` with every key below it commented out is YAML null: an empty section, not a mistake.
+        if value is None:
+            return {"type": "local"} if info.field_name == "destination" else {}
+        if info.field_name == "feeds" and isinstance(value, dict):
+            return {name: {} if settings is None else settings for name, settings in value.items()}
+        return value
+
+    @field_validator("output_dir", "state_dir")
+    @classmethod
+    def _folder(cls, value: Path, info: ValidationInfo) -> Path:
+        # A file in the way would fail every run later, as an OS error deep in the run.
+        path = value.expanduser()
+        path = path if path.is_absolute() else info.data.get("base_dir", Path(".")) / path
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} exists and is not a folder; point it at a folder (created if absent)")
+        return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _file_name_date(cls, value: str) -> str:
+        """The {date} of file names, formatted by Python's strftime on the run date."""
+        for match in re.finditer(r"%(-?)(.?)", value):
+            flag, directive = match.groups()
+            if not directive:
+                raise ValueError("ends with a lone %; write %% for a percent sign")
+            if directive not in _DATE_DIRECTIVES or (flag and directive == "%"):
+                raise ValueError(
+                    f"%{flag}{directive} is not a date directive for file names; use %Y, %m, %d, %j, %b and the like"
+                )
+        samples = {date(2026, 12, 31).strftime(value), date(2025, 1, 2).strftime(value)}
+        if len(samples) == 1:
+            raise ValueError("gives the same text for every date; use directives such as %Y%m%d")
+        for sample in samples:
+            bad = sorted({char for char in sample if char in "/\\\r\n"})
+            if bad:
+                raise ValueError(f"puts {bad[0]!r} into file names ({sample!r}); use a format without it, e.g. %Y%m%d")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -208,6 +338,9 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             raise ConfigError(f"configuration file {path} not found; pass --config or set {CONFIG_ENV}")
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"cannot read configuration file {path}: {reason}") from None
         except yaml.YAMLError as exc:
             # Only the problem and its position: PyYAML's own text quotes the line, which may hold a secret.
             mark = getattr(exc, "problem_mark", None)
@@ -220,12 +353,13 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         raw = loaded
         base_dir = path.resolve().parent
     _refuse_secrets_in_file(raw, path)
-    raw = _apply_environment(raw, environ)
+    from_env: dict[tuple[str, ...], str] = {}
+    raw = _apply_environment(raw, environ, from_env)
     raw["base_dir"] = str(base_dir)
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path)) from None
+        raise ConfigError(_describe(exc, path, from_env)) from None
 
 
 def _refuse_secrets_in_file(raw: dict[str, Any], path: Path | None) -> None:
@@ -239,13 +373,20 @@ def _refuse_secrets_in_file(raw: dict[str, Any], path: Path | None) -> None:
                 )
 
 
-def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+def _apply_environment(
+    raw: dict[str, Any], environ: Mapping[str, str], from_env: dict[tuple[str, ...], str] | None = None
+) -> dict[str, Any]:
+    """`raw` with the FEEDS_* variables applied; `from_env` learns which key each variable set, for messages."""
+    from_env = {} if from_env is None else from_env
     merged = dict(raw)
-    if environ.get("FEEDS_DUCKDB_PATH"):
-        merged["duckdb_path"] = environ["FEEDS_DUCKDB_PATH"]
-    if environ.get("FEEDS_OUTPUT_DIR"):
-        merged["output_dir"] = environ["FEEDS_OUTPUT_DIR"]
-    destination = dict(merged.get("destination") or {})
+    for env, key in (("FEEDS_DUCKDB_PATH", "duckdb_path"), ("FEEDS_OUTPUT_DIR", "output_dir")):
+        if environ.get(env):
+            merged[key] = environ[env]
+            from_env[(key,)] = env
+    destination = merged.get("destination")
+    if destination is not None and not isinstance(destination, dict):
+        return merged  # not a mapping: validation names `destination` and what it must be
+    destination = dict(destination or {})
     if environ.get("FEEDS_SFTP_HOST"):
         if destination.get("type") != "sftp":
             # The SFTP variables select the SFTP destination; local-only keys do not carry over.
@@ -265,6 +406,7 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[
         for env, key in sftp_vars.items():
             if environ.get(env):
                 destination[key] = environ[env]
+                from_env[("destination", key)] = env
     if destination:
         merged["destination"] = destination
     return merged
@@ -276,48 +418,81 @@ _ENV_FOR_FIELD = {
 }
 
 
-def _describe(exc: ValidationError, path: Path | None) -> str:
+def _describe(exc: ValidationError, path: Path | None, from_env: Mapping[tuple[str, ...], str] | None = None) -> str:
     where = str(path) if path else "configuration"
     lines = [f"invalid configuration in {where}:"]
     for error in exc.errors():
-        loc = tuple(str(part) for part in error["loc"] if part not in ("local", "sftp"))
+        kind = error["type"]
+        loc = _key_path(error["loc"])
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            loc += ("type",)  # pydantic places it on `destination`; the user has to fix its type
         key = ".".join(loc) or "(top level)"
-        if error["type"] == "extra_forbidden":
+        if kind == "extra_forbidden":
             message = "unknown key"
-            parent = _model_at(loc[:-1])
+            parent = _model_at(error["loc"][:-1])
             if parent is not None:
                 message += f"; allowed here: {', '.join(sorted(parent.model_fields))}"
-        elif error["type"] == "missing":
+        elif kind == "missing":
             env = _ENV_FOR_FIELD.get(loc[-2:]) if len(loc) >= 2 else None
             message = "required" + (f" (set it in the file or with {env})" if env else "")
-        elif error["type"] == "literal_error":
-            message = f"{error['msg'].replace('Input should be', 'must be')} (got {error.get('input')!r})"
+        elif kind == "union_tag_not_found":
+            message = "required: local or sftp"
+        elif kind == "union_tag_invalid":
+            message = f"must be local or sftp (got {error.get('ctx', {}).get('tag', '?')})"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            message = f"must be a mapping: `key: value` lines indented under it{_got(error, loc)}"
+            if loc == ("destination",) and error.get("input") in ("local", "sftp"):
+                message += f"; write `destination:` and under it `  type: {error['input']}`"
         else:
-            message = error["msg"].removeprefix("Value error, ")
-            if "input" in error and not _is_secret(loc):
-                message += f" (got {error['input']!r})"
+            message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+            message += _got(error, loc)
+            if kind == "string_type" and isinstance(error.get("input"), (bool, int, float)):
+                message += "; quote it, e.g. key: \"value\", so YAML reads it as text"
+        if loc in (from_env or {}):
+            message += f" (set by the environment variable {from_env[loc]})"
         lines.append(f"  {key}: {message}")
     return "\n".join(lines)
+
+
+def _key_path(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """The error location as the user's keys: without the union tag pydantic adds after `destination`."""
+    parts = [str(part) for part in loc]
+    if len(parts) >= 2 and parts[0] == "destination" and parts[1] in ("local", "sftp"):
+        del parts[1]
+    return tuple(parts)
+
+
+def _got(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
+    """` (got ...)`: the value when it is short and not a secret, else only what kind of value it was."""
+    if "input" not in error or _is_secret(loc):
+        return ""
+    value = error["input"]
+    if isinstance(value, (dict, list, tuple, set)):
+        # For a type mistake, what kind of value was there; a checked mapping's message names the entry.
+        return "" if error["type"] == "value_error" else f" (got a {'mapping' if isinstance(value, dict) else 'list'})"
+    shown = repr(value)
+    return f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
 
 
 def _is_secret(loc: tuple[str, ...]) -> bool:
     return bool(loc) and loc[-1] in _SECRET_KEYS
 
 
-def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model at a pydantic error location (with the union tag after `destination`), if any."""
     model: type[BaseModel] = Settings
-    for part in loc:
+    parts = [str(part) for part in loc]
+    while parts:
+        part = parts.pop(0)
         if model is Settings and part == "feeds":
             model = FeedSettings
-            continue
-        if model is FeedSettings:
-            continue  # the feed name
-        if part == "destination":
-            return SftpDestinationSettings
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+            parts = parts[1:]  # the feed name
+        elif model is Settings and part == "destination":
+            tag = parts.pop(0) if parts else "sftp"
+            model = LocalDestinationSettings if tag == "local" else SftpDestinationSettings
         else:
-            return None
+            annotation = getattr(model.model_fields.get(part), "annotation", None)
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return None
+            model = annotation
     return model

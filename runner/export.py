@@ -14,6 +14,7 @@ Nothing here knows about dbt or delivery: it takes a DuckDB connection, a Feed a
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import os
 import re
@@ -56,13 +57,51 @@ def file_name(feed: Feed, fmt: FeedFormat, run_date: date | datetime, date_forma
     `run_date` must already be in the feed time zone; this function does no zone conversion.
     """
     stem = feed.file_name.replace("{date}", run_date.strftime(date_format))
-    name = f"{stem}.{fmt.file_extension}"
+    extension = f".{fmt.file_extension}"
+    # A template that already ends in the extension (file_name: Orders.csv) is taken as the whole name.
+    name = stem if stem.lower().endswith(extension) else stem + extension
     if "/" in name or "\\" in name or name.startswith("."):
         raise ExportError(
             f"feed {feed.name}: file name {name!r} must be a plain name (no directories, not starting with '.'); "
             "fix the feed's file_name template or the date format"
         )
     return name
+
+
+#: Two values differing in every field, for checking a column format before anything is built.
+_FORMAT_SAMPLES = {
+    "timestamp": ("TIMESTAMP '2026-12-31 23:59:58.123456'", "TIMESTAMP '2025-01-02 01:02:03'"),
+    "date": ("DATE '2026-12-31'", "DATE '2025-01-02'"),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def column_format_problem(pattern: str, kind: str) -> str | None:
+    """What is wrong with a strftime pattern for `kind` (timestamp or date) columns, or None.
+
+    Checked with DuckDB itself, as the export formats with its strftime and `feeds validate` reads
+    the values back with its strptime: an unknown directive, a pattern that writes every value the
+    same, or one whose output cannot be read back is refused before anything is built.
+    """
+    if "\n" in pattern or "\r" in pattern:
+        return "must not hold a line break"
+    first, second = _FORMAT_SAMPLES[kind]
+    try:
+        with duckdb.connect() as connection:
+            row = connection.execute(
+                f"select strftime({first}, $1), strftime({second}, $1), try_strptime(strftime({first}, $1), $1) is not null",
+                [pattern],
+            ).fetchone()
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0].removeprefix("Invalid Input Error: ")
+        return f"DuckDB's strftime refuses it: {reason}"
+    assert row is not None
+    formatted, other, readable = row
+    if formatted == other:
+        return f"writes every {kind} the same ({formatted!r}); use directives such as %Y-%m-%d"
+    if not readable:
+        return f"writes {formatted!r}, which DuckDB's strptime cannot read back (as `feeds validate` does)"
+    return None
 
 
 def header_names(feed: Feed, fmt: FeedFormat) -> list[str]:

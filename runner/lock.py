@@ -24,7 +24,7 @@ def run_lock(state_dir: Path, run_id: str, warn: Callable[[str], None]) -> Itera
     """Hold the run lock for the body; raise RunLocked if another live run holds it."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "run.lock"
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -158,7 +158,7 @@ def make_destination(settings: Settings) -> Destination:
         return SftpDestination(destination, project_dir=settings.base_dir)
     from runner.deliver.local import LocalDestination
 
-    return LocalDestination(settings.resolve(destination.path), create_dirs=destination.create_dirs)
+    return LocalDestination(settings.resolve(destination.path), create_dirs=destination.create_dirs, file_mode=destination.mode)
 
 
 def still_waiting(destination: Destination | None, name: str) -> bool:

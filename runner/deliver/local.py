@@ -8,6 +8,7 @@ from pathlib import Path
 from runner.deliver import Delivered, Destination, Digest, ProgressCallback, Upload
 from runner.errors import DeliveryError
 from runner.faults import checkpoint
+from runner.permissions import directory_mode, make_dirs
 
 _CHUNK = 1 << 20
 
@@ -17,9 +18,11 @@ class LocalDestination(Destination):
 
     kind = "local"
 
-    def __init__(self, directory: Path, create_dirs: bool = True) -> None:
+    def __init__(self, directory: Path, create_dirs: bool = True, file_mode: int = 0o600) -> None:
         self.directory = Path(directory)
         self.create_dirs = create_dirs
+        #: Delivered files hold customer e-mails: owner-only unless configured (destination.file_mode).
+        self.file_mode = file_mode
 
     def describe(self) -> str:
         return str(self.directory)
@@ -32,7 +35,7 @@ class LocalDestination(Destination):
                     "destination.create_dirs: true"
                 )
             try:
-                self.directory.mkdir(parents=True, exist_ok=True)
+                make_dirs(self.directory, directory_mode(self.file_mode))
             except OSError as exc:
                 raise DeliveryError(f"cannot create destination directory {self.directory}: {exc.strerror}") from exc
 
@@ -55,6 +58,8 @@ class LocalDestination(Destination):
                         progress(upload.local_path, sent, total)
                     checkpoint("upload")
                 dst.flush()
+                # Explicitly, not through the umask: the mode is the configured one whatever the umask.
+                os.fchmod(dst.fileno(), self.file_mode)
                 os.fsync(dst.fileno())
             if temporary.stat().st_size != total:
                 raise DeliveryError(f"{temporary}: wrote {temporary.stat().st_size} bytes, expected {total}")

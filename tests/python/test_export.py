@@ -328,7 +328,8 @@ def test_a_line_break_is_named_by_feed_and_column(connection, orders: Feed, tmp_
 
 def test_a_header_with_a_line_break_is_refused(connection, orders: Feed, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="header 'E\\\\nmail'"):
-        export_feed(connection, orders, FeedFormat(headers={"Email": "E\nmail"}), tmp_path, "orders.csv")
+        # The configuration refuses it already; this is the export's own guard for callers that build a format.
+        export_feed(connection, orders, FeedFormat.model_construct(headers={"Email": "E\nmail"}), tmp_path, "orders.csv")
 
 
 def test_without_digest_the_file_is_the_same_and_the_hash_left_to_the_caller(
