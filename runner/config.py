@@ -217,9 +217,18 @@ class SftpDestinationSettings(_Strict):
     @field_validator("host_key")
     @classmethod
     def _fingerprint(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("SHA256:"):
-            raise ValueError("must be a SHA256 fingerprint like 'SHA256:AbC...' (as shown by `feeds check`)")
-        return value
+        if value is None:
+            return None
+        # 32 bytes of SHA-256 are 43 base64 characters; `ssh-keygen -l` drops the `=` padding, other
+        # tools keep it. Normalise to OpenSSH's form, so a padded pin is not taken for another key.
+        digest = value.strip().removeprefix("SHA256:").rstrip("=")
+        base64_digits = all(c.isascii() and (c.isalnum() or c in "+/") for c in digest)
+        if not value.strip().startswith("SHA256:") or len(digest) != 43 or not base64_digits:
+            raise ValueError(
+                "must be a SHA256 fingerprint like 'SHA256:AbC...' (43 base64 characters after 'SHA256:', "
+                "as shown by `feeds check` or `ssh-keygen -lf`)"
+            )
+        return "SHA256:" + digest
 
 
 DestinationSettings = Annotated[

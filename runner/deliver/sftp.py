@@ -156,6 +156,8 @@ class SftpDestination(Destination):
         self._lock = threading.Lock()
         self._pkey: paramiko.PKey | None = None
         self._dir_ready = False
+        self._known_hosts: hostkeys.KnownHosts | None = None  # read once, so a bad line warns once
+        self._pinned_key: paramiko.PKey | None = None  # the server's key that matched the pin, once found
         #: Connection attempts made so far (each TCP connect counts); shown in logs and tests.
         self.connection_attempts = 0
 
@@ -329,13 +331,15 @@ class SftpDestination(Destination):
         base = self.settings.backoff * (2**attempt)
         return base + random.uniform(0, base / 2) if base else 0.0
 
-    def _connect(self) -> _Session:
+    def _connect(self, offered: tuple[paramiko.PKey, ...] = ()) -> _Session:
+        """Connect, verify the host key and log in. ``offered``: host keys this server showed in earlier
+        handshakes of this attempt that are not the pinned one (each handshake shows only one)."""
         s = self.settings
         where = f"{s.host}:{s.port}"
         with self._lock:
             self.connection_attempts += 1
         sock = _connect_socket(s.host, s.port, s.connect_timeout, nodelay=self.tuning.tcp_nodelay)
-        transport = paramiko.Transport(sock)
+        transport = hostkeys.Transport(sock)
         try:
             transport.banner_timeout = s.connect_timeout
             transport.auth_timeout = s.connect_timeout
@@ -346,22 +350,43 @@ class SftpDestination(Destination):
             known_hosts_path = self._known_hosts_path()
             known = None
             if s.host_key is None:
-                known = hostkeys.load_known_hosts(known_hosts_path)
+                with self._lock:
+                    if self._known_hosts is None:
+                        self._known_hosts = hostkeys.load_known_hosts(known_hosts_path)
+                    known = self._known_hosts
                 options.key_types = hostkeys.preferred_algorithms(
                     hostkeys.recorded_keys(known, s.host, s.port), tuple(options.key_types)
                 )
+            else:
+                # A pin is a fingerprint, not a key type: ask first for the type that matched it before,
+                # and not again for a type this server has already shown us.
+                pinned = [self._pinned_key] if self._pinned_key is not None else []
+                options.key_types = hostkeys.preferred_algorithms(pinned, tuple(options.key_types), exclude=offered)
             try:
                 transport.start_client(timeout=s.connect_timeout)
             except paramiko.ssh_exception.IncompatiblePeer as exc:
+                if offered:  # no host key of another type left: none of the server's keys is the pinned one
+                    raise hostkeys.pin_mismatch(offered, s.host, s.port, s.host_key) from None
                 raise DeliveryError(f"cannot agree on SSH algorithms with {where}: {exc}") from None
+            key = transport.get_remote_server_key()
+            if s.host_key is not None and hostkeys.fingerprint(key) != s.host_key:
+                # Servers hold several host keys and show one per handshake: ask for each other type
+                # before calling the server an impostor, and accept only an exact fingerprint match.
+                tried = (*offered, key)
+                if not hostkeys.untried_algorithms(transport, tried):
+                    raise hostkeys.pin_mismatch(tried, s.host, s.port, s.host_key)
+                transport.close()
+                return self._connect(tried)
             verified = hostkeys.verify(
-                transport.get_remote_server_key(),
+                key,
                 s.host,
                 s.port,
                 pinned=s.host_key,
                 known_hosts_path=known_hosts_path,
                 known_hosts=known,
             )
+            if s.host_key is not None:
+                self._pinned_key = key
             self._authenticate(transport)
             if s.keepalive:
                 transport.set_keepalive(s.keepalive)

@@ -70,6 +70,8 @@ class SshServer:
     chroot: bool = False
     password_users: Sequence[str] = ()
     host_key_type: str = "ed25519"
+    #: Further host keys the server also offers (e.g. ``("rsa",)``), as most real servers do.
+    extra_host_key_types: Sequence[str] = ()
     extra_config: Sequence[str] = ()
     port: int = 0
     user: str = field(default_factory=getpass.getuser)
@@ -84,6 +86,12 @@ class SshServer:
         self.host_key = self.etc / f"ssh_host_{self.host_key_type}_key"
         if not self.host_key.exists():
             keygen(self.host_key, self.host_key_type, comment="feeds-test-host")
+        self.host_keys = {self.host_key_type: self.host_key}
+        for key_type in self.extra_host_key_types:
+            path = self.etc / f"ssh_host_{key_type}_key"
+            if not path.exists():
+                keygen(path, key_type, comment="feeds-test-host")
+            self.host_keys[key_type] = path
         self.client_key = self.etc / "id_ed25519"
         if not self.client_key.exists():
             keygen(self.client_key)
@@ -108,6 +116,10 @@ class SshServer:
     def fingerprint(self) -> str:
         return public_key_fingerprint(self.host_public_key)
 
+    def fingerprint_of(self, key_type: str) -> str:
+        """The fingerprint of this server's host key of ``key_type`` ("rsa", "ed25519", ...)."""
+        return public_key_fingerprint(self.host_keys[key_type].with_suffix(".pub"))
+
     @property
     def remote_upload_dir(self) -> str:
         """The upload directory as the SFTP client sees it (inside the chroot when chrooted)."""
@@ -117,8 +129,10 @@ class SshServer:
         """Where a remote path the client sees lives on this machine."""
         return self.root / remote.lstrip("/") if self.chroot else Path(remote)
 
-    def known_hosts_line(self) -> str:
-        algo, blob = self.host_public_key.read_text().split()[:2]
+    def known_hosts_line(self, key_type: str | None = None) -> str:
+        """A known_hosts line for the main host key, or for its host key of ``key_type``."""
+        public = self.host_keys[key_type].with_suffix(".pub") if key_type else self.host_public_key
+        algo, blob = public.read_text().split()[:2]
         return f"[127.0.0.1]:{self.port} {algo} {blob}\n"
 
     def write_known_hosts(self, path: Path | None = None) -> Path:
@@ -142,7 +156,7 @@ class SshServer:
         lines = [
             f"Port {self.port}",
             "ListenAddress 127.0.0.1",
-            f"HostKey {self.host_key}",
+            *(f"HostKey {path}" for path in self.host_keys.values()),
             f"PidFile {self.workdir / 'sshd.pid'}",
             f"AuthorizedKeysFile {self.authorized_keys}",
             "StrictModes no",
