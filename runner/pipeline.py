@@ -129,8 +129,11 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
         record.feeds[feed.name] = FeedRecord(feed=feed.name)
     store.save(record)
 
+    if not options.build:
+        check_last_build(store, record, options, reporter)
     if options.build:
         selection = list(options.select or selection_for(feeds))
+        preflight(settings, project, selection)
         reporter.stage("build", "dbt build " + " ".join(selection))
 
         def on_node(name: str, resource_type: str, status: str) -> None:
@@ -143,7 +146,7 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
         if not summary.success:
             for feed in record.feeds.values():
                 feed.status = "skipped"
-            raise DataTestsFailed(build_failure_message(summary))
+            raise build_failure(summary, duckdb_path)
         rejects_models = {feed.rejects_model for feed in feeds}
         for warning in summary.warnings:
             # Quarantined rows are reported per feed, with reasons, at export.
@@ -163,6 +166,91 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
             export_only(settings, plans, connection, record, reporter, store)
             return
         export_and_deliver(settings, plans, connection, state, destination, record, reporter, store)
+
+
+def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter) -> RunRecord:
+    """`feeds build`: dbt build (unit tests included) on the selection, recorded as a run, so a later
+    `--skip-build` knows whether the marts passed their tests."""
+    store = RunStore(settings.runs_dir)
+    record = store.start("build", {"select": list(select) if select else None})
+    with store.recording(record):
+        project = dbt_project(settings)
+        selection = list(select or selection_for(project.feeds()))
+        preflight(settings, project, selection)
+        reporter.stage("build", "dbt build " + " ".join(selection))
+        summary = project.build(selection, on_node=reporter.node)
+        record.dbt = summary.to_json()
+        store.save(record)
+        for warning in summary.warnings:
+            reporter.warn(warning.describe())
+        if not summary.success:
+            raise build_failure(summary, settings.resolve(settings.duckdb_path))
+    return record
+
+
+def preflight(settings: Settings, project: DbtProject, selection: list[str]) -> None:
+    """Before dbt starts: the DuckDB file exists, no other process holds it (exit 4, as at export),
+    and it has every raw table the selection reads (exit 2). Without this dbt creates an empty
+    file, fails on the lock, or prints one Catalog Error per staging model."""
+    duckdb_path = settings.resolve(settings.duckdb_path)
+    warehouse.require_file(duckdb_path)
+    sources = project.sources(selection)
+    with warehouse.connect(duckdb_path) as connection:
+        missing = set(warehouse.missing_tables(connection, [(table.schema, table.identifier) for table in sources]))
+    absent = [table for table in sources if (table.schema, table.identifier) in missing]
+    if not absent:
+        return
+    problems = []
+    for schema in sorted({table.schema for table in absent}):
+        names = sorted(table.identifier for table in absent if table.schema == schema)
+        needed = sum(1 for table in sources if table.schema == schema)
+        variables = sorted({table.schema_var for table in absent if table.schema == schema and table.schema_var})
+        origin = f" (dbt var {', '.join(variables)})" if variables else ""
+        lacks = f"has none of the {needed} raw tables" if len(names) == needed else f"lacks {len(names)} of {needed} raw tables"
+        problems.append(f"schema {schema!r}{origin} {lacks} the feeds read: {', '.join(names)}")
+    variables = sorted({table.schema_var for table in absent if table.schema_var})
+    hint = f", or set {' / '.join(variables)} under vars: in dbt_project.yml to the schema that holds them" if variables else ""
+    raise ConfigError(
+        f"DuckDB file {duckdb_path}: " + "; ".join(problems)
+        + f". Load the raw tables there (`feeds demo-data` writes demo ones){hint}"
+    )
+
+
+def check_last_build(store: RunStore, record: RunRecord, options: RunOptions, reporter: Reporter) -> None:
+    """Without a build the marts are what the last build left: refuse to deliver them when that build
+    failed (a model that failed its tests is still rebuilt), unless --force; an export only warns."""
+    last = store.last_build(exclude=record.run_id)
+    if last is None or last.dbt.get("success", True):
+        return
+    problem = (
+        f"the last build (run {last.run_id}, {last.command}, started {last.started_at}) failed, so the marts "
+        "may hold rows that failed their data tests"
+    )
+    if not options.upload:
+        reporter.warn(f"{problem}; exporting them as they are (nothing is delivered)")
+        return
+    if options.force:
+        reporter.warn(f"{problem}; delivering them anyway (--force, noted in the run record)")
+        record.options["forced_after_failed_build"] = last.run_id
+        store.save(record)
+        return
+    for entry in record.feeds.values():
+        entry.status = "skipped"
+    raise DataTestsFailed(
+        f"{problem}; nothing was exported or delivered. Fix the data and run without --skip-build, "
+        "or pass --force to deliver the marts as they are"
+    )
+
+
+def build_failure(summary: BuildSummary, duckdb_path: Path) -> FeedsError:
+    """The error for a failed build: dbt's lock error on the DuckDB file is the held-file error of
+    every other command (exit 4), anything else failed data (exit 1)."""
+    texts = [summary.error or ""] + [failure.message or "" for failure in summary.failures]
+    held = next((text for text in texts if "could not set lock" in text.lower()), None)
+    if held is not None:
+        reason = next(line.strip() for line in held.splitlines() if "could not set lock" in line.lower())
+        return warehouse.file_in_use(duckdb_path, reason)
+    return DataTestsFailed(build_failure_message(summary))
 
 
 def export_only(
