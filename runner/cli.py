@@ -315,11 +315,10 @@ def check(
     """Validate the configuration, the DuckDB file and marts, and the destination (logs in, writes a probe)."""
     from runner import pipeline, warehouse
     from runner.deliver import make_destination
+    from runner.output import setup_logging
 
     def body() -> None:
         settings = _settings(config, target)
-        from runner.output import setup_logging
-
         # Delivery retries shown as warnings, and paramiko's raw records kept off stderr, as in a run.
         setup_logging(settings.resolve(settings.state_dir) / "feeds.log", _err())
         source = config_path(config)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from runner import export as export_step
-from runner import warehouse
+from runner import preflight, warehouse
 from runner.build import BuildSummary, DbtProject, selection_for
 from runner.config import Settings
 from runner.deliver import Destination, DeliveryResult, Upload, make_destination, still_waiting, timed
@@ -130,10 +130,10 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
     store.save(record)
 
     if not options.build:
-        check_last_build(store, record, options, reporter)
+        preflight.check_last_build(store, record, options.upload, options.force, reporter)
     if options.build:
         selection = list(options.select or selection_for(feeds))
-        preflight(settings, project, selection)
+        preflight.check_sources(duckdb_path, project, selection)
         reporter.stage("build", "dbt build " + " ".join(selection))
 
         def on_node(name: str, resource_type: str, status: str) -> None:
@@ -176,7 +176,7 @@ def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter) 
     with store.recording(record):
         project = dbt_project(settings)
         selection = list(select or selection_for(project.feeds()))
-        preflight(settings, project, selection)
+        preflight.check_sources(settings.resolve(settings.duckdb_path), project, selection)
         reporter.stage("build", "dbt build " + " ".join(selection))
         summary = project.build(selection, on_node=reporter.node)
         record.dbt = summary.to_json()
@@ -186,60 +186,6 @@ def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter) 
         if not summary.success:
             raise build_failure(summary, settings.resolve(settings.duckdb_path))
     return record
-
-
-def preflight(settings: Settings, project: DbtProject, selection: list[str]) -> None:
-    """Before dbt starts: the DuckDB file exists, no other process holds it (exit 4, as at export),
-    and it has every raw table the selection reads (exit 2). Without this dbt creates an empty
-    file, fails on the lock, or prints one Catalog Error per staging model."""
-    duckdb_path = settings.resolve(settings.duckdb_path)
-    warehouse.require_file(duckdb_path)
-    sources = project.sources(selection)
-    with warehouse.connect(duckdb_path) as connection:
-        missing = set(warehouse.missing_tables(connection, [(table.schema, table.identifier) for table in sources]))
-    absent = [table for table in sources if (table.schema, table.identifier) in missing]
-    if not absent:
-        return
-    problems = []
-    for schema in sorted({table.schema for table in absent}):
-        names = sorted(table.identifier for table in absent if table.schema == schema)
-        needed = sum(1 for table in sources if table.schema == schema)
-        variables = sorted({table.schema_var for table in absent if table.schema == schema and table.schema_var})
-        origin = f" (dbt var {', '.join(variables)})" if variables else ""
-        lacks = f"has none of the {needed} raw tables" if len(names) == needed else f"lacks {len(names)} of {needed} raw tables"
-        problems.append(f"schema {schema!r}{origin} {lacks} the feeds read: {', '.join(names)}")
-    variables = sorted({table.schema_var for table in absent if table.schema_var})
-    hint = f", or set {' / '.join(variables)} under vars: in dbt_project.yml to the schema that holds them" if variables else ""
-    raise ConfigError(
-        f"DuckDB file {duckdb_path}: " + "; ".join(problems)
-        + f". Load the raw tables there (`feeds demo-data` writes demo ones){hint}"
-    )
-
-
-def check_last_build(store: RunStore, record: RunRecord, options: RunOptions, reporter: Reporter) -> None:
-    """Without a build the marts are what the last build left: refuse to deliver them when that build
-    failed (a model that failed its tests is still rebuilt), unless --force; an export only warns."""
-    last = store.last_build(exclude=record.run_id)
-    if last is None or last.dbt.get("success", True):
-        return
-    problem = (
-        f"the last build (run {last.run_id}, {last.command}, started {last.started_at}) failed, so the marts "
-        "may hold rows that failed their data tests"
-    )
-    if not options.upload:
-        reporter.warn(f"{problem}; exporting them as they are (nothing is delivered)")
-        return
-    if options.force:
-        reporter.warn(f"{problem}; delivering them anyway (--force, noted in the run record)")
-        record.options["forced_after_failed_build"] = last.run_id
-        store.save(record)
-        return
-    for entry in record.feeds.values():
-        entry.status = "skipped"
-    raise DataTestsFailed(
-        f"{problem}; nothing was exported or delivered. Fix the data and run without --skip-build, "
-        "or pass --force to deliver the marts as they are"
-    )
 
 
 def build_failure(summary: BuildSummary, duckdb_path: Path) -> FeedsError:

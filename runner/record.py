@@ -73,7 +73,8 @@ class RunRecord:
     command: str
     started_at: str
     finished_at: str | None = None
-    status: str = "running"  # running | success | failed | interrupted (shown for a running record whose process is gone)
+    #: running | success | failed; `interrupted` is how a running record whose process is gone reads.
+    status: str = "running"
     run_date: str | None = None
     destination: str | None = None
     options: dict[str, Any] = field(default_factory=dict)

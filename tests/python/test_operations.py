@@ -112,7 +112,7 @@ def test_one_missing_raw_table_is_exit_2_naming_it(built, tmp_path: Path) -> Non
     workspace.sql("drop table shopify.product_variant")
     result = workspace.feeds("run", "--config", str(workspace.config), "--quiet")
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "schema 'shopify' (dbt var shopify_schema) lacks 1 of 15 raw tables the feeds read: product_variant." in result.stderr
+    assert "schema 'shopify' (dbt var shopify_schema) lacks 1 of 15 raw tables the selected models read: product_variant." in result.stderr
     assert "Catalog Error" not in result.stderr and "Traceback" not in result.stderr
     assert last_run(workspace)["error_type"] == "ConfigError"
 
@@ -177,7 +177,8 @@ def test_skip_build_after_a_failed_build_refuses_to_deliver_unless_forced(built,
 
 def test_export_writes_full_files_and_delta_only_when_asked_and_never_moves_the_state(built, tmp_path: Path) -> None:
     workspace = copy_of(built, tmp_path / "ws")
-    shutil.rmtree(workspace.delivered)  # picked up: nothing waiting, so a delta holds only changes
+    # Another day's file name: no earlier file of that name may be waiting, so a delta holds only changes.
+    day = "2030-01-02"
     state = workspace.root / "state" / "state.duckdb"
 
     def deliveries() -> list[tuple]:
@@ -185,14 +186,14 @@ def test_export_writes_full_files_and_delta_only_when_asked_and_never_moves_the_
             return connection.execute("select * from deliveries order by all").fetchall()
 
     before = deliveries()
-    full = workspace.feeds("export", "--config", str(workspace.config), "--json")
+    full = workspace.feeds("export", "--date", day, "--config", str(workspace.config), "--json")
     assert full.returncode == 0, full.stderr
     feeds = json.loads(full.stdout)["run"]["feeds"]
     for name, mart in MARTS.items():
         assert feeds[name]["mode"] == "full"
         assert feeds[name]["rows"] == workspace.sql(f"select count(*) from main.{mart}")[0][0] > 0, name
 
-    delta = workspace.feeds("export", "--delta", "--config", str(workspace.config), "--json")
+    delta = workspace.feeds("export", "--delta", "--date", day, "--config", str(workspace.config), "--json")
     assert delta.returncode == 0, delta.stderr
     feeds = json.loads(delta.stdout)["run"]["feeds"]
     assert feeds["orders"]["mode"] == "delta" and feeds["orders"]["rows"] == 0
