@@ -73,6 +73,20 @@ def test_a_held_duckdb_file_is_exit_4_with_one_message_in_every_command(built, h
     assert "dbt build failed" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_dbts_own_lock_error_is_the_same_held_file_error(built, held, tmp_path: Path) -> None:
+    # Another process may take the file between the pre-flight check and dbt: dbt's lock error is
+    # then mapped to the same error (exit 4) rather than "dbt build failed".
+    from runner.build import DbtProject
+    from runner.errors import RunLocked
+    from runner.pipeline import build_failure
+
+    summary = DbtProject(REPO, held, log_dir=tmp_path).build(["listrak_orders"])
+    assert not summary.success and "Could not set lock" in (summary.error or "")
+    error = build_failure(summary, held)
+    assert isinstance(error, RunLocked)
+    assert str(error).startswith(f"DuckDB file {held} is in use by another process (IO Error: Could not set lock")
+
+
 # -- 9: raw tables that are not where the project reads them ---------------------------------------
 
 
