@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -182,6 +183,45 @@ class DbtProject:
         result = self._invoke(self._args("build", *extra), callbacks)
         seconds = time.perf_counter() - started
         return summarize(result, seconds)
+
+
+    def sources(self, select: list[str]) -> list[SourceTable]:
+        """The source tables a selection reads, as dbt resolves it (`dbt ls --resource-type source`)."""
+        manifest = self.parse()
+        result = self._invoke(
+            self._args("ls", "--select", *select, "--resource-type", "source", "--output", "json",
+                       "--output-keys", "unique_id")
+        )
+        if not result.success or result.result is None:
+            raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {_exception_text(result.exception)}")
+        tables = []
+        for line in result.result:
+            source = manifest.sources[json.loads(line)["unique_id"]]
+            variable = _VAR.search(source.unrendered_schema or "")
+            tables.append(SourceTable(
+                source=source.source_name,
+                name=source.name,
+                schema=source.schema,
+                identifier=source.identifier or source.name,
+                schema_var=variable.group(1) if variable else None,
+            ))
+        return tables
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A raw table a model reads through `source()`, where the warehouse should have it."""
+
+    source: str
+    name: str
+    schema: str
+    identifier: str
+    #: The dbt var the schema comes from (e.g. shopify_schema), when the YAML sets it from one.
+    schema_var: str | None = None
+
+
+#: `{{ var('shopify_schema', 'shopify') }}` -> shopify_schema
+_VAR = re.compile(r"""var\(\s*['"]([^'"]+)['"]""")
 
 
 def selection_for(feeds: list[Feed]) -> list[str]:

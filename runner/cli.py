@@ -153,9 +153,10 @@ def main(
 def _reporter(settings: Settings, quiet: bool, as_json: bool):
     from runner.output import ConsoleReporter, setup_logging
 
-    setup_logging(settings.resolve(settings.state_dir) / "feeds.log")
     # With --json, stdout carries only the JSON document; progress goes to stderr.
-    return ConsoleReporter(_err(), quiet=quiet or as_json)
+    console = _err()
+    setup_logging(settings.resolve(settings.state_dir) / "feeds.log", console, quiet=quiet or as_json)
+    return ConsoleReporter(console, quiet=quiet or as_json)
 
 
 @app.command()
@@ -230,24 +231,15 @@ def build(
 ) -> None:
     """Run dbt build (models, seeds, unit and data tests) and report failures by test, model and column."""
     from runner import pipeline
-    from runner.build import selection_for
 
     def body() -> None:
         settings = _settings(config, target)
-        reporter = _reporter(settings, quiet, as_json)
-        project = pipeline.dbt_project(settings)
-        chosen = select or selection_for(project.feeds())
-        reporter.stage("build", "dbt build " + " ".join(chosen))
-        summary = project.build(list(chosen), on_node=reporter.node)
-        for warning in summary.warnings:
-            reporter.warn(warning.describe())
-        if not summary.success:
-            raise DataTestsFailed(pipeline.build_failure_message(summary))
+        dbt = pipeline.build(settings, select, _reporter(settings, quiet, as_json)).dbt
         if as_json:
-            print(json.dumps({"ok": True, "exit_code": 0, "dbt": summary.to_json()}, indent=2))
+            print(json.dumps({"ok": True, "exit_code": 0, "dbt": dbt}, indent=2))
         else:
-            counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))
-            print(f"dbt build passed in {summary.seconds:.1f}s: {counts}")
+            counts = ", ".join(f"{n} {status}" for status, n in sorted(dbt["counts"].items()))
+            print(f"dbt build passed in {dbt['seconds']:.1f}s: {counts}")
 
     _guard(body, as_json)
 
@@ -257,16 +249,25 @@ def export(
     config: ConfigOption = None,
     feeds: FeedsOption = None,
     run_date: DateOption = None,
+    delta: Annotated[
+        bool,
+        typer.Option(
+            "--delta",
+            help="Write each delta feed's rows changed since its last delivery, as `feeds run` would send "
+            "them, instead of the whole mart.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Export the marts as they are to dated files (no build, no delivery); recorded as a run."""
+    """Export the marts as they are to dated files, whole whatever each feed's mode (no build, no
+    delivery; the delivery state never moves); recorded as a run."""
     from runner import pipeline
 
     def body() -> None:
         settings = _settings(config)
         options = pipeline.RunOptions(
-            feeds=_parse_feeds(feeds), run_date=_parse_date(run_date), build=False, upload=False
+            feeds=_parse_feeds(feeds), run_date=_parse_date(run_date), build=False, upload=False, full=not delta
         )
         _recorded_command(lambda: pipeline.run(settings, options, _reporter(settings, quiet, as_json)), as_json)
 
@@ -320,9 +321,12 @@ def check(
     """Validate the configuration, the DuckDB file and marts, and the destination (logs in, writes a probe)."""
     from runner import pipeline, warehouse
     from runner.deliver import make_destination
+    from runner.output import setup_logging
 
     def body() -> None:
         settings = _settings(config, target)
+        # Delivery retries shown as warnings, and paramiko's raw records kept off stderr, as in a run.
+        setup_logging(settings.resolve(settings.state_dir) / "feeds.log", _err())
         source = config_path(config)
         print(f"ok  configuration: {source or 'built-in defaults'}")
         duckdb_path = settings.resolve(settings.duckdb_path)

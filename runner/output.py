@@ -19,19 +19,59 @@ from runner.record import RunRecord
 log = logging.getLogger("feeds")
 
 
-def setup_logging(log_file: Path | None) -> None:
-    """Plain timestamped lines in the log file (the pipeline logs through logger 'feeds')."""
-    logger = logging.getLogger("feeds")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+def setup_logging(log_file: Path | None, console: Console | None = None, quiet: bool = False) -> None:
+    """Timestamped lines in the log file, from the pipeline (logger 'feeds'), the steps' own modules
+    (logger 'runner': retries, resumes, fallbacks, cleanups) and paramiko.
+
+    The steps' warnings are also shown on `console` as the CLI's own "warning: ..." lines (their
+    notes too, unless quiet). paramiko writes to the log file only: its records ("Socket exception:
+    Connection reset by peer") are raw versions of what the delivery reports itself, and without a
+    handler Python's last-resort one would print them on stderr.
+    """
+    file_handler: logging.Handler | None = None
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    named = {
+        "feeds": (logging.INFO, None),
+        "runner": (logging.INFO, _ConsoleHandler(console, quiet) if console is not None else None),
+        # paramiko's INFO is a line per connection and channel; its warnings and errors are worth keeping.
+        "paramiko": (logging.WARNING, None),
+    }
+    for name, (level, shown) in named.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.propagate = False
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            if handler is not shown:
+                handler.close()
+        for handler in (file_handler, shown):
+            if handler is not None:
+                logger.addHandler(handler)
+        if not logger.handlers:
+            # Keeps Python's last-resort handler (bare messages on stderr) out of the way.
+            logger.addHandler(logging.NullHandler())
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records of the steps shown as the CLI shows its own: "warning: ..." in yellow, notes plain."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        super().__init__(logging.INFO)
+        self.console = console
+        self.quiet = quiet
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.levelno >= logging.WARNING:
+                self.console.print(f"warning: {message}", markup=False, highlight=False, style="yellow")
+            elif not self.quiet:
+                self.console.print(f"  {message}", markup=False, highlight=False)
+        except Exception:  # a logging handler must not raise into the code that logged
+            self.handleError(record)
 
 
 def human_bytes(size: int | None) -> str:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from runner import export as export_step
-from runner import warehouse
+from runner import preflight, warehouse
 from runner.build import BuildSummary, DbtProject, selection_for
 from runner.config import Settings
 from runner.deliver import Destination, DeliveryResult, Upload, make_destination, still_waiting, timed
@@ -129,8 +129,11 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
         record.feeds[feed.name] = FeedRecord(feed=feed.name)
     store.save(record)
 
+    if not options.build:
+        preflight.check_last_build(store, record, options.upload, options.force, reporter)
     if options.build:
         selection = list(options.select or selection_for(feeds))
+        preflight.check_sources(duckdb_path, project, selection)
         reporter.stage("build", "dbt build " + " ".join(selection))
 
         def on_node(name: str, resource_type: str, status: str) -> None:
@@ -143,7 +146,7 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
         if not summary.success:
             for feed in record.feeds.values():
                 feed.status = "skipped"
-            raise DataTestsFailed(build_failure_message(summary))
+            raise build_failure(summary, duckdb_path)
         rejects_models = {feed.rejects_model for feed in feeds}
         for warning in summary.warnings:
             # Quarantined rows are reported per feed, with reasons, at export.
@@ -163,6 +166,37 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
             export_only(settings, plans, connection, record, reporter, store)
             return
         export_and_deliver(settings, plans, connection, state, destination, record, reporter, store)
+
+
+def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter) -> RunRecord:
+    """`feeds build`: dbt build (unit tests included) on the selection, recorded as a run, so a later
+    `--skip-build` knows whether the marts passed their tests."""
+    store = RunStore(settings.runs_dir)
+    record = store.start("build", {"select": list(select) if select else None})
+    with store.recording(record):
+        project = dbt_project(settings)
+        selection = list(select or selection_for(project.feeds()))
+        preflight.check_sources(settings.resolve(settings.duckdb_path), project, selection)
+        reporter.stage("build", "dbt build " + " ".join(selection))
+        summary = project.build(selection, on_node=reporter.node)
+        record.dbt = summary.to_json()
+        store.save(record)
+        for warning in summary.warnings:
+            reporter.warn(warning.describe())
+        if not summary.success:
+            raise build_failure(summary, settings.resolve(settings.duckdb_path))
+    return record
+
+
+def build_failure(summary: BuildSummary, duckdb_path: Path) -> FeedsError:
+    """The error for a failed build: dbt's lock error on the DuckDB file is the held-file error of
+    every other command (exit 4), anything else failed data (exit 1)."""
+    texts = [summary.error or ""] + [failure.message or "" for failure in summary.failures]
+    held = next((text for text in texts if "could not set lock" in text.lower()), None)
+    if held is not None:
+        reason = next(line.strip() for line in held.splitlines() if "could not set lock" in line.lower())
+        return warehouse.file_in_use(duckdb_path, reason)
+    return DataTestsFailed(build_failure_message(summary))
 
 
 def export_only(

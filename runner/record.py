@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import socket
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -72,7 +73,8 @@ class RunRecord:
     command: str
     started_at: str
     finished_at: str | None = None
-    status: str = "running"  # running | success | failed
+    #: running | success | failed; `interrupted` is how a running record whose process is gone reads.
+    status: str = "running"
     run_date: str | None = None
     destination: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +83,11 @@ class RunRecord:
     feeds: dict[str, FeedRecord] = field(default_factory=dict)
     error: str | None = None
     error_type: str | None = None
+    #: The process that writes this record, so a reader can tell a live run from one killed mid-way.
+    pid: int | None = None
+    host: str | None = None
+    #: When that process started (kernel clock ticks since boot), so a reused pid is not taken for it.
+    process_start: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,7 +119,10 @@ class RunStore:
         self.directory = directory
 
     def start(self, command: str, options: dict[str, Any] | None = None) -> RunRecord:
-        record = RunRecord(run_id=new_run_id(), command=command, started_at=utc_now(), options=options or {})
+        record = RunRecord(
+            run_id=new_run_id(), command=command, started_at=utc_now(), options=options or {},
+            pid=os.getpid(), host=socket.gethostname(), process_start=_process_start(os.getpid()),
+        )
         self.save(record)
         return record
 
@@ -150,7 +160,7 @@ class RunStore:
         records = []
         for path in sorted(self.directory.glob("*.json"), reverse=True)[:limit]:
             try:
-                records.append(RunRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
+                records.append(_settled(RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))))
             except (OSError, ValueError, TypeError):
                 continue
         return records
@@ -163,9 +173,16 @@ class RunStore:
         if not path.is_file():
             return None
         try:
-            return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+            return _settled(RunRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"run record {path} is unreadable ({exc}); remove it or pick another run") from None
+
+    def last_build(self, exclude: str | None = None) -> RunRecord | None:
+        """The newest run (`feeds run` or `feeds build`) that ran dbt build to its end, bar `exclude`."""
+        for record in self.recent(limit=200):
+            if record.run_id != exclude and record.dbt:
+                return record
+        return None
 
     def last_with_files(self) -> RunRecord | None:
         """The newest run that exported at least one file (what `feeds upload` resends by default)."""
@@ -173,6 +190,47 @@ class RunStore:
             if any(feed.local_path for feed in record.feeds.values()):
                 return record
         return None
+
+
+def _settled(record: RunRecord) -> RunRecord:
+    """A `running` record whose process is gone (SIGKILL, OOM kill, power cut) reads as `interrupted`.
+
+    Only the reading changes, not the file: a live run rewrites its record as it goes, and a reader
+    must never race it. A run on another host cannot be checked from here and stays `running`.
+    """
+    local = record.pid and record.host == socket.gethostname()
+    if record.status == "running" and local and not _alive(record.pid, record.process_start):
+        record.status = "interrupted"
+        record.error = record.error or f"the process (pid {record.pid}) ended without finishing this record"
+    return record
+
+
+def _alive(pid: int, process_start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # a process of another user: alive, and not ours, which the start time below settles
+    started = _process_start(pid)
+    if started == "zombie":
+        return False
+    # A different start time means the pid was reused by another process after ours died.
+    return not (process_start and started and started != process_start)
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a process from /proc (Linux), "zombie" for a dead unreaped one, else None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # Fields after the parenthesised command name (which may hold spaces): state is the first,
+    # starttime the 20th (field 22 of proc(5)).
+    fields = text[text.rfind(")") + 2:].split()
+    if len(fields) < 20:
+        return None
+    return "zombie" if fields[0] in ("Z", "X") else fields[19]
 
 
 def file_stamp(path: Path) -> str:

@@ -40,7 +40,7 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0]
         if "lock" in reason.lower():
-            raise RunLocked(f"DuckDB file {path} is in use by another process ({reason}); close it and retry") from None
+            raise file_in_use(path, reason) from None
         raise ConfigError(f"cannot open DuckDB file {path}: {reason}") from None
     limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
     try:
@@ -56,6 +56,23 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         yield connection
     finally:
         connection.close()
+
+
+def file_in_use(path: Path, reason: str) -> RunLocked:
+    """The one error for a DuckDB file another process holds, whichever step met it (exit 4)."""
+    return RunLocked(f"DuckDB file {path} is in use by another process ({reason}); close it and retry")
+
+
+def missing_tables(connection: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Those of the (schema, table) pairs that the database has neither as a table nor as a view."""
+    if not tables:
+        return []
+    # DuckDB matches unquoted and quoted identifiers without regard to case; so does this check.
+    present = connection.execute(
+        "select distinct lower(table_schema), lower(table_name) from information_schema.tables"
+    ).fetchall()
+    have = {(schema, table) for schema, table in present}
+    return [(schema, table) for schema, table in tables if (schema.lower(), table.lower()) not in have]
 
 
 def relation_exists(connection: duckdb.DuckDBPyConnection, relation: str) -> bool:
