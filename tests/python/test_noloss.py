@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -23,10 +22,9 @@ from conftest_sftp import *  # noqa: F401,F403  the sshd fixtures
 from conftest_sftp import CuttingProxy, requires_sshd, sftp_env, sftp_settings
 from runner.deliver import Upload
 from runner.deliver.sftp import SftpDestination
-from runner.errors import TransientDeliveryError
 from runner.faults import ENV, HOLD_ENV, SWAP_POINTS
 from sshd import SshServer
-from workspace import FEEDS, REPO, SPEC, Workspace, clean_environment
+from workspace import REPO, SPEC, Workspace
 
 pytestmark = requires_sshd
 
@@ -213,3 +211,141 @@ def test_swap_interrupted_at_each_step_loses_no_row(swap: Setup, tmp_path: Path,
     record = json.loads(run(workspace, env, "--skip-build", "--json").stdout)["run"]
     assert {name: entry["changed_rows"] for name, entry in record["feeds"].items() if entry["mode"] == "delta"} == {
         "orders": 0, "order_items": 0, "customers": 0}
+
+
+# -- 2: a lost delivery state ----------------------------------------------------------------------
+
+
+def test_lost_state_is_refused_while_run_records_or_the_destination_show_deliveries(
+    swap: Setup, tmp_path: Path, no_posix_rename: SshServer
+) -> None:
+    shutil.copytree(swap.workspace.root.parent / "base", tmp_path / "ws")
+    workspace = Workspace.existing(tmp_path / "ws")
+    remote = no_posix_rename.upload_dir / f"lost-{tmp_path.name}"
+    remote.mkdir()
+    env = sftp_env(no_posix_rename, remote)
+    state_file = tmp_path / "ws" / "state" / "state.duckdb"
+
+    state_file.unlink()  # the run records still say what was delivered
+    refused = run(workspace, env, "--skip-build")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    message = " ".join(refused.stderr.split())  # the console wraps long lines
+    assert str(state_file) in message and "--full" in message and "--force" in message
+    assert "committed a delivery" in message and "Traceback" not in refused.stderr
+    assert list(remote.iterdir()) == [], "a refused run must deliver nothing"
+
+    # The whole state folder lost: the destination still holds a file of the orders feed.
+    shutil.rmtree(tmp_path / "ws" / "state")
+    (remote / "Listrak_Order_Feed_20250101.csv").write_text("OrderNumber\n", encoding="utf-8")
+    refused = run(workspace, env, "--skip-build")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    message = " ".join(refused.stderr.split())
+    assert "orders" in message and "Listrak_Order_Feed_20250101.csv" in message and "--full" in message
+    assert [path.name for path in remote.iterdir()] == ["Listrak_Order_Feed_20250101.csv"]
+
+    # `--full` re-establishes the state; the run after it is an ordinary delta again.
+    assert run(workspace, env, "--skip-build", "--full").returncode == 0
+    again = run(workspace, env, "--skip-build", "--json")
+    assert again.returncode == 0, again.stderr
+    feeds = json.loads(again.stdout)["run"]["feeds"]
+    assert [feeds[name]["changed_rows"] for name in ("orders", "order_items", "customers")] == [0, 0, 0]
+
+
+# -- 3: every remote operation is retried -------------------------------------------------------------
+
+
+def bytes_to_open(server: SshServer, remote: Path, cutting_proxy) -> int:
+    """Client-to-server bytes of a connection up to the end of `open` (its last request is the
+    remote-directory lookup); the reply has come back, so every byte of it has passed the proxy."""
+    proxy = cutting_proxy(server.port)
+    with SftpDestination(sftp_settings(server, remote, port=proxy.port, host_key=server.fingerprint)):
+        return proxy.sent[0]
+
+
+@pytest.mark.parametrize("lookup", ["remote directory", "waiting file"])
+def test_remote_lookups_are_retried_after_a_cut(
+    sshd: SshServer, remote_dir: Path, cutting_proxy, caplog: pytest.LogCaptureFixture, lookup: str
+) -> None:
+    opened = bytes_to_open(sshd, remote_dir, cutting_proxy)
+    assert bytes_to_open(sshd, remote_dir, cutting_proxy) == opened, "the byte counts must repeat to aim a cut"
+    # One byte short of the remote-directory lookup at connect, or one byte into the waiting-file check.
+    cut_at = opened - 1 if lookup == "remote directory" else opened + 1
+    (remote_dir / "orders.csv").write_text("waiting\n")
+    proxy = cutting_proxy(sshd.port, cuts={0: cut_at})
+    settings = sftp_settings(sshd, remote_dir, port=proxy.port, host_key=sshd.fingerprint, retries=2)
+    with caplog.at_level("WARNING", logger="runner.deliver.sftp"):
+        with SftpDestination(settings) as destination:
+            assert destination.exists("orders.csv")
+            assert destination.connection_attempts == 2
+    assert proxy.sent[0] == cut_at
+    retried = [record.getMessage() for record in caplog.records if "retrying" in record.getMessage()]
+    target = f"look up remote directory {remote_dir}" if lookup == "remote directory" else f"{remote_dir}/orders.csv"
+    assert len(retried) == 1 and target in retried[0], retried
+
+
+def test_a_cut_during_the_replace_is_retried_and_completes(no_posix_rename: SshServer, tmp_path: Path, cutting_proxy) -> None:
+    remote = no_posix_rename.upload_dir / f"retry-{tmp_path.name}"
+    remote.mkdir()
+    (remote / "feed.csv").write_text("old\n")
+    local = tmp_path / "feed.csv"
+    local.write_text("new\n" * 1000)
+    proxy = cutting_proxy(no_posix_rename.port)
+    settings = sftp_settings(no_posix_rename, remote, port=proxy.port, host_key=no_posix_rename.fingerprint, retries=2)
+    for point in SWAP_POINTS:
+        holder = Holder(proxy, tmp_path / point, point, refuse=False)
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in holder.env.items():
+                patch.setenv(name, value)
+            try:
+                with SftpDestination(settings) as destination:
+                    destination.deliver_one(Upload(local, "feed.csv"))
+            finally:
+                holder.stop()
+        assert holder.cut.is_set(), point
+        assert sorted(path.name for path in remote.iterdir()) == ["feed.csv"], point
+        assert (remote / "feed.csv").read_text() == local.read_text(), point
+        (remote / "feed.csv").write_text("old\n")
+
+
+# -- 4: leftover temporaries of any date --------------------------------------------------------------
+
+
+LEFTOVERS = {
+    ".Listrak_Order_Feed_20250101.csv.part": "removed",
+    ".Listrak_Customer_20251231.csv.old": "put back",  # nothing under its name: a replace that stopped
+    ".Listrak_Product_Feed_20250102.csv.old": "removed",  # its name holds the file that replaced it
+}
+UNRELATED = [".notes.csv.part", ".Listrak_Order_Feed_20250101.csv.partial", ".Listrak_Order_Feed_x.csv.old",
+             "Listrak_Product_Feed_20250102.csv"]
+
+
+@pytest.mark.parametrize("kind", ["sftp", "local"])
+def test_leftovers_of_any_date_are_listed_by_check_and_removed_by_the_next_run(
+    swap: Setup, tmp_path: Path, no_posix_rename: SshServer, kind: str
+) -> None:
+    shutil.copytree(swap.workspace.root.parent / "base", tmp_path / "ws")
+    workspace = Workspace.existing(tmp_path / "ws")
+    if kind == "sftp":
+        remote = no_posix_rename.upload_dir / f"tidy-{tmp_path.name}"
+        remote.mkdir()
+        env = sftp_env(no_posix_rename, remote)
+    else:
+        workspace.config.write_text(config_text("  type: local\n  path: delivered\n"), encoding="utf-8")
+        remote = tmp_path / "ws" / "delivered"
+        remote.mkdir()
+        env = {}
+    for name in [*LEFTOVERS, *UNRELATED]:
+        (remote / name).write_text(f"{name}\n")
+
+    check = workspace.feeds("check", "--config", str(workspace.config), env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    listed = [line for line in check.stdout.splitlines() if line.startswith("leftover")]
+    assert sorted(line.split()[1].rstrip(":") for line in listed) == sorted(LEFTOVERS), check.stdout
+    assert "puts it back as Listrak_Customer_20251231.csv" in check.stdout
+
+    result = run(workspace, env, "--skip-build")
+    assert result.returncode == 0, result.stderr
+    names = {path.name for path in remote.iterdir()}
+    assert not names & set(LEFTOVERS), names
+    assert set(UNRELATED) <= names, "files that are not our temporaries of feed files must stay"
+    assert (remote / "Listrak_Customer_20251231.csv").read_text() == ".Listrak_Customer_20251231.csv.old\n"
