@@ -60,7 +60,7 @@ from runner.deliver import (
     timed,
 )
 from runner.deliver import hostkeys
-from runner.errors import AuthenticationError, DeliveryError, FeedsError, TransientDeliveryError
+from runner.errors import AuthenticationError, DeliveryError, FeedsError, HostKeyError, TransientDeliveryError
 from runner.faults import checkpoint
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,8 @@ class SftpDestination(Destination):
         return f"{s.username}@{s.host}:{s.port}:{s.remote_dir}"
 
     def open(self) -> None:
-        self._retrying(f"look up remote directory {self._remote_dir()}", lambda session, _: self._ensure_remote_dir(session))
+        directory = self._remote_dir()
+        self._retrying(f"look up remote directory {directory}", lambda session, _: self._ensure_remote_dir(session))
 
     def close(self) -> None:
         with self._lock:
@@ -257,8 +258,9 @@ class SftpDestination(Destination):
         try:
             self._retrying(f"upload {local.name} to {final}", send)
             self._publish(temporary, final, aside)
-        except DeliveryError:
-            self._cleanup_after_failure(temporary, final, aside)
+        except DeliveryError as error:
+            if not isinstance(error, (AuthenticationError, HostKeyError)):  # connecting again would fail again
+                self._cleanup_after_failure(temporary, final, aside)
             raise
         return Delivered(final, digest.hexdigest())
 
