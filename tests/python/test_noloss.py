@@ -349,3 +349,25 @@ def test_leftovers_of_any_date_are_listed_by_check_and_removed_by_the_next_run(
     assert not names & set(LEFTOVERS), names
     assert set(UNRELATED) <= names, "files that are not our temporaries of feed files must stay"
     assert (remote / "Listrak_Customer_20251231.csv").read_text() == ".Listrak_Customer_20251231.csv.old\n"
+
+
+# -- a waiting file replaced after a delivery under another name ------------------------------------
+
+
+def test_a_file_of_another_date_in_between_does_not_drop_the_waiting_file(swap: Setup, tmp_path: Path) -> None:
+    """Today's file waits; a backfill (`--date`) delivers yesterday's; the next run replaces today's
+    file, which must still carry every row of the one it replaces."""
+    shutil.copytree(swap.workspace.root.parent / "base", tmp_path / "ws")
+    workspace = Workspace.existing(tmp_path / "ws")
+    workspace.config.write_text(config_text("  type: local\n  path: delivered\n"), encoding="utf-8")
+    delivered = tmp_path / "ws" / "delivered"
+    assert run(workspace, {}, "--skip-build", "--full").returncode == 0  # today's files, every row, waiting
+    today = {path.name for path in delivered.iterdir()}
+    change_marts(workspace, "backfill")
+    backfill = run(workspace, {}, "--skip-build", "--date", "2025-01-01")
+    assert backfill.returncode == 0, backfill.stderr
+    again = run(workspace, {}, "--skip-build", "--json")
+    assert again.returncode == 0, again.stderr
+    assert today <= {path.name for path in delivered.iterdir()}
+    imported = upsert({}, list(delivered.iterdir()))
+    assert missing_and_stale(imported, full_export(workspace, {})) == {}
