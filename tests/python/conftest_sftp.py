@@ -99,6 +99,8 @@ class CuttingProxy:
     (a hung server or a dead link). ``sent`` records the client-to-server bytes of each connection.
     ``cut_all()`` resets every open connection at once; while ``refusing`` is set, new connections
     are reset as soon as they are accepted (a link that stays down, so every retry fails).
+    ``mute_all()`` drops every later server-to-client byte of the connections open now: requests
+    still reach the server, their answers are lost.
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class CuttingProxy:
         self.sent: list[int] = []
         self.refusing = False
         self._live: list[tuple[socket.socket, socket.socket]] = []
+        self._muted: set[socket.socket] = set()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._stopping = False
@@ -148,6 +151,8 @@ class CuttingProxy:
                 data = source.recv(65536)
                 if not data or stalled.is_set():
                     break
+                if number is None and source in self._muted:
+                    continue
                 if number is not None:
                     limit = min(x for x in (cut, stall, float("inf")) if x is not None)
                     if self.sent[number] + len(data) >= limit:
@@ -178,6 +183,11 @@ class CuttingProxy:
         for client, upstream in live:
             _reset(client)
             _reset(upstream)
+
+    def mute_all(self) -> None:
+        """Lose every answer the server sends from now on over the connections open now."""
+        with self._lock:
+            self._muted.update(upstream for _, upstream in self._live)
 
     def close(self) -> None:
         self._stopping = True

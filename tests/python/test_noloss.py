@@ -101,8 +101,9 @@ def change_marts(workspace: Workspace, tag: str) -> None:
 class Holder:
     """Cut the connections when a `feeds` process (or this one) holds at a fail point, then let it go on."""
 
-    def __init__(self, proxy: CuttingProxy, folder: Path, point: str, *, refuse: bool) -> None:
-        self.proxy, self.folder, self.point, self.refuse = proxy, folder, point, refuse
+    def __init__(self, proxy: CuttingProxy, folder: Path, point: str, *, refuse: bool = False,
+                 mute: bool = False) -> None:
+        self.proxy, self.folder, self.point, self.refuse, self.mute = proxy, folder, point, refuse, mute
         folder.mkdir(parents=True, exist_ok=True)
         self.env = {ENV: point, HOLD_ENV: str(folder)}
         self.cut = threading.Event()
@@ -114,8 +115,11 @@ class Holder:
         while not (self.folder / self.point).exists():
             if self._stop.wait(0.01):
                 return
-        self.proxy.cut_all()
-        self.proxy.refusing = self.refuse
+        if self.mute:
+            self.proxy.mute_all()
+        else:
+            self.proxy.cut_all()
+            self.proxy.refusing = self.refuse
         self.cut.set()
         (self.folder / f"{self.point}.done").touch()
 
@@ -283,22 +287,29 @@ def test_remote_lookups_are_retried_after_a_cut(
     assert len(retried) == 1 and target in retried[0], retried
 
 
-def test_a_cut_during_the_replace_is_retried_and_completes(no_posix_rename: SshServer, tmp_path: Path, cutting_proxy) -> None:
+@pytest.mark.parametrize("failure", ["cut", "answer lost"])
+def test_each_step_of_the_replace_is_retried_and_completes(
+    no_posix_rename: SshServer, tmp_path: Path, cutting_proxy, failure: str
+) -> None:
+    """A cut before each step, or the server's answer to it lost (the step done, the client not told):
+    the step is retried on a new connection and the replace completes, leaving nothing behind."""
     remote = no_posix_rename.upload_dir / f"retry-{tmp_path.name}"
     remote.mkdir()
     (remote / "feed.csv").write_text("old\n")
     local = tmp_path / "feed.csv"
     local.write_text("new\n" * 1000)
     proxy = cutting_proxy(no_posix_rename.port)
-    settings = sftp_settings(no_posix_rename, remote, port=proxy.port, host_key=no_posix_rename.fingerprint, retries=2)
+    settings = sftp_settings(no_posix_rename, remote, port=proxy.port, host_key=no_posix_rename.fingerprint,
+                             retries=2, operation_timeout=1.0)
     for point in SWAP_POINTS:
-        holder = Holder(proxy, tmp_path / point, point, refuse=False)
+        holder = Holder(proxy, tmp_path / point, point, mute=failure == "answer lost")
         with pytest.MonkeyPatch.context() as patch:
             for name, value in holder.env.items():
                 patch.setenv(name, value)
             try:
                 with SftpDestination(settings) as destination:
                     destination.deliver_one(Upload(local, "feed.csv"))
+                    assert destination.connection_attempts == 2, point
             finally:
                 holder.stop()
         assert holder.cut.is_set(), point
