@@ -161,6 +161,14 @@ def swap(tmp_path_factory: pytest.TempPathFactory, no_posix_rename: SshServer) -
     setup.proxy.close()
 
 
+def copy_of_base(swap: Setup, root: Path, config: str = SFTP_CONFIG) -> Workspace:
+    """A workspace as the first delivery left it (marts built, state committed), with `config`."""
+    shutil.copytree(swap.workspace.root.parent / "base", root)
+    workspace = Workspace.existing(root)  # writes its own feeds.yml
+    workspace.config.write_text(config, encoding="utf-8")
+    return workspace
+
+
 def interrupt_by_hand(remote: Path) -> None:
     """What a run stopped between the two renames of the replace leaves: the waiting file moved
     aside to `.NAME.old`, the new file complete as `.NAME.part`, nothing under NAME."""
@@ -217,14 +225,40 @@ def test_swap_interrupted_at_each_step_loses_no_row(swap: Setup, tmp_path: Path,
         "orders": 0, "order_items": 0, "customers": 0}
 
 
+@pytest.mark.parametrize("way", ["kill", "cut"])
+def test_atomic_replace_interrupted_loses_no_row(swap: Setup, tmp_path: Path, sshd: SshServer, way: str) -> None:
+    """The posix-rename path: stopped just before its one rename, the waiting file is intact."""
+    workspace = copy_of_base(swap, tmp_path / "ws")
+    remote = sshd.upload_dir / f"atomic-{tmp_path.name}"
+    remote.mkdir()
+    proxy = CuttingProxy(sshd.port)
+    env = {**sftp_env(sshd, remote), "FEEDS_SFTP_PORT": str(proxy.port), "FEEDS_SFTP_HOST_KEY": sshd.fingerprint}
+    try:
+        assert run(workspace, env, "--skip-build", "--full").returncode == 0  # every row waiting
+        change_marts(workspace, f"atomic-{way}")
+        if way == "kill":
+            assert run(workspace, {**env, ENV: "rename"}, "--skip-build").returncode == -9
+        else:
+            holder = Holder(proxy, tmp_path / "hold", "rename", refuse=True)
+            try:
+                assert run(workspace, {**env, **holder.env}, "--skip-build").returncode == 3
+            finally:
+                holder.stop()
+        assert run(workspace, env, "--skip-build").returncode == 0
+    finally:
+        proxy.close()
+    assert hidden(remote) == []
+    imported = upsert({}, waiting_files(remote))
+    assert missing_and_stale(imported, full_export(workspace, env)) == {}
+
+
 # -- 2: a lost delivery state ----------------------------------------------------------------------
 
 
 def test_lost_state_is_refused_while_run_records_or_the_destination_show_deliveries(
     swap: Setup, tmp_path: Path, no_posix_rename: SshServer
 ) -> None:
-    shutil.copytree(swap.workspace.root.parent / "base", tmp_path / "ws")
-    workspace = Workspace.existing(tmp_path / "ws")
+    workspace = copy_of_base(swap, tmp_path / "ws")
     remote = no_posix_rename.upload_dir / f"lost-{tmp_path.name}"
     remote.mkdir()
     env = sftp_env(no_posix_rename, remote)
@@ -334,8 +368,7 @@ UNRELATED = [".notes.csv.part", ".Listrak_Order_Feed_20250101.csv.partial", ".Li
 def test_leftovers_of_any_date_are_listed_by_check_and_removed_by_the_next_run(
     swap: Setup, tmp_path: Path, no_posix_rename: SshServer, kind: str
 ) -> None:
-    shutil.copytree(swap.workspace.root.parent / "base", tmp_path / "ws")
-    workspace = Workspace.existing(tmp_path / "ws")
+    workspace = copy_of_base(swap, tmp_path / "ws")
     if kind == "sftp":
         remote = no_posix_rename.upload_dir / f"tidy-{tmp_path.name}"
         remote.mkdir()
@@ -368,9 +401,7 @@ def test_leftovers_of_any_date_are_listed_by_check_and_removed_by_the_next_run(
 def test_a_file_of_another_date_in_between_does_not_drop_the_waiting_file(swap: Setup, tmp_path: Path) -> None:
     """Today's file waits; a backfill (`--date`) delivers yesterday's; the next run replaces today's
     file, which must still carry every row of the one it replaces."""
-    shutil.copytree(swap.workspace.root.parent / "base", tmp_path / "ws")
-    workspace = Workspace.existing(tmp_path / "ws")
-    workspace.config.write_text(config_text("  type: local\n  path: delivered\n"), encoding="utf-8")
+    workspace = copy_of_base(swap, tmp_path / "ws", config_text("  type: local\n  path: delivered\n"))
     delivered = tmp_path / "ws" / "delivered"
     assert run(workspace, {}, "--skip-build", "--full").returncode == 0  # today's files, every row, waiting
     today = {path.name for path in delivered.iterdir()}
