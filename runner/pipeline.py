@@ -156,9 +156,8 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
     with warehouse.connect(duckdb_path) as connection, _opened(destination), _duckdb_errors(duckdb_path):
         if destination is not None:
             record.destination = f"{destination.kind}:{destination.describe()}"
-            # Before planning: a waiting file an interrupted replace moved aside must be back under its
-            # name, where the plan sees it waiting and carries its rows.
-            # Leftovers of every declared feed go, not only of the feeds this run delivers.
+            # Before planning, so a waiting file an interrupted replace moved aside is back under its name,
+            # where the plan sees it waiting and carries its rows. Every declared feed's leftovers go.
             destination.tidy(feed_file_matcher(settings, [effective_feed(settings, feed) for feed in declared]))
         state = DeliveryState(connection, settings.resolve(settings.state_dir) / "state.duckdb")
         plans = plan_feeds(settings, options, feeds, connection, state, destination, record, reporter)
@@ -333,7 +332,8 @@ class _EarlierDeliveries:
         if feed.name in committed:
             return f"run {committed[feed.name]} in {self.settings.runs_dir} committed a delivery of it"
         if feed.name in exported or self.destination is None:
-            # Files at the destination are then those runs' own, whose delivery never committed.
+            # Files of the feed at the destination are then from those runs, which never committed
+            # (killed before their commit): not a lost state.
             return None
         if self._names is None:
             try:
