@@ -344,6 +344,8 @@ def check(
             with destination:
                 for line in destination.check():
                     print(f"ok  {line}")
+                for line in destination.leftovers(pipeline.feed_file_matcher(settings, chosen)):
+                    print(f"leftover  {line}")
 
     _guard(body)
 

@@ -7,13 +7,14 @@ files that already exist (`feeds upload`, `feeds resend`) is runner.resend.
 
 from __future__ import annotations
 
+import re
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -22,7 +23,7 @@ from runner import export as export_step
 from runner import preflight, warehouse
 from runner.build import BuildSummary, DbtProject, selection_for
 from runner.config import Settings
-from runner.deliver import Destination, DeliveryResult, Upload, make_destination, still_waiting, timed
+from runner.deliver import Destination, DeliveryResult, Upload, make_destination, still_waiting, temporary_of, timed
 from runner.errors import ConfigError, DataTestsFailed, DeliveryError, ExportError, FeedsError, GateRefused
 from runner.faults import checkpoint
 from runner.hashing import hash_file
@@ -123,7 +124,8 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
     warehouse.require_file(duckdb_path)  # before dbt, which would create an empty file
     project = dbt_project(settings)
     reporter.stage("parse", str(settings.resolve(settings.project_dir)))
-    feeds = [effective_feed(settings, feed) for feed in choose_feeds(settings, project.feeds(), options.feeds)]
+    declared = project.feeds()
+    feeds = [effective_feed(settings, feed) for feed in choose_feeds(settings, declared, options.feeds)]
     record.run_date = run_date(settings, options.run_date).isoformat()
     for feed in feeds:
         record.feeds[feed.name] = FeedRecord(feed=feed.name)
@@ -157,6 +159,9 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
     with warehouse.connect(duckdb_path) as connection, _opened(destination), _duckdb_errors(duckdb_path):
         if destination is not None:
             record.destination = f"{destination.kind}:{destination.describe()}"
+            # Before planning, so a waiting file an interrupted replace moved aside is back under its name,
+            # where the plan sees it waiting and carries its rows. Every declared feed's leftovers go.
+            destination.tidy(feed_file_matcher(settings, [effective_feed(settings, feed) for feed in declared]))
         state = DeliveryState(connection, settings.resolve(settings.state_dir) / "state.duckdb")
         plans = plan_feeds(settings, options, feeds, connection, state, destination, record, reporter)
         check_gates(settings, options, plans, record, reporter)
@@ -307,6 +312,8 @@ class FeedPlan:
     feed: Feed
     file_name: str
     prepared: Prepared
+    #: Why the feed looks delivered before although the delivery state has none of it (state lost?).
+    lost_state: str | None = None
 
 
 def plan_feeds(
@@ -325,6 +332,7 @@ def plan_feeds(
     for feed in feeds:
         if not warehouse.relation_exists(connection, feed.relation):
             raise ConfigError(f"mart {feed.model} ({feed.relation}) does not exist; run `feeds build` first")
+    evidence = _EarlierDeliveries(settings, destination)
     for feed in feeds:
         entry = record.feeds[feed.name]
         entry.rejects = warehouse.rejects_by_reason(connection, feed)
@@ -337,8 +345,67 @@ def plan_feeds(
         prepared = state.prepare(feed, mode, name if waiting else None)
         entry.mode, entry.total_rows, entry.changed_rows = mode, prepared.total_rows, prepared.changed_rows
         entry.carried_rows = prepared.file_rows - prepared.changed_rows if mode == "delta" else 0
-        plans.append(FeedPlan(feed, name, prepared))
+        lost = None if prepared.has_state or options.full else evidence.of(feed)
+        plans.append(FeedPlan(feed, name, prepared, lost))
     return plans
+
+
+class _EarlierDeliveries:
+    """What shows that a feed was delivered before, for a feed the delivery state knows nothing of."""
+
+    def __init__(self, settings: Settings, destination: Destination | None) -> None:
+        self.settings = settings
+        self.destination = destination
+        self._history: tuple[dict[str, str], set[str]] | None = None
+        self._names: list[str] | None = None
+
+    def of(self, feed: Feed) -> str | None:
+        if self._history is None:
+            self._history = RunStore(self.settings.runs_dir).feed_history()
+        committed, exported = self._history
+        if feed.name in committed:
+            return f"run {committed[feed.name]} in {self.settings.runs_dir} committed a delivery of it"
+        if feed.name in exported or self.destination is None:
+            # Files of the feed at the destination are then from those runs, which never committed
+            # (killed before their commit): not a lost state.
+            return None
+        if self._names is None:
+            try:
+                self._names = self.destination.names()
+            except NotImplementedError:
+                self._names = []
+        pattern = feed_file_pattern(self.settings, feed)
+        found = sorted(
+            name for name in self._names
+            if pattern.fullmatch(name) or temporary_of(name, lambda final: bool(pattern.fullmatch(final)))
+        )
+        if not found:
+            return None
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        return f"{self.destination.describe()} holds its files ({shown})"
+
+
+#: strftime codes whose output has a fixed shape; any other code matches any text.
+_DATE_CODES = {"Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{2}", "d": r"\d{2}", "H": r"\d{2}", "M": r"\d{2}",
+               "S": r"\d{2}", "j": r"\d{3}", "%": "%"}
+_DATE_PLACEHOLDER = "FEEDSDATEPLACEHOLDER"
+
+
+def feed_file_pattern(settings: Settings, feed: Feed) -> re.Pattern[str]:
+    """Matches the feed's file name of any date (the name `export.file_name` gives, `{date}` free)."""
+    sample = export_step.file_name(feed, settings.feed_format(feed.name), date(2000, 1, 1), _DATE_PLACEHOLDER)
+    date_pattern = "".join(
+        _DATE_CODES.get(part[-1], ".+?") if part.startswith("%") else re.escape(part)
+        for part in re.split(r"(%-?.)", settings.date_format)
+        if part
+    )
+    return re.compile(re.escape(sample).replace(_DATE_PLACEHOLDER, date_pattern))
+
+
+def feed_file_matcher(settings: Settings, feeds: Sequence[Feed]) -> Callable[[str], bool]:
+    """Whether a name is the file name (of any date) of one of these feeds."""
+    patterns = [feed_file_pattern(settings, feed) for feed in feeds]
+    return lambda name: any(pattern.fullmatch(name) for pattern in patterns)
 
 
 def check_gates(
@@ -349,7 +416,14 @@ def check_gates(
     refusals = []
     for plan in plans:
         prepared = plan.prepared
-        if prepared.mode == "full":
+        if plan.lost_state:
+            state_file = settings.resolve(settings.state_dir) / "state.duckdb"
+            refusals.append(
+                f"{plan.feed.name}: the delivery state {state_file} has no delivery of this feed, but "
+                f"{plan.lost_state}. Was the state file lost? Restore it, or re-establish it by sending "
+                "every row once: --full (full files) or --force"
+            )
+        elif prepared.mode == "full":
             if prepared.total_rows == 0:
                 refusals.append(f"{plan.feed.name}: the full file would be empty")
             elif prepared.last_full_rows and prepared.total_rows < prepared.last_full_rows * (1 - gates.max_shrink):

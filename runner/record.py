@@ -153,8 +153,8 @@ class RunStore:
         record.error_type = None if error is None else type(error).__name__
         return self.save(record)
 
-    def recent(self, limit: int = 20) -> list[RunRecord]:
-        """The newest records first; unreadable files are skipped, not fatal."""
+    def recent(self, limit: int | None = 20) -> list[RunRecord]:
+        """The newest records first (all of them with `limit` None); unreadable files are skipped, not fatal."""
         if not self.directory.is_dir():
             return []
         records = []
@@ -183,6 +183,21 @@ class RunStore:
             if record.run_id != exclude and record.dbt:
                 return record
         return None
+
+    def feed_history(self) -> tuple[dict[str, str], set[str]]:
+        """Over every `feeds run` record: the newest run that committed each feed's delivery state
+        (feed -> run id), and the feeds any run exported a file of."""
+        committed: dict[str, str] = {}
+        exported: set[str] = set()
+        for record in self.recent(limit=None):
+            if record.command != "run":
+                continue
+            for name, entry in record.feeds.items():
+                if entry.state_committed:
+                    committed.setdefault(name, record.run_id)
+                if entry.local_path:
+                    exported.add(name)
+        return committed, exported
 
     def last_with_files(self) -> RunRecord | None:
         """The newest run that exported at least one file (what `feeds upload` resends by default)."""

@@ -14,9 +14,10 @@ confirmed under its final remote name: a run killed anywhere before that leaves 
 and the next run sends those rows again (Listrak upserts by key, so a repeat is harmless).
 
 Files still waiting on the server: Listrak picks files up on its own schedule, so a file may replace
-one of the same name that has not been imported yet. While the file of the feed's last delivery is
-still there, the next file under the same name also carries that delivery's keys (with their
-current values), so a replacement never loses rows. Those keys need no table of their own: every
+one of the same name that has not been imported yet. While the file of the feed's last delivery
+under a name is still there, the next file under that name also carries that delivery's keys (with
+their current values), so a replacement never loses rows, even when files of other names (a
+backfill's) were delivered in between. Those keys need no table of their own: every
 key a delivery sent is stamped with its run id in `delivered_rows`, and a file that replaced a
 waiting one re-stamps all of that file's keys, those it carried and those it could not.
 
@@ -112,8 +113,8 @@ class DeliveryState:
         """Fingerprint the mart's rows and decide which go into this run's file.
 
         `waiting_remote_name` is the remote file name when a file of that name is still waiting on
-        the destination (not yet picked up); if the feed's last delivery was that file, its keys are
-        carried again.
+        the destination (not yet picked up); the keys of the feed's last delivery under that name
+        are carried again.
         """
         name = _literal(feed.name)
         fingerprints = _temp_name("feeds_fingerprints", feed.name)
@@ -123,9 +124,11 @@ class DeliveryState:
         )
         # `deliveries` is append-only, so rowid orders the deliveries even if the clock stepped back
         # (and, being unique, makes the last run and its file name come from one row).
-        has_state, last_full, last_run, last_remote = self.connection.execute(
+        # The waiting file is the last delivery under its name, even if files of other names (a
+        # backfill's) were delivered since; its keys not sent again since still carry its run id.
+        has_state, last_full, carried_run = self.connection.execute(
             f"select count(*) > 0, arg_max(rows, rowid) filter (where mode = 'full'), "
-            f"arg_max(run_id, rowid), arg_max(remote_name, rowid) "
+            f"arg_max(run_id, rowid) filter (where remote_name = {_literal(waiting_remote_name)}) "
             f"from feeds_state.deliveries where feed = {name}"
         ).fetchone()
         if mode == "full" or not has_state:
@@ -139,7 +142,6 @@ class DeliveryState:
             return Prepared(feed.name, mode, feed.relation, sent, total, total, total, bool(has_state),
                             None if last_full is None else int(last_full))
         self.connection.execute(f"create or replace temp table {fingerprints} as {fingerprint_sql}")
-        carried_run = last_run if waiting_remote_name and waiting_remote_name == last_remote else None
         waiting = (
             f"select row_key from feeds_state.delivered_rows where feed = {name} and run_id = {_literal(carried_run)}"
             if carried_run

@@ -4,11 +4,19 @@ Delivery moves files; it never imports dbt or DuckDB. Every destination implemen
 :class:`Destination`, so a new one (FTPS, object storage) is one new module.
 A destination must make each file appear under its final name atomically: a reader of the
 destination never sees a partial file under the final name.
+
+Temporary names beside a feed file NAME are hidden and never end in a feed extension: ``.NAME.part``
+(an upload in progress) and ``.NAME.old`` (a waiting file moved aside by a replace without atomic
+rename). A run calls `tidy` before it plans its files, so leftovers of interrupted deliveries of any
+feed file name go, and a waiting file moved aside by a replace that never finished is put back
+under NAME, where the plan sees it waiting and carries its rows.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -21,8 +29,32 @@ from runner.hashing import hash_into
 if TYPE_CHECKING:
     from runner.config import Settings
 
+log = logging.getLogger(__name__)
+
 #: Called with (local path, bytes sent so far, total bytes) while a file moves.
 ProgressCallback = Callable[[Path, int, int], None]
+#: Whether a file name is one of this project's feed file names (of any date).
+FeedFileMatcher = Callable[[str], bool]
+
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<kind>part|old)")
+
+
+def part_name(name: str) -> str:
+    """The temporary name a file is uploaded under before it is renamed to `name`."""
+    return f".{name}.part"
+
+
+def aside_name(name: str) -> str:
+    """Where a waiting file `name` is moved while a replace without atomic rename puts the new one in."""
+    return f".{name}.old"
+
+
+def temporary_of(entry: str, is_feed_file: FeedFileMatcher) -> tuple[str, str] | None:
+    """(feed file name, "part" | "old") if `entry` is one of our temporaries of a feed file, else None."""
+    match = _TEMPORARY.fullmatch(entry)
+    if match is None or not is_feed_file(match["name"]):
+        return None
+    return match["name"], match["kind"]
 
 
 @dataclass(frozen=True)
@@ -110,8 +142,66 @@ class Destination(ABC):
         """Deliver one file atomically; return its final remote path and the SHA-256 of what was sent."""
 
     def exists(self, remote_name: str) -> bool:
-        """Whether a file of this final name is at the destination now (e.g. not yet picked up)."""
+        """Whether a file of this final name is at the destination now (e.g. not yet picked up), or
+        moved aside by a replace that did not finish."""
         raise NotImplementedError
+
+    def names(self) -> list[str]:
+        """Names of the files in the destination directory now."""
+        raise NotImplementedError
+
+    def remove(self, name: str) -> None:
+        """Remove file `name` from the destination directory if it is there."""
+        raise NotImplementedError
+
+    def rename(self, source: str, target: str) -> None:
+        """Rename `source` to `target` (which must not exist) in the destination directory."""
+        raise NotImplementedError
+
+    def leftovers(self, is_feed_file: FeedFileMatcher) -> list[str]:
+        """Temporary files of feed file names that interrupted deliveries left here, one line each
+        saying what the next delivery does with it (see `tidy`)."""
+        return [
+            f"{entry}: the next delivery {f'puts it back as {name}' if name else 'removes it'} ({reason})"
+            for entry, name, reason in self._leftovers(is_feed_file)
+        ]
+
+    def tidy(self, is_feed_file: FeedFileMatcher) -> list[str]:
+        """Deal with every leftover temporary of a feed file name; return what was done, one line each.
+
+        ``.NAME.part`` is removed. ``.NAME.old`` is put back under NAME when NAME is absent (the replace
+        stopped between its renames, so it is the only copy of a file not yet picked up) and removed
+        when NAME is there (the replace did rename the new file, which carries its rows, into place).
+        Other files are never touched.
+        """
+        done = []
+        for entry, name, reason in self._leftovers(is_feed_file):
+            if name is None:
+                self.remove(entry)
+                done.append(f"removed {entry} ({reason})")
+            else:
+                self.rename(entry, name)
+                done.append(f"put {entry} back as {name} ({reason})")
+            log.warning("%s: %s", self.describe(), done[-1])
+        return done
+
+    def _leftovers(self, is_feed_file: FeedFileMatcher) -> list[tuple[str, str | None, str]]:
+        """(temporary, the name to put it back as or None to remove it, why), for each leftover."""
+        present = set(self.names())
+        found = []
+        for entry in sorted(present):
+            temporary = temporary_of(entry, is_feed_file)
+            if temporary is None:
+                continue
+            name, kind = temporary
+            if kind == "part":
+                found.append((entry, None, "an upload that did not finish"))
+            elif name in present:
+                found.append((entry, None, f"{name}, which replaced it and carries its rows, is in place"))
+            else:
+                found.append((entry, name, "a replace of that waiting file did not finish"))
+                present.add(name)
+        return found
 
     def check(self) -> list[str]:
         """Prove the destination is reachable and writable; return lines to show the user."""
@@ -162,7 +252,8 @@ def make_destination(settings: Settings) -> Destination:
 
 
 def still_waiting(destination: Destination | None, name: str) -> bool:
-    """Whether a file of this name may still be waiting at the destination (not picked up yet)."""
+    """Whether a file of this name may still be waiting at the destination (not picked up yet),
+    counting one moved aside by an unfinished replace."""
     if destination is None:
         # --no-upload: the file may be uploaded later over a waiting one; carry its rows to be safe.
         return True

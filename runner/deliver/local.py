@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runner.deliver import Delivered, Destination, Digest, ProgressCallback, Upload
+from runner.deliver import Delivered, Destination, Digest, ProgressCallback, Upload, part_name
 from runner.errors import DeliveryError
 from runner.faults import checkpoint
 from runner.permissions import directory_mode, make_dirs
@@ -42,9 +42,29 @@ class LocalDestination(Destination):
     def exists(self, remote_name: str) -> bool:
         return (self.directory / remote_name).is_file()
 
+    def names(self) -> list[str]:
+        try:
+            return [entry.name for entry in self.directory.iterdir() if entry.is_file()]
+        except OSError as exc:
+            raise DeliveryError(f"cannot list destination directory {self.directory}: {exc.strerror}") from exc
+
+    def remove(self, name: str) -> None:
+        try:
+            (self.directory / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise DeliveryError(f"cannot remove {self.directory / name}: {exc.strerror}") from exc
+
+    def rename(self, source: str, target: str) -> None:
+        if (self.directory / target).exists():
+            raise DeliveryError(f"cannot rename {source} to {target} in {self.directory}: {target} exists")
+        try:
+            os.rename(self.directory / source, self.directory / target)
+        except OSError as exc:
+            raise DeliveryError(f"cannot rename {source} to {target} in {self.directory}: {exc.strerror}") from exc
+
     def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> Delivered:
         final = self.directory / upload.remote_name
-        temporary = self.directory / f".{upload.remote_name}.part"
+        temporary = self.directory / part_name(upload.remote_name)
         total = upload.local_path.stat().st_size
         sent = 0
         digest = Digest(upload)

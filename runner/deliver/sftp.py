@@ -7,14 +7,20 @@ size is checked against the local size, and only then is it renamed to its final
 Rename: when the server offers ``posix-rename@openssh.com`` the temporary file atomically replaces
 the final one. Without it, SFTP's plain rename refuses to overwrite, so an existing final file is
 first renamed aside to ``.NAME.old``, the temporary file renamed into place, and ``.NAME.old``
-removed (if the second rename fails, the old file is renamed back). In that fallback the final name
-is briefly absent, never partial. With ``replace_existing: false`` an existing final file is an error.
+removed. In that fallback the final name is briefly absent, never partial, and no interruption
+loses the waiting file: ``.NAME.old`` is removed only while a complete file that carries its rows
+is under NAME (see `runner.state`), `exists` counts it as a waiting file, a failed delivery puts it
+back when nothing replaced it, and so does `tidy` before the next run plans its files. A delivery is
+confirmed only once ``.NAME.old`` is gone. With ``replace_existing: false`` an existing final file
+is an error.
 
-Transient failures (reset, EOF, timeout) are retried with exponential backoff and jitter on a new
-connection; the upload resumes from the remote size of the temporary file after checking its tail
-against the local file. Host-key and authentication failures are never retried. A failed delivery
-removes its temporary file when the server is still reachable; otherwise the next delivery of the
-same name removes it before starting.
+Every remote operation (the remote-directory lookup, the waiting-file check, stat, rename, remove,
+mkdir, listing, the upload) goes through `_retrying`: transient failures (reset, EOF, timeout) are
+retried with exponential backoff and jitter on a new connection, and each step is safe to repeat
+(a rename whose answer was lost is found done). The upload resumes from the remote size of the
+temporary file after checking its tail against the local file. Host-key and authentication
+failures are never retried. A failed delivery removes its temporary file when the server is still
+reachable; otherwise the next delivery to the destination removes it (`tidy`).
 
 Throughput: plain paramiko `put` reaches about half of OpenSSH's `sftp` on a fast link. This module
 sets TCP_NODELAY, prefers AES-GCM, asks the server for its write-size limit (``limits@openssh.com``)
@@ -35,19 +41,30 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Sequence
+from typing import BinaryIO, Callable, Sequence, TypeVar
 
 import paramiko
 from paramiko.message import Message
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_STATUS, CMD_VERSION, CMD_WRITE, SFTPError
 
 from runner.config import SftpDestinationSettings
-from runner.deliver import Delivered, Destination, DeliveryResult, Digest, ProgressCallback, Upload, timed
+from runner.deliver import (
+    Delivered,
+    Destination,
+    DeliveryResult,
+    Digest,
+    ProgressCallback,
+    Upload,
+    aside_name,
+    part_name,
+    timed,
+)
 from runner.deliver import hostkeys
-from runner.errors import AuthenticationError, DeliveryError, FeedsError, TransientDeliveryError
+from runner.errors import AuthenticationError, DeliveryError, FeedsError, HostKeyError, TransientDeliveryError
 from runner.faults import checkpoint
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 POSIX_RENAME = "posix-rename@openssh.com"
 LIMITS = "limits@openssh.com"
@@ -168,13 +185,8 @@ class SftpDestination(Destination):
         return f"{s.username}@{s.host}:{s.port}:{s.remote_dir}"
 
     def open(self) -> None:
-        session = self._with_retries(self._connect)
-        try:
-            self._ensure_remote_dir(session)
-        except BaseException:
-            session.close()
-            raise
-        self._release(session)
+        directory = self._remote_dir()
+        self._retrying(f"look up remote directory {directory}", lambda session, _: self._ensure_remote_dir(session))
 
     def close(self) -> None:
         with self._lock:
@@ -183,40 +195,36 @@ class SftpDestination(Destination):
             session.close()
 
     def check(self) -> list[str]:
+        return self._retrying(f"check remote directory {self._remote_dir()}", lambda session, _: self._check(session))
+
+    def _check(self, session: _Session) -> list[str]:
         s = self.settings
-        session = self._acquire()
+        self._ensure_remote_dir(session)
+        key = session.transport.get_remote_server_key()
+        probe = self._remote_path(f".feeds-check-{secrets.token_hex(4)}.tmp")
         try:
-            self._ensure_remote_dir(session)
-            key = session.transport.get_remote_server_key()
-            probe = self._remote_path(f".feeds-check-{secrets.token_hex(4)}.tmp")
-            try:
-                with session.sftp.open(probe, "wb") as handle:
-                    handle.write(b"feeds check\n")
-                if session.sftp.stat(probe).st_size != 12:
-                    raise DeliveryError(f"{s.host}: test file {probe} has the wrong size after writing it")
-                session.sftp.remove(probe)
-            except Exception as exc:
-                self._remove_quietly(session, probe)
-                raise self._classify(exc, session, f"write a test file {probe}") from None
-            extensions = ", ".join(sorted(session.extensions)) or "none"
-            lines = [
-                f"sftp: logged in to {s.host}:{s.port} as {s.username}",
-                f"host key: {key.get_name()} {hostkeys.fingerprint(key)} ({session.host_key_verified})",
-                f"server: {session.transport.remote_version}; cipher {session.transport.remote_cipher}",
-                f"sftp extensions: {extensions}; write requests of {session.write_size} bytes",
-                "rename: "
-                + (
-                    "atomic replace (posix-rename@openssh.com)"
-                    if POSIX_RENAME in session.extensions
-                    else "fallback (existing file moved aside, then renamed; final name briefly absent)"
-                ),
-                f"remote directory {self._remote_dir()} is writable (test file written and removed)",
-            ]
-        except BaseException:
-            session.close()
-            raise
-        self._release(session)
-        return lines
+            with session.sftp.open(probe, "wb") as handle:
+                handle.write(b"feeds check\n")
+            if session.sftp.stat(probe).st_size != 12:
+                raise DeliveryError(f"{s.host}: test file {probe} has the wrong size after writing it")
+            session.sftp.remove(probe)
+        except Exception as exc:
+            self._remove_quietly(session, probe)
+            raise self._classify(exc, session, f"write a test file {probe}") from None
+        extensions = ", ".join(sorted(session.extensions)) or "none"
+        return [
+            f"sftp: logged in to {s.host}:{s.port} as {s.username}",
+            f"host key: {key.get_name()} {hostkeys.fingerprint(key)} ({session.host_key_verified})",
+            f"server: {session.transport.remote_version}; cipher {session.transport.remote_cipher}",
+            f"sftp extensions: {extensions}; write requests of {session.write_size} bytes",
+            "rename: "
+            + (
+                "atomic replace (posix-rename@openssh.com)"
+                if POSIX_RENAME in session.extensions
+                else "fallback (existing file moved aside, then renamed; final name briefly absent)"
+            ),
+            f"remote directory {self._remote_dir()} is writable (test file written and removed)",
+        ]
 
     def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> Delivered:
         """Upload one file under a temporary name, verify its size, rename it; return the final path
@@ -227,63 +235,59 @@ class SftpDestination(Destination):
         except OSError as exc:
             raise DeliveryError(f"cannot read {local}: {exc.strerror}") from None
         final = self._remote_path(upload.remote_name)
-        temporary = self._remote_path(f".{upload.remote_name}.part")
-        aside = self._remote_path(f".{upload.remote_name}.old")
-        attempts = self.settings.retries + 1
-        session: _Session | None = None
+        temporary = self._remote_path(part_name(upload.remote_name))
+        aside = self._remote_path(aside_name(upload.remote_name))
         digest = Digest(upload)
         started = False  # whether this call has begun writing the temporary file (so may resume it)
-        for attempt in range(attempts):
-            try:
-                session = self._acquire()
-                if not self._dir_ready:
-                    self._ensure_remote_dir(session)
-                if not started:
-                    # Leftovers of an earlier failed delivery of this name are not ours to resume.
-                    self._remove_if_present(session, temporary)
-                    self._remove_if_present(session, aside)
-                    started = True
-                    offset = 0
-                else:
-                    offset = self._resume_offset(session, temporary, local, total)
-                    if offset:
-                        log.info("resuming %s at byte %d of %d", upload.remote_name, offset, total)
-                digest.restart(local, offset)
-                self._upload(session, local, temporary, offset, total, progress, digest)
-                self._publish(session, temporary, final, aside)
-            except Exception as exc:
-                error = self._classify(exc, session, f"upload {local.name} to {final}")
-                if session is not None and session.alive() and not error.transient:
-                    self._remove_quietly(session, temporary)
-                    self._release(session)
-                    raise error from None
-                if session is not None:
-                    session.close()
-                session = None
-                if not error.transient or attempt == attempts - 1:
-                    if error.transient:
-                        self._cleanup_after_failure(temporary)
-                        raise TransientDeliveryError(f"{error} (gave up after {attempts} attempts)") from None
-                    raise error from None
-                delay = self._backoff(attempt)
-                log.warning("%s; retrying in %.1fs (attempt %d of %d)", error, delay, attempt + 2, attempts)
-                self._sleep(delay)
-                continue
-            self._release(session)
-            return Delivered(final, digest.hexdigest())
-        raise AssertionError("unreachable")
+
+        def send(session: _Session, _attempt: int) -> None:
+            nonlocal started
+            if not self._dir_ready:
+                self._ensure_remote_dir(session)
+            if not started:
+                # A temporary file of an earlier failed delivery of this name is not ours to resume.
+                if self._remove_if_present(session, temporary):
+                    log.info("removed %s left by an earlier delivery", temporary)
+                started = True
+                offset = 0
+            else:
+                offset = self._resume_offset(session, temporary, local, total)
+                if offset:
+                    log.info("resuming %s at byte %d of %d", upload.remote_name, offset, total)
+            digest.restart(local, offset)
+            self._upload(session, local, temporary, offset, total, progress, digest)
+
+        try:
+            self._retrying(f"upload {local.name} to {final}", send)
+            self._publish(temporary, final, aside)
+        except DeliveryError as error:
+            if not isinstance(error, (AuthenticationError, HostKeyError)):  # connecting again would fail again
+                self._cleanup_after_failure(temporary, final, aside)
+            raise
+        return Delivered(final, digest.hexdigest())
 
     def exists(self, remote_name: str) -> bool:
-        """Whether a file of this final name is in the remote directory now (e.g. not yet picked up)."""
-        path = self._remote_path(remote_name)
-        session = self._acquire()
-        try:
-            found = self._exists(session, path)
-        except Exception as exc:
-            session.close()
-            raise self._classify(exc, session, f"look up {path}") from None
-        self._release(session)
-        return found
+        """Whether a file of this final name is waiting in the remote directory now (e.g. not yet
+        picked up), or moved aside by a replace that did not finish (``.NAME.old``)."""
+        final = self._remote_path(remote_name)
+        aside = self._remote_path(aside_name(remote_name))
+
+        def look(session: _Session, _attempt: int) -> bool:
+            return self._exists(session, final) or self._exists(session, aside)
+
+        return self._retrying(f"look up {final}", look)
+
+    def names(self) -> list[str]:
+        directory = self._remote_dir()
+        return self._retrying(f"list remote directory {directory}", lambda session, _: session.sftp.listdir(directory))
+
+    def remove(self, name: str) -> None:
+        path = self._remote_path(name)
+        self._retrying(f"remove {path}", lambda session, _: self._remove_if_present(session, path))
+
+    def rename(self, source: str, target: str) -> None:
+        old, new = self._remote_path(source), self._remote_path(target)
+        self._retrying(f"rename {old} to {new}", lambda session, attempt: self._move(session, attempt, old, new))
 
     def deliver_all(self, uploads: Sequence[Upload], progress: ProgressCallback | None = None) -> list[DeliveryResult]:
         """Deliver several files at once, each over its own connection (up to `concurrency`).
@@ -314,17 +318,35 @@ class SftpDestination(Destination):
         else:
             session.close()
 
-    def _with_retries(self, action: Callable[[], _Session]) -> _Session:
+    def _retrying(self, what: str, action: Callable[[_Session, int], T]) -> T:
+        """Run one remote operation, `action(session, attempt)`, on a pooled connection: the one retry
+        loop of this module. A transient failure (reset, EOF, timeout, refused connection) closes the
+        connection and runs the action again on a new one after a backoff; anything else is raised at
+        once. Actions must be safe to repeat: `attempt` > 0 tells them an earlier try may have
+        half-happened."""
         attempts = self.settings.retries + 1
         for attempt in range(attempts):
+            session: _Session | None = None
             try:
-                return action()
-            except TransientDeliveryError as exc:
+                session = self._acquire()
+                result = action(session, attempt)
+            except Exception as exc:
+                error = self._classify(exc, session, what)
+                if session is not None:
+                    if error.transient:
+                        session.close()
+                    else:
+                        self._release(session)
+                if not error.transient:
+                    raise error from None
                 if attempt == attempts - 1:
-                    raise TransientDeliveryError(f"{exc} (gave up after {attempts} attempts)") from None
+                    raise TransientDeliveryError(f"{error} (gave up after {attempts} attempts)") from None
                 delay = self._backoff(attempt)
-                log.warning("%s; retrying in %.1fs (attempt %d of %d)", exc, delay, attempt + 2, attempts)
+                log.warning("%s; retrying in %.1fs (attempt %d of %d)", error, delay, attempt + 2, attempts)
                 self._sleep(delay)
+                continue
+            self._release(session)
+            return result
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int) -> float:
@@ -598,32 +620,54 @@ class SftpDestination(Destination):
                 "not renamed to its final name"
             )
 
-    def _publish(self, session: _Session, temporary: str, final: str, aside: str) -> None:
-        sftp = session.sftp
+    def _publish(self, temporary: str, final: str, aside: str) -> None:
+        """Put the uploaded temporary file under its final name, each step retried on its own.
+
+        ``.NAME.old`` (`aside`) is removed only while NAME holds a complete file that carries its rows:
+        the file this run planned while the old one was waiting, or one an interrupted earlier swap
+        put there. The delivery is confirmed (and the state committed) only after it is gone.
+        """
         checkpoint("rename")
-        exists = self._exists(session, final)
-        if exists and not self.settings.replace_existing:
+
+        def inspect(session: _Session, _attempt: int) -> tuple[bool, bool]:
+            return self._exists(session, final), POSIX_RENAME in session.extensions
+
+        final_present, atomic = self._retrying(f"look up {final}", inspect)
+        if final_present and not self.settings.replace_existing:
             raise DeliveryError(
                 f"{final} already exists on {self.settings.host} and replace_existing is false; "
                 "remove it there or set destination.replace_existing: true"
             )
-        if POSIX_RENAME in session.extensions:
-            sftp.posix_rename(temporary, final)
-            return
-        if not exists:
-            sftp.rename(temporary, final)
-            return
-        # No atomic replace on this server: move the old file aside, then put the new one in place.
-        sftp.rename(final, aside)
-        try:
-            sftp.rename(temporary, final)
-        except Exception:
-            try:
-                sftp.rename(aside, final)
-            except Exception:  # noqa: BLE001  the original error is the one to report
-                log.error("could not restore %s from %s on %s", final, aside, self.settings.host)
-            raise
-        self._remove_quietly(session, aside)
+        if atomic:
+            self._retrying(
+                f"rename {temporary} to {final}",
+                lambda session, attempt: self._move(session, attempt, temporary, final, atomic=True),
+            )
+        else:
+            self._swap(temporary, final, aside, final_present)
+        # A `.old` left by an earlier replace that did not finish: the plan counted it as waiting, so
+        # the file now under NAME carries its rows.
+        if self._retrying(f"remove {aside}", lambda session, _: self._remove_if_present(session, aside)):
+            log.info("removed %s now that %s is in place", aside, final)
+
+    def _swap(self, temporary: str, final: str, aside: str, final_present: bool) -> None:
+        """Replace without posix-rename: move the waiting file aside and rename the new one in (the
+        caller then removes the old one). Interrupted anywhere, NAME or `.NAME.old` holds a file
+        with every waiting row."""
+        if final_present:
+            # A `.old` already there is from a swap interrupted after its second rename: the complete
+            # file under NAME carries its rows, and the rename aside needs the name free.
+            if self._retrying(f"remove {aside}", lambda session, _: self._remove_if_present(session, aside)):
+                log.info("removed %s, left by an earlier replace of %s that did finish", aside, final)
+            checkpoint("rename-aside")
+            self._retrying(
+                f"move {final} aside to {aside}", lambda session, attempt: self._move(session, attempt, final, aside)
+            )
+        checkpoint("rename-final")
+        self._retrying(
+            f"rename {temporary} to {final}", lambda session, attempt: self._move(session, attempt, temporary, final)
+        )
+        checkpoint("remove-old")
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -634,10 +678,21 @@ class SftpDestination(Destination):
             return False
         return True
 
-    def _remove_if_present(self, session: _Session, path: str) -> None:
-        if self._exists(session, path):
-            session.sftp.remove(path)
-            log.info("removed %s left by an earlier delivery", path)
+    def _remove_if_present(self, session: _Session, path: str) -> bool:
+        """Remove `path` if it is there (so repeating it after a lost answer is harmless)."""
+        if not self._exists(session, path):
+            return False
+        session.sftp.remove(path)
+        return True
+
+    def _move(self, session: _Session, attempt: int, source: str, target: str, *, atomic: bool = False) -> None:
+        """Rename `source` to `target` (plain SFTP rename refuses to overwrite; `atomic` replaces)."""
+        if attempt and not self._exists(session, source) and self._exists(session, target):
+            return  # an earlier try went through; only its answer was lost
+        if atomic:
+            session.sftp.posix_rename(source, target)
+        else:
+            session.sftp.rename(source, target)
 
     def _remove_quietly(self, session: _Session, path: str) -> None:
         try:
@@ -646,13 +701,27 @@ class SftpDestination(Destination):
         except Exception as exc:  # noqa: BLE001  the next delivery removes it
             log.warning("could not remove %s on %s (%s); the next delivery will", path, self.settings.host, exc)
 
-    def _cleanup_after_failure(self, temporary: str) -> None:
-        """After giving up on a transient failure, try once more to remove the temporary file."""
+    def _cleanup_after_failure(self, temporary: str, final: str, aside: str) -> None:
+        """After a failed delivery, once: put a file moved aside back if nothing replaced it, and
+        remove the temporary file. What this cannot do, the next delivery's `tidy` does."""
+        host = self.settings.host
         try:
-            session = self._connect()
-        except FeedsError:
+            session = self._acquire()
+        except FeedsError as exc:
+            log.warning("could not clean up %s on %s after the failed delivery (%s); the next delivery will",
+                        final, host, exc)
             return
-        self._remove_quietly(session, temporary)
+        try:
+            if not self._exists(session, final) and self._exists(session, aside):
+                session.sftp.rename(aside, final)
+                log.warning("put the waiting file %s back from %s on %s after the failed delivery", final, aside, host)
+            if self._remove_if_present(session, temporary):
+                log.info("removed %s after the failed delivery", temporary)
+        except Exception as exc:  # noqa: BLE001  the delivery's own error is the one to report
+            log.warning("could not clean up %s on %s after the failed delivery (%s); the next delivery will",
+                        final, host, self._classify(exc, session, "clean up"))
+            session.close()
+            return
         self._release(session)
 
     def _classify(self, exc: BaseException, session: _Session | None, what: str) -> DeliveryError:

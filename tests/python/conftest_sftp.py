@@ -97,6 +97,10 @@ class CuttingProxy:
     ``cuts`` maps a connection number (0 = first) to the number of client-to-server bytes after
     which that connection is reset; ``stalls`` likewise, after which it silently stops forwarding
     (a hung server or a dead link). ``sent`` records the client-to-server bytes of each connection.
+    ``cut_all()`` resets every open connection at once; while ``refusing`` is set, new connections
+    are reset as soon as they are accepted (a link that stays down, so every retry fails).
+    ``mute_all()`` drops every later server-to-client byte of the connections open now: requests
+    still reach the server, their answers are lost.
     """
 
     def __init__(
@@ -106,6 +110,9 @@ class CuttingProxy:
         self.cuts = dict(cuts or {})
         self.stalls = dict(stalls or {})
         self.sent: list[int] = []
+        self.refusing = False
+        self._live: list[tuple[socket.socket, socket.socket]] = []
+        self._muted: set[socket.socket] = set()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._stopping = False
@@ -120,10 +127,15 @@ class CuttingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.refusing:
+                _reset(client)
+                continue
             with self._lock:
                 number = len(self.sent)
                 self.sent.append(0)
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._live.append((client, upstream))
             stalled = threading.Event()
             for args in ((client, upstream, number, stalled), (upstream, client, None, stalled)):
                 thread = threading.Thread(target=self._pump, args=args, daemon=True)
@@ -139,6 +151,8 @@ class CuttingProxy:
                 data = source.recv(65536)
                 if not data or stalled.is_set():
                     break
+                if number is None and source in self._muted:
+                    continue
                 if number is not None:
                     limit = min(x for x in (cut, stall, float("inf")) if x is not None)
                     if self.sent[number] + len(data) >= limit:
@@ -162,6 +176,19 @@ class CuttingProxy:
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
 
+    def cut_all(self) -> None:
+        """Reset every connection open now, as a dropped link would."""
+        with self._lock:
+            live, self._live = self._live, []
+        for client, upstream in live:
+            _reset(client)
+            _reset(upstream)
+
+    def mute_all(self) -> None:
+        """Lose every answer the server sends from now on over the connections open now."""
+        with self._lock:
+            self._muted.update(upstream for _, upstream in self._live)
+
     def close(self) -> None:
         self._stopping = True
         self._listener.close()
@@ -171,6 +198,9 @@ def _reset(sock: socket.socket) -> None:
     """Close with RST, as a dropped connection or middlebox would."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked reading it; close alone may not
+    with contextlib.suppress(OSError):
         sock.close()
 
 
