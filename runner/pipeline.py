@@ -332,7 +332,8 @@ def check_gates(
         prepared = plan.prepared
         if prepared.mode == "full":
             if prepared.total_rows == 0:
-                refusals.append(f"{plan.feed.name}: the full file would be empty{_why_empty(record.feeds[plan.feed.name])}")
+                why = _why_empty(record.feeds[plan.feed.name])
+                refusals.append(f"{plan.feed.name}: the full file would be empty{why}")
             elif prepared.last_full_rows and prepared.total_rows < prepared.last_full_rows * (1 - gates.max_shrink):
                 refusals.append(
                     f"{plan.feed.name}: the full file would hold {prepared.total_rows} rows, "
