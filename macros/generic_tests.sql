@@ -69,19 +69,48 @@
     where not ({{ column_name ~ ' ' if column_name }}{{ expression }})
 {% endtest %}
 
+{#- dbt's relationships test, except that a value the parent's rejects model lists as excluded by a
+    rule (e.g. the SKU of a deleted or draft product, which old orders still name) is known too. -#}
+{% test relationships_or_excluded(model, column_name, to, field, excluded_in) %}
+    select child.{{ column_name }} as failing_value
+    from {{ model }} as child
+    left join {{ to }} as parent
+        on child.{{ column_name }} = parent.{{ field }}
+    left join (
+        select distinct {{ field }} from {{ excluded_in }}
+        where kind = 'excluded'
+    ) as excluded
+        on child.{{ column_name }} = excluded.{{ field }}
+    where
+        child.{{ column_name }} is not null
+        and parent.{{ field }} is null
+        and excluded.{{ field }} is null
+{% endtest %}
+
 {% test is_empty(model) %}
     select * from {{ model }}
 {% endtest %}
 
-{% test rejects_within_threshold(model, candidates, share=none, min_rows=none, never_fail_reasons=['missing_email']) %}
-    {%- set share = share if share is not none else var('rejects_error_share', 0.05) -%}
+{#- Quarantined rows (kind quarantined) against the whole feed's candidate rows. per_reason
+    (the error level): fails when one reason other than never_fail_reasons holds more than `share`
+    of the candidates and at least min_rows rows. per_reason false (the warn level): counts each
+    quarantined row once over all those reasons together. -#}
+{% test rejects_within_threshold(model, candidates, share=none, min_rows=none, never_fail_reasons=['missing_email'], per_reason=true, share_var='rejects_error_share') %}
+    {%- set share = share if share is not none else var(share_var, 0.05) -%}
     {%- set min_rows = min_rows if min_rows is not none else var('rejects_error_min_rows', 10) -%}
     with rejected as (
         select
-            reject_reason,
+            {{ 'reject_reason' if per_reason else "'any reason'" }} as reject_reason,
             count(distinct source_id) as rejected_rows
         from {{ model }}
+        where
+            kind = 'quarantined'
+            {%- if never_fail_reasons %}
+            and reject_reason not in ('{{ never_fail_reasons | join("', '") }}')
+            {%- endif %}
+        {%- if per_reason %}
         group by reject_reason
+        {%- endif %}
     ),
 
     candidate_rows as (
@@ -95,9 +124,25 @@
     from rejected
     cross join candidate_rows
     where
-        {%- if never_fail_reasons %}
-        rejected.reject_reason not in ('{{ never_fail_reasons | join("', '") }}') and
-        {%- endif %}
         rejected.rejected_rows >= {{ min_rows }}
         and rejected.rejected_rows > {{ share }} * candidate_rows.candidate_rows
+{% endtest %}
+
+{#- On a model: fails on rows where any text column holds an HTML tag or comment (<b>, </p>,
+    <br/>, <!-- -->), which Listrak would show as typed. Text such as "<3" or "a < b" passes. -#}
+{% test no_html_markup(model) %}
+    {%- set names = [] -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(model) if column.is_string() -%}
+            {%- do names.append(adapter.quote(column.name)) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select *
+    from {{ model }}
+    where
+    {%- for name in names %}
+        {{ 'or ' if not loop.first }}{{ has_html_markup(name) }}
+    {%- else %}
+        1 = 0
+    {%- endfor %}
 {% endtest %}

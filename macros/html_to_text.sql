@@ -64,3 +64,18 @@
         ''
     )
 {%- endmacro %}
+
+{#- Whether a text holds an HTML tag or comment: "<" then a letter, "/" or "!" and a ">" later.
+    Used by the no_html_markup test on every text column of the feeds. -#}
+{% macro has_html_markup(expression) -%}
+    {{ return(adapter.dispatch('has_html_markup', 'listrak_feeds')(expression)) }}
+{%- endmacro %}
+
+{#- `~` finds the pattern anywhere in the text on Postgres and DuckDB alike. -#}
+{% macro default__has_html_markup(expression) -%}
+    coalesce({{ expression }} ~ '<(/?[a-zA-Z][^<>]*|!--.*?--)>', false)
+{%- endmacro %}
+
+{% macro spark__has_html_markup(expression) -%}
+    coalesce({{ expression }} rlike '<(/?[a-zA-Z][^<>]*|!--.*?--)>', false)
+{%- endmacro %}

@@ -2,6 +2,11 @@
     data_type, and the `max_length`, `not_null` and `email_format` data tests attached to them.
     The YAML stays the single source of truth: the runner reads the same tests from the manifest,
     and the rejects and mart SQL below are generated from it, so a limit is changed in one place.
+    Each column's over-length policy (`overlong`) is decided here and nowhere else: a column's
+    meta `overlong: quarantine | truncate` when given; otherwise key columns (meta
+    listrak_feed.key) and required (not_null) columns quarantine the row, and optional text is
+    cut to its maximum, because a cut key or required value would be a wrong value, while a cut
+    optional text only loses its tail.
     Returns [] while dbt parses (the graph is not complete yet). -#}
 {% macro listrak_feed_columns(feed_model) -%}
     {%- if not execute -%}
@@ -12,6 +17,8 @@
     {%- if node is none -%}
         {{ exceptions.raise_compiler_error("listrak_feed_columns: no model named " ~ feed_model) }}
     {%- endif -%}
+    {%- set feed_meta = (node.config.meta or {}).get('listrak_feed') or (node.meta or {}).get('listrak_feed') or {} -%}
+    {%- set key_columns = feed_meta.get('key') or [] -%}
     {%- set checks = {} -%}
     {%- for test in graph.nodes.values()
             if test.resource_type == 'test' and test.attached_node == model_id and test.column_name -%}
@@ -28,12 +35,22 @@
     {%- set columns = [] -%}
     {%- for column in node.columns.values() -%}
         {%- set column_checks = checks.get(column.name, {}) -%}
+        {%- set required = column_checks.get('required', false) -%}
+        {%- set column_meta = ((column.get('config') or {}).get('meta') or {}) -%}
+        {%- set overlong = column_meta.get('overlong') or (column.get('meta') or {}).get('overlong') -%}
+        {%- if overlong is none -%}
+            {%- set overlong = 'quarantine' if required or column.name in key_columns else 'truncate' -%}
+        {%- elif overlong not in ('quarantine', 'truncate') -%}
+            {{ exceptions.raise_compiler_error(
+                feed_model ~ "." ~ column.name ~ ": meta overlong must be quarantine or truncate, not " ~ overlong) }}
+        {%- endif -%}
         {%- do columns.append({
             'name': column.name,
             'data_type': column.data_type,
             'max_length': column_checks.get('max_length'),
-            'required': column_checks.get('required', false),
+            'required': required,
             'email': column_checks.get('email', false),
+            'overlong': overlong,
         }) -%}
     {%- endfor -%}
     {{ return(columns) }}

@@ -1,14 +1,19 @@
 {#- The rows of `candidates` that cannot meet the feed contract of `feed_model`, one row per
-    (candidate row, reason), with the feed's key columns, the candidate's source_id, a reject_reason
-    code and a human-readable reject_detail. Checks come from the mart's YAML tests:
+    (candidate row, reason), with the feed's key columns, the candidate's source_id, kind
+    'quarantined', a reject_reason code, the feed_column it is about (if one) and a human-readable
+    reject_detail. Checks come from the mart's YAML tests:
       missing_email  a required e-mail column (email_format + not_null) is empty
       invalid_email  an e-mail column is filled but not a valid address
       missing_value  another required (not_null) column is empty
-      too_long       a text value exceeds its max_length (skipped when truncate_overlong_text)
+      too_long       a text value exceeds its max_length in a column whose over-length policy is
+                     quarantine (key or required columns, or meta overlong: quarantine)
       duplicate_key  several candidate rows share the feed key (none of them is sent)
+    Over-long values of a column whose policy is truncate are listed as kind 'truncated' (reason
+    too_long): the row is sent with the value cut (see listrak_feed_select), and the run counts them.
     `missing_reasons` renames missing_value for given columns (e.g. {'Sku': 'missing_sku'}).
     `extra_checks` adds feed-specific rules: a list of {reason, condition, detail} SQL snippets
-    over the candidate columns. The result is a plain select, so a model can union more rows. -#}
+    over the candidate columns. The result is a plain select, so a model can union more rows
+    (e.g. rows excluded by a documented rule, kind 'excluded'). -#}
 {% macro listrak_rejects(feed_model, candidates, key_columns, missing_reasons={}, extra_checks=[]) -%}
     {%- set columns = listrak_feed_columns(feed_model) -%}
     {%- set keys = [] -%}
@@ -21,12 +26,14 @@
         {%- if column.email and column.required -%}
             {%- do checks.append({
                 'reason': 'missing_email',
+                'column': column.name,
                 'condition': quoted ~ ' is null',
                 'detail': "'" ~ column.name ~ " is empty'",
             }) -%}
         {%- elif column.required -%}
             {%- do checks.append({
                 'reason': missing_reasons.get(column.name, 'missing_value'),
+                'column': column.name,
                 'condition': quoted ~ ' is null',
                 'detail': "'" ~ column.name ~ " is empty'",
             }) -%}
@@ -34,16 +41,20 @@
         {%- if column.email -%}
             {%- do checks.append({
                 'reason': 'invalid_email',
+                'column': column.name,
                 'condition': quoted ~ ' is not null and not ' ~ is_valid_email(quoted),
                 'detail': "'" ~ column.name ~ " ''' || " ~ quoted ~ " || ''' is not a valid e-mail address'",
             }) -%}
         {%- endif -%}
-        {%- if column.max_length and not var('truncate_overlong_text', false) -%}
+        {%- if column.max_length -%}
+            {%- set truncated = column.overlong == 'truncate' -%}
             {%- do checks.append({
+                'kind': 'truncated' if truncated else 'quarantined',
                 'reason': 'too_long',
+                'column': column.name,
                 'condition': 'length(' ~ quoted ~ ') > ' ~ column.max_length,
                 'detail': "'" ~ column.name ~ " is ' || cast(length(" ~ quoted ~ ") as " ~ dbt.type_string()
-                    ~ ") || ' characters long, maximum " ~ column.max_length ~ "'",
+                    ~ ") || ' characters long, " ~ ('cut to ' if truncated else 'maximum ') ~ column.max_length ~ "'",
             }) -%}
         {%- endif -%}
     {%- endfor -%}
@@ -54,7 +65,9 @@
         {{ key }},
         {%- endfor %}
         source_id,
+        cast('{{ check.kind or "quarantined" }}' as {{ dbt.type_string() }}) as kind,
         cast('{{ check.reason }}' as {{ dbt.type_string() }}) as reject_reason,
+        cast({{ "'" ~ check.column ~ "'" if check.column else 'null' }} as {{ dbt.type_string() }}) as feed_column,
         cast({{ check.detail }} as {{ dbt.type_string() }}) as reject_detail
     from {{ candidates }}
     where {{ check.condition }}
@@ -65,7 +78,9 @@
         {{ key }},
         {%- endfor %}
         source_id,
+        cast('quarantined' as {{ dbt.type_string() }}) as kind,
         cast('duplicate_key' as {{ dbt.type_string() }}) as reject_reason,
+        cast(null as {{ dbt.type_string() }}) as feed_column,
         cast(
             '{{ key_columns | join(", ") }} shared by ' || cast(rows_with_key as {{ dbt.type_string() }}) || ' rows'
             as {{ dbt.type_string() }}

@@ -108,7 +108,8 @@ class ConsoleReporter(Reporter):
     def node(self, name: str, resource_type: str, status: str) -> None:
         self._nodes += 1
         log.info("dbt %s %s: %s", resource_type, name, status)
-        if status not in ("success", "pass") and not self.quiet:
+        # Warnings are reported once, after the build, by the command (with their failing rows).
+        if status not in ("success", "pass", "warn") and not self.quiet:
             self.console.print(f"  dbt {resource_type} {name}: {status}", markup=False, highlight=False)
         elif self.fancy and self._nodes % 10 == 0:
             self.console.print(f"  dbt: {self._nodes} nodes done", markup=False, highlight=False)
@@ -153,16 +154,20 @@ class ConsoleReporter(Reporter):
 
 def summary_table(record: RunRecord) -> Table:
     table = Table(title=f"run {record.run_id}: {record.status}", title_justify="left")
-    for column in ("feed", "status", "rows", "size", "sha256", "rejected", "remote"):
+    for column in ("feed", "status", "rows", "size", "sha256", "rejected", "excluded", "truncated", "remote"):
         table.add_column(column, justify="right" if column in ("rows", "size", "rejected") else "left")
     for feed in record.feeds.values():
+        # Records written before rejected_rows existed counted reasons; show what they have.
+        rejected = feed.rejected_rows if feed.rejected_rows is not None else sum(feed.rejects.values())
         table.add_row(
             feed.feed,
             feed.status,
             "" if feed.rows is None else str(feed.rows),
             human_bytes(feed.bytes),
             (feed.sha256 or "")[:12],
-            str(sum(feed.rejects.values())) if feed.rejects else "",
+            str(rejected) if rejected else "",
+            ", ".join(f"{count} {rule}" for rule, count in feed.excluded.items()),
+            ", ".join(f"{column} {count}" for column, count in feed.truncated.items()),
             feed.remote_path or "",
         )
     return table

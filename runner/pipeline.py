@@ -335,10 +335,13 @@ def plan_feeds(
     evidence = _EarlierDeliveries(settings, destination)
     for feed in feeds:
         entry = record.feeds[feed.name]
-        entry.rejects = warehouse.rejects_by_reason(connection, feed)
-        if entry.rejects:
-            reasons = ", ".join(f"{count} {reason}" for reason, count in entry.rejects.items())
-            reporter.warn(f"{feed.name}: {sum(entry.rejects.values())} rows quarantined ({reasons})")
+        counts = warehouse.rule_counts(connection, feed)
+        entry.rejects, entry.rejected_rows = counts.quarantined, counts.quarantined_rows
+        entry.excluded, entry.truncated = counts.excluded, counts.truncated
+        if counts.quarantined_rows:
+            # One line per feed, counting rows; each group of rows with the reasons they share.
+            reasons = ", ".join(f"{count} {reasons}" for reasons, count in counts.reason_sets.items())
+            reporter.warn(f"{feed.name}: {counts.quarantined_rows} rows quarantined ({reasons})")
         name = export_step.file_name(feed, settings.feed_format(feed.name), day, settings.date_format)
         waiting = still_waiting(destination, name)
         mode = "full" if options.full else feed.mode
@@ -408,6 +411,18 @@ def feed_file_matcher(settings: Settings, feeds: Sequence[Feed]) -> Callable[[st
     return lambda name: any(pattern.fullmatch(name) for pattern in patterns)
 
 
+def _why_empty(entry: FeedRecord) -> str:
+    """Where a feed's source rows went, for a refusal of an empty file: exclusions and quarantine."""
+    parts = []
+    if entry.excluded:
+        rules = ", ".join(f"{count} {rule}" for rule, count in entry.excluded.items())
+        parts.append(f"{sum(entry.excluded.values())} source rows excluded ({rules})")
+    if entry.rejected_rows:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in entry.rejects.items())
+        parts.append(f"{entry.rejected_rows} rows quarantined ({reasons})")
+    return ": " + "; ".join(parts) if parts else ": the source has no rows for it"
+
+
 def check_gates(
     settings: Settings, options: RunOptions, plans: list[FeedPlan], record: RunRecord, reporter: Reporter
 ) -> None:
@@ -425,7 +440,8 @@ def check_gates(
             )
         elif prepared.mode == "full":
             if prepared.total_rows == 0:
-                refusals.append(f"{plan.feed.name}: the full file would be empty")
+                why = _why_empty(record.feeds[plan.feed.name])
+                refusals.append(f"{plan.feed.name}: the full file would be empty{why}")
             elif prepared.last_full_rows and prepared.total_rows < prepared.last_full_rows * (1 - gates.max_shrink):
                 refusals.append(
                     f"{plan.feed.name}: the full file would hold {prepared.total_rows} rows, "

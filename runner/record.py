@@ -49,7 +49,14 @@ class FeedRecord:
     remote_path: str | None = None
     export_seconds: float | None = None
     delivery_seconds: float | None = None
+    #: Quarantined source rows per reason (a row with two reasons counts under both), and the
+    #: number of distinct quarantined rows, which is what the summary shows.
     rejects: dict[str, int] = field(default_factory=dict)
+    rejected_rows: int | None = None
+    #: Source rows left out by a documented rule, per rule (draft, unpublished, test_order, ...).
+    excluded: dict[str, int] = field(default_factory=dict)
+    #: Values cut to their maximum (over-length policy truncate) in rows sent, per column.
+    truncated: dict[str, int] = field(default_factory=dict)
     #: Whether the delivery state advanced past this file (only after confirmed delivery).
     state_committed: bool = False
     error: str | None = None

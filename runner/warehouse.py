@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -83,14 +84,57 @@ def relation_exists(connection: duckdb.DuckDBPyConnection, relation: str) -> boo
     return True
 
 
-def rejects_by_reason(connection: duckdb.DuckDBPyConnection, feed: Feed) -> dict[str, int]:
-    """Rows the feed's rejects model quarantined, counted by reject_reason."""
+@dataclass
+class RuleCounts:
+    """What a feed's data rules did to its source rows, from its rejects model (see listrak_rejects)."""
+
+    #: Distinct source rows held back, and how many of them carry each reason (a row may have several).
+    quarantined_rows: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    #: Rows held back per combination of reasons, e.g. {"duplicate_key + too_long:Title": 2}.
+    reason_sets: dict[str, int] = field(default_factory=dict)
+    #: Source rows that are no feed candidates, per documented rule (draft, unpublished, test_order ...).
+    excluded: dict[str, int] = field(default_factory=dict)
+    #: Values cut to their maximum in rows that are sent, per feed column.
+    truncated: dict[str, int] = field(default_factory=dict)
+
+
+def rule_counts(connection: duckdb.DuckDBPyConnection, feed: Feed) -> RuleCounts:
+    """Quarantined, excluded and truncated rows of a feed, counted by source row (not by reason)."""
     if not feed.rejects_relation or not relation_exists(connection, feed.rejects_relation):
-        return {}
+        return RuleCounts()
+    # too_long names its column, so a long ShippingMethod and a long OrderNumber read apart.
+    reason = "reject_reason || case when reject_reason = 'too_long' then ':' || feed_column else '' end"
     rows = connection.execute(
-        f"select reject_reason, count(*) from {feed.rejects_relation} group by 1 order by 2 desc, 1"
+        f"""
+        with labelled as (
+            select source_id, kind, {reason} as reason, feed_column from {feed.rejects_relation}
+        ),
+        quarantined as (
+            select source_id, string_agg(distinct reason, ' + ' order by reason) as reasons
+            from labelled where kind = 'quarantined' group by source_id
+        )
+        select 'quarantined', reason, count(distinct source_id) from labelled
+        where kind = 'quarantined' group by reason
+        union all
+        select 'reason_set', reasons, count(*) from quarantined group by reasons
+        union all
+        select 'excluded', reason, count(distinct source_id) from labelled
+        where kind = 'excluded' group by reason
+        union all
+        -- A value cut in a row that is held back anyway is not counted: that row is not sent.
+        select 'truncated', feed_column, count(distinct source_id) from labelled
+        where kind = 'truncated' and source_id not in (select source_id from quarantined)
+        group by feed_column
+        order by 1, 3 desc, 2
+        """
     ).fetchall()
-    return {str(reason): int(count) for reason, count in rows}
+    counts = RuleCounts()
+    for kind, name, count in rows:
+        {"quarantined": counts.quarantined, "reason_set": counts.reason_sets,
+         "excluded": counts.excluded, "truncated": counts.truncated}[kind][str(name)] = int(count)
+    counts.quarantined_rows = sum(counts.reason_sets.values())
+    return counts
 
 
 def row_count(connection: duckdb.DuckDBPyConnection, feed: Feed) -> int:

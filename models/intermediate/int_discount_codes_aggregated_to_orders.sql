@@ -1,6 +1,6 @@
 -- CouponCode per order: the order's distinct discount codes in the order they were applied,
 -- joined with ",". When the joined text would exceed the feed's 32 characters, only the first
--- code is sent (a code alone that is longer still meets the too_long rule like any value).
+-- code is sent (a code alone that is longer is cut to the maximum by the mart, and counted).
 with
 
 discount_codes as (

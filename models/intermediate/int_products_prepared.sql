@@ -57,15 +57,33 @@ live_products as (
 
 descriptions as (
 
-    -- body_html as plain text, in two steps (see macros/html_to_text.sql).
+    -- body_html and the title as plain text, in two steps (see macros/html_to_text.sql):
+    -- merchants paste markup into titles too, and Listrak shows the Title as it is.
     select
         product_id,
-        {{ decode_html_entities('without_tags') }} as description_text
+        {{ decode_html_entities('without_tags') }} as description_text,
+        {{ decode_html_entities('title_without_tags') }} as title_text
     from (
         select
             product_id,
-            {{ strip_html_tags('body_html') }} as without_tags
+            {{ strip_html_tags('body_html') }} as without_tags,
+            {{ strip_html_tags('title') }} as title_without_tags
         from live_products
+    ) as stripped
+
+),
+
+variant_titles as (
+
+    -- The variant title (e.g. "Medium / Red") as plain text, like the product title.
+    select
+        variant_id,
+        {{ decode_html_entities('without_tags') }} as variant_title_text
+    from (
+        select
+            variant_id,
+            {{ strip_html_tags('title') }} as without_tags
+        from variants
     ) as stripped
 
 ),
@@ -84,15 +102,16 @@ final as (
     select
         coalesce(variants.sku, {{ fallback_sku('variants.variant_id') }}) as "Sku",
         case
-            when variants.title is null or variants.title = 'Default Title' then live_products.title
-            else live_products.title || ' - ' || variants.title
+            when
+                variant_titles.variant_title_text is null
+                or variant_titles.variant_title_text = 'Default Title'
+                then descriptions.title_text
+            else descriptions.title_text || ' - ' || variant_titles.variant_title_text
         end as "Title",
         images.image_url as "ImageUrl",
         'https://' || shop.storefront_domain || '/products/' || live_products.handle as "LinkUrl",
-        trim(left(
-            coalesce({{ clean_text('descriptions.description_text') }}, live_products.title),
-            4000
-        )) as "Description",
+        -- Cut to the feed maximum by the mart (Description's over-length policy is truncate).
+        coalesce({{ clean_text('descriptions.description_text') }}, descriptions.title_text) as "Description",
         case
             when variants.compare_at_price > variants.price then variants.compare_at_price
             else variants.price
@@ -136,6 +155,8 @@ final as (
         on variants.product_id = live_products.product_id
     inner join descriptions
         on live_products.product_id = descriptions.product_id
+    inner join variant_titles
+        on variants.variant_id = variant_titles.variant_id
     cross join shop
     left join images
         on

@@ -14,7 +14,10 @@ counts as (
         select
             '{{ feed }}' as feed,
             (select count(*) from {{ ref(mart) }}) as feed_rows,
-            (select count(distinct source_id) from {{ ref(mart ~ '_rejects') }}) as rejected_rows,
+            (
+                select count(distinct source_id) from {{ ref(mart ~ '_rejects') }}
+                where kind = 'quarantined'
+            ) as rejected_rows,
             (select count(*) from {{ ref(candidates) }}) as candidate_rows
         {%- if not loop.last %}
             union all

@@ -10,7 +10,9 @@ order_items as (
 
 order_rejects as (
 
+    -- Excluded orders are no candidates, and truncated ones are sent with their items.
     select * from {{ ref('listrak_orders_rejects') }}
+    where kind = 'quarantined'
 
 )
 

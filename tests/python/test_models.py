@@ -130,7 +130,8 @@ def test_build_with_single_defects_succeeds_and_runs_unit_tests(planted):
     assert not run.named("fail") and not run.named("error")
     # Unit tests run as part of the build (named <model>::<test> in results, by their test name here).
     assert "status_cancelled_is_10" in run.statuses
-    assert run.statuses["listrak_orders_rejects_empty"] == "warn"
+    # Guest orders without e-mail are normal: quarantined and counted, but no warning.
+    assert run.statuses["listrak_orders_rejects_below_warn_share"] == "pass"
 
 
 @pytest.mark.parametrize("model", sorted(SPEC_COLUMNS))
@@ -174,7 +175,8 @@ def test_one_bad_email_quarantines_exactly_that_customer_and_order(planted):
 
 def test_duplicate_variant_sku_quarantines_exactly_those_rows(planted):
     path, ids, _ = planted
-    rejects = _query(path, 'select source_id, "Sku", reject_reason from listrak_products_rejects')
+    rejects = _query(path, """select source_id, "Sku", reject_reason from listrak_products_rejects
+        where kind = 'quarantined'""")
     assert {int(row[0]) for row in rejects} == ids["duplicate_variants"]
     assert {(row[1], row[2]) for row in rejects} == {(ids["duplicate_sku"], "duplicate_key")}
     assert _query(path, 'select count(*) from listrak_products where "Sku" = ?', [ids["duplicate_sku"]]) == [(0,)]
@@ -200,7 +202,8 @@ def test_test_orders_and_deleted_rows_never_reach_a_feed(planted):
     assert not deleted_emails & feed_emails
     assert not deleted_products & feed_masters
     # ...and they are not quarantined either: they are simply not feed candidates.
-    rejected_orders = {row[0] for row in _query(path, 'select "OrderNumber" from listrak_orders_rejects')}
+    rejected_orders = {row[0] for row in _query(path, """select "OrderNumber" from listrak_orders_rejects
+        where kind = 'quarantined'""")}
     assert not excluded_orders & rejected_orders
 
 
@@ -208,12 +211,13 @@ def test_mostly_malformed_emails_fail_the_build_naming_the_threshold_test(broken
     path, run = broken_emails
     assert not run.success
     assert run.named("fail") == {"listrak_customers_rejects_within_threshold"}
-    assert run.statuses["listrak_customers_rejects_empty"] == "warn"
+    assert run.statuses["listrak_customers_rejects_below_warn_share"] == "warn"
     invalid = _query(path, "select count(*) from listrak_customers_rejects where reject_reason = 'invalid_email'")
     assert invalid[0][0] > 100
 
 
-def test_truncate_overlong_text_var_sends_cut_values_instead_of_rejecting(fresh_demo_db):
+def test_overlong_optional_text_is_cut_and_listed_as_truncated(fresh_demo_db):
+    """FirstName is optional: over its maximum it is cut, the customer is sent, and the cut is listed."""
     path = fresh_demo_db("overlong")
     con = duckdb.connect(str(path))
     try:
@@ -226,14 +230,11 @@ def test_truncate_overlong_text_var_sends_cut_values_instead_of_rejecting(fresh_
     finally:
         con.close()
 
-    rejected = run_dbt(["build", "--select", "+listrak_customers", "--indirect-selection", "cautious"], path)
-    assert rejected.success
-    assert _query(path, """select reject_reason, reject_detail from listrak_customers_rejects
-        where source_id = ? and reject_reason = 'too_long'""", [str(customer_id)]) == [
-        ("too_long", "FirstName is 60 characters long, maximum 50")]
-
-    truncated = run_dbt(["build", "--select", "+listrak_customers", "--indirect-selection", "cautious"], path, dbt_vars={"truncate_overlong_text": True})
-    assert truncated.success
+    run = run_dbt(["build", "--select", "+listrak_customers", "--indirect-selection", "cautious"], path)
+    assert run.success
+    assert _query(path, """select kind, reject_reason, feed_column, reject_detail from listrak_customers_rejects
+        where source_id = ?""", [str(customer_id)]) == [
+        ("truncated", "too_long", "FirstName", "FirstName is 60 characters long, cut to 50")]
     assert _query(path, 'select "FirstName" from listrak_customers where "CustomerNumber" = ?',
                   [str(customer_id)]) == [("x" * 50,)]
 

@@ -1,8 +1,11 @@
--- Order items that cannot go into the Order Items feed, one row per (item, reason):
+-- Order items that do not go into the Order Items feed as they are, one row per (item, reason):
 --   - the item's own defects (see listrak_rejects), with missing_sku for custom items that have
---     neither a SKU nor a variant, and invalid_quantity for a quantity below 1;
+--     neither a SKU nor a variant, and invalid_quantity for a quantity below 1; over-long
+--     optional text is listed as kind truncated (the item is sent with the value cut);
 --   - every item of an order quarantined in listrak_orders_rejects: reason missing_email when
---     the order has no e-mail (normal for guest and POS orders), order_rejected otherwise.
+--     the order has no e-mail (normal for guest and POS orders), order_rejected otherwise;
+--   - kind excluded: merged order lines that are no feed candidates by rule, because their
+--     order is a test_order, a deleted_order, or not in the source (unknown_order).
 with
 
 order_items as (
@@ -14,6 +17,18 @@ order_items as (
 order_rejects as (
 
     select * from {{ ref('listrak_orders_rejects') }}
+
+),
+
+source_lines as (
+
+    select * from {{ ref('int_order_lines_merged') }}
+
+),
+
+source_orders as (
+
+    select * from {{ ref('stg_shopify__orders') }}
 
 ),
 
@@ -37,6 +52,7 @@ rejected_orders as (
         "OrderNumber",
         reject_reason
     from order_rejects
+    where kind = 'quarantined'
 
 ),
 
@@ -46,10 +62,12 @@ items_of_rejected_orders as (
         order_items."OrderNumber",
         order_items."Sku",
         order_items.source_id,
+        cast('quarantined' as {{ dbt.type_string() }}) as kind,
         case
             when rejected_orders.reject_reason = 'missing_email' then 'missing_email'
             else 'order_rejected'
         end as reject_reason,
+        cast(null as {{ dbt.type_string() }}) as feed_column,
         'order ' || order_items."OrderNumber"
         || ' is rejected (' || rejected_orders.reject_reason || ')' as reject_detail
     from order_items
@@ -58,11 +76,44 @@ items_of_rejected_orders as (
 
 ),
 
+exclusions as (
+
+    select
+        source_orders.order_name as "OrderNumber",
+        source_lines.sku as "Sku",
+        source_lines.order_line_ids as source_id,
+        cast('excluded' as {{ dbt.type_string() }}) as kind,
+        cast(
+            case
+                when source_orders.order_id is null then 'unknown_order'
+                when source_orders.is_test then 'test_order'
+                else 'deleted_order'
+            end as {{ dbt.type_string() }}
+        ) as reject_reason,
+        cast(null as {{ dbt.type_string() }}) as feed_column,
+        cast(
+            case
+                when source_orders.order_id is null then 'the line''s order is not in the source'
+                when source_orders.is_test then 'an item of a test order'
+                else 'an item of an order deleted in Shopify'
+            end as {{ dbt.type_string() }}
+        ) as reject_detail
+    from source_lines
+    left join order_items
+        on source_lines.order_line_ids = order_items.source_id
+    left join source_orders
+        on source_lines.order_id = source_orders.order_id
+    where order_items.source_id is null
+
+),
+
 final as (
 
     select * from own_rejects
     union all
     select * from items_of_rejected_orders
+    union all
+    select * from exclusions
 
 )
 

@@ -1,10 +1,27 @@
--- Variants that cannot go into the Products feed, one row per (variant, reason). Two variants
--- with the same SKU are both rejected (duplicate_key): Listrak would keep only one of them.
+-- Variants that do not go into the Products feed as they are, one row per (variant, reason):
+--   - kind quarantined: candidates that cannot meet the contract (see listrak_rejects); two
+--     variants with the same SKU are both rejected (duplicate_key): Listrak would keep only one;
+--   - kind truncated: candidates sent with a text cut to its maximum (e.g. Description);
+--   - kind excluded: source variants that are no feed candidates by rule: draft, unpublished
+--     (active but not published to the online store), deleted_product (unless var
+--     deleted_products_as_discontinued), unknown_product (no product row), other_status.
 with
 
 products as (
 
     select * from {{ ref('int_products_prepared') }}
+
+),
+
+source_variants as (
+
+    select * from {{ ref('stg_shopify__product_variants') }}
+
+),
+
+source_products as (
+
+    select * from {{ ref('stg_shopify__products') }}
 
 ),
 
@@ -18,6 +35,68 @@ rejects as (
         },
     ]) }}
 
+),
+
+not_candidates as (
+
+    select
+        source_variants.variant_id,
+        source_variants.sku,
+        source_products.product_id,
+        source_products.status,
+        source_products.published_at,
+        source_products.is_deleted
+    from source_variants
+    left join products
+        on cast(source_variants.variant_id as {{ dbt.type_string() }}) = products.source_id
+    left join source_products
+        on source_variants.product_id = source_products.product_id
+    where products.source_id is null
+
+),
+
+classified as (
+
+    select
+        *,
+        case
+            when product_id is null then 'unknown_product'
+            when is_deleted then 'deleted_product'
+            when status = 'draft' then 'draft'
+            when status = 'active' and published_at is null then 'unpublished'
+            else 'other_status'
+        end as reason
+    from not_candidates
+
+),
+
+exclusions as (
+
+    select
+        coalesce(sku, {{ fallback_sku('variant_id') }}) as "Sku",
+        cast(variant_id as {{ dbt.type_string() }}) as source_id,
+        cast('excluded' as {{ dbt.type_string() }}) as kind,
+        cast(reason as {{ dbt.type_string() }}) as reject_reason,
+        cast(null as {{ dbt.type_string() }}) as feed_column,
+        cast(
+            case reason
+                when 'unknown_product' then 'the variant''s product is not in the source'
+                when 'deleted_product' then 'the product is deleted in Shopify'
+                when 'draft' then 'the product is a draft'
+                when 'unpublished' then 'the product is active but not published'
+                else 'the product''s status is ' || coalesce(status, 'empty')
+            end as {{ dbt.type_string() }}
+        ) as reject_detail
+    from classified
+
+),
+
+final as (
+
+    select * from rejects
+    union all
+    select * from exclusions
+
 )
 
-select * from rejects
+select * from final
