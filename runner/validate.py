@@ -179,11 +179,10 @@ def unchecked_rules(feed: Feed) -> list[str]:
 
 def feed_for_file(path: Path, feeds: list[Feed]) -> Feed:
     """The feed whose file name template (e.g. Listrak_Order_Feed_{date}) the file's name matches."""
-    stem = path.name.split(".", 1)[0] if "." in path.name else path.name
     matches = []
     for feed in feeds:
-        literal = [re.escape(part) for part in feed.file_name.split("{date}")]
-        if re.fullmatch(".+?".join(literal), stem, flags=re.IGNORECASE):
+        pattern = ".+?".join(re.escape(part) for part in feed.file_name.split("{date}"))
+        if re.fullmatch(pattern + r"(\.[A-Za-z0-9]+)?", path.name, flags=re.IGNORECASE):
             matches.append(feed)
     if len(matches) > 1:
         # Prefer the most specific template (the longest fixed text): Listrak_X_{date} over {date}.
