@@ -21,9 +21,9 @@ import codecs
 import csv
 import re
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -130,7 +130,7 @@ def validate(path: Path, feed: Feed, fmt: FeedFormat, limit: int = 1000) -> Vali
         with tempfile.TemporaryDirectory(prefix="feeds-validate-") as scratch:
             text = Path(scratch) / "sheet.csv"
             try:
-                _sheet_to_csv(path, text)
+                _sheet_to_csv(path, text, feed, fmt)
             except XlsxError as exc:
                 result.problems = [Problem(None, None, "format", f"{path.name}: {exc}")]
                 return result
@@ -200,21 +200,33 @@ def feed_for_file(path: Path, feeds: list[Feed]) -> Feed:
     return matches[0]
 
 
-def _sheet_to_csv(path: Path, target: Path) -> None:
+def _sheet_to_csv(path: Path, target: Path, feed: Feed, fmt: FeedFormat) -> None:
     """The workbook's first sheet as a UTF-8 CSV, every row padded to the header's width.
 
-    Data rows wider than the header keep their extra cells, so the row checks report them.
+    Data rows wider than the header keep their extra cells, so the row checks report them. A cell
+    Excel stores as a date is written in the feed's date or timestamp format, as a feed file holds it.
     """
     rows = sheet_rows(path)
     with open(target, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
-        header = next(rows, None)
+        header = [str(value) for value in next(rows, None) or []]
         if not header:
             return
         width = len(header)
         writer.writerow(header)
+        kinds = {name: column.kind for name, column in zip(header_names(feed, fmt), feed.columns)}
+        patterns = [
+            {"date": fmt.date_format, "timestamp": fmt.timestamp_format}.get(kinds.get(name, ""), "%Y-%m-%d %H:%M:%S")
+            for name in header
+        ]
         for row in rows:
-            writer.writerow(row + [""] * (width - len(row)))
+            values = [
+                value.strftime(patterns[index] if index < width else "%Y-%m-%d %H:%M:%S")
+                if isinstance(value, datetime)
+                else value
+                for index, value in enumerate(row)
+            ]
+            writer.writerow(values + [""] * (width - len(values)))
 
 
 def _validate_text(

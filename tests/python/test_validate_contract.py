@@ -4,6 +4,7 @@ from the file; the feed from its name."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import xlsxwriter
 
 from runner.build import DbtProject
 from runner.config import FeedFormat
+from runner.errors import ConfigError
 from runner.export import export_feed, header_names
 from runner.feed import Feed, Rule
 from runner.validate import CHECKED_TESTS, feed_for_file, validate, validate_file
@@ -143,8 +145,6 @@ def _bad_rows(feed: Feed) -> tuple[list[list[str]], dict[int, set[tuple[str, str
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    import csv
-
     with open(path, "w", encoding="utf-8", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows([header, *rows])
     return path
@@ -261,6 +261,33 @@ def test_xlsx_with_shared_strings_gaps_and_numbers(feeds: dict[str, Feed], tmp_p
     assert (2, "OrderNumber", "required") in found
 
 
+def test_xlsx_dates_typed_in_excel_are_read_as_dates(feeds: dict[str, Feed], tmp_path: Path) -> None:
+    from datetime import datetime
+
+    feed = feeds["orders"]
+    header = header_names(feed, FMT)
+    path = tmp_path / "orders.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet()
+    stamp = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    day = workbook.add_format({"num_format": "d mmm yyyy"})
+    for index, name in enumerate(header):
+        sheet.write_string(0, index, name)
+    for row_index, number in ((1, 1), (2, 2)):
+        for index, (name, value) in enumerate(_good_row(feed, number).items()):
+            if name == "DateEntered":
+                sheet.write_datetime(row_index, index, datetime(2024, 3, 5, 14, 7, 9), stamp)
+            elif name == "ShipDate":
+                sheet.write_datetime(row_index, index, datetime(2024, 3, 6), day)
+            else:
+                sheet.write_string(row_index, index, value)
+    sheet.write_number(2, header.index("OrderTotal"), 45356.5, day)  # a date in a money column
+    workbook.close()
+    problems = validate_file(path, feed, FMT)
+    assert [(p.row, p.column, p.rule) for p in problems] == [(2, "OrderTotal", "type")]
+    assert "2024-03-05 12:00:00" in problems[0].message
+
+
 def test_format_comes_from_the_file(feeds: dict[str, Feed], tmp_path: Path) -> None:
     feed = feeds["customers"]
     header = header_names(feed, FMT)
@@ -307,7 +334,7 @@ def test_feed_is_inferred_from_the_file_name(feeds: dict[str, Feed], tmp_path: P
     for name, (prefix, _) in SPEC.items():
         assert feed_for_file(Path(f"{prefix}20260115.csv"), declared).name == name
         assert feed_for_file(Path(f"/x/{prefix.lower()}2026-01-15.XLSX"), declared).name == name
-    with pytest.raises(Exception, match="pass --feed"):
+    with pytest.raises(ConfigError, match="pass --feed"):
         feed_for_file(Path("orders.csv"), declared)
 
 
