@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from runner.errors import ConfigError
-from runner.feed import Column, Feed
+from runner.feed import Column, Feed, Rule
 
 #: Called with (node name, resource type, status) as each dbt node finishes.
 NodeCallback = Callable[[str, str, str], None]
@@ -254,11 +254,15 @@ def feeds_from_manifest(manifest: dict[str, Any]) -> list[Feed]:
     nodes: dict[str, Any] = manifest["nodes"]
     limits: dict[tuple[str, str], int] = {}
     required: set[tuple[str, str]] = set()
+    rules: dict[str, list[Rule]] = {}
+    email_pattern = _email_pattern(manifest)
     for node in nodes.values():
         metadata = node.get("test_metadata")
         if node["resource_type"] != "test" or not metadata:
             continue
         attached, column = node.get("attached_node"), node.get("column_name")
+        if attached:
+            rules.setdefault(attached, []).append(_rule(node, metadata, email_pattern))
         if not attached or not column:
             continue
         if metadata["name"] == "max_length":
@@ -300,9 +304,39 @@ def feeds_from_manifest(manifest: dict[str, Any]) -> list[Feed]:
                 columns=columns,
                 rejects_model=rejects["name"] if rejects else None,
                 rejects_relation=_relation(rejects) if rejects else None,
+                rules=tuple(rules.get(unique_id, ())),
             )
         )
     return feeds
+
+
+def _rule(node: dict[str, Any], metadata: dict[str, Any], email_pattern: str | None) -> Rule:
+    # `model` and `column_name` are dbt's own plumbing, not the test's arguments.
+    arguments = {
+        key: value for key, value in (metadata.get("kwargs") or {}).items() if key not in ("model", "column_name")
+    }
+    if metadata["name"] == "email_format" and email_pattern is not None:
+        arguments["pattern"] = email_pattern
+    return Rule(
+        test=str(metadata["name"]),
+        name=str(node["name"]),
+        column=node.get("column_name"),
+        arguments=arguments,
+        severity=str((node.get("config") or {}).get("severity") or "error").lower(),
+    )
+
+
+def _email_pattern(manifest: dict[str, Any]) -> str | None:
+    """The regular expression of the project's `email_regex` macro, which the email_format test and
+    the quarantine both use: validate reads it here rather than keeping a copy that could drift."""
+    for macro in (manifest.get("macros") or {}).values():
+        if macro.get("name") != "email_regex":
+            continue
+        found = re.search(r'return\(\s*"([^"]*)"\s*\)', macro.get("macro_sql") or "")
+        if found:
+            # The macro's text is pasted inside a SQL string literal, so quotes are doubled there.
+            return found.group(1).replace("''", "'")
+    return None
 
 
 def _relation(node: dict[str, Any]) -> str:

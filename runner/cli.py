@@ -18,6 +18,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from runner import __version__
 from runner.config import Settings, config_path, load_settings
@@ -378,33 +379,66 @@ def preview(
 
 @app.command()
 def validate(
-    file: Annotated[Path, typer.Argument(help="The feed file to check (ours or made by hand).")],
-    feed: Annotated[str, typer.Option("--feed", "-f", help="Which feed's contract: orders, order_items, customers, products.")],
+    file: Annotated[Path, typer.Argument(help="The feed file to check (csv, txt or xlsx; ours or made by hand).")],
+    feed: Annotated[
+        Optional[str],
+        typer.Option(
+            "--feed", "-f", help="Which feed's contract: orders, order_items, customers, products (default: from the file name)."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Report at most this many problems.")] = 100,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a file against the feed contract; report row, column and rule of each problem (exit 1 if any)."""
+    """Check a file against the feed contract (every data test of its mart); report row, column and
+    rule of each problem (exit 1 if any). Format, encoding and delimiter are read from the file."""
     from runner import pipeline
-    from runner.validate import validate_file
+    from runner.validate import feed_for_file, validate as validate_path
 
     def body() -> None:
         settings = _settings(config)
         if not file.is_file():
             raise ConfigError(f"file {file} does not exist")
-        (chosen,) = pipeline.choose_feeds(settings, pipeline.dbt_project(settings).feeds(), [feed])
-        problems = validate_file(file, chosen, settings.feed_format(chosen.name), limit=limit)
-        if as_json:
-            print(json.dumps({"ok": not problems, "file": str(file), "feed": chosen.name, "problems": [vars(p) for p in problems]}, indent=2))
-        elif problems:
-            table = Table(title=f"{file}: {len(problems)} problems against the {chosen.name} feed", title_justify="left")
-            for column in ("row", "column", "rule", "message"):
-                table.add_column(column)
-            for problem in problems:
-                table.add_row("" if problem.row is None else str(problem.row), problem.column or "", problem.rule, problem.message)
-            _out().print(table)
+        declared = pipeline.dbt_project(settings).feeds()
+        if feed:
+            (chosen,) = pipeline.choose_feeds(settings, declared, [feed])
         else:
-            print(f"ok  {file} meets the {chosen.name} feed contract")
+            chosen = feed_for_file(file, [pipeline.effective_feed(settings, item) for item in declared])
+        result = validate_path(file, chosen, settings.feed_format(chosen.name), limit=limit)
+        problems = result.problems
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "ok": not problems,
+                        "file": str(file),
+                        "feed": chosen.name,
+                        "format": result.detected,
+                        "problems": [vars(p) for p in problems],
+                        "unchecked": result.unchecked,
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            for note in result.unchecked:
+                _err().print(f"note: {note}", markup=False)
+            if problems:
+                title = f"{file}: {len(problems)} problems against the {chosen.name} feed"
+                table = Table(title=title, title_justify="left")
+                for column in ("row", "column", "rule", "message"):
+                    table.add_column(column)
+                for problem in problems:
+                    # Text, not markup: a message quotes the file's values, which may hold [brackets].
+                    table.add_row(
+                        "" if problem.row is None else str(problem.row),
+                        Text(problem.column or ""),
+                        problem.rule,
+                        Text(problem.message),
+                    )
+                _out().print(table)
+            else:
+                print(f"ok  {file} ({result.detected}) meets the {chosen.name} feed contract")
         if problems:
             raise typer.Exit(1)
 

@@ -4,6 +4,7 @@ validation and the CLI. Nothing here imports dbt or DuckDB."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,25 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """One data test of a feed mart as the manifest declares it, so `feeds validate` checks a file
+    by the same rules dbt checks the mart with."""
+
+    #: The generic test: not_null, unique, max_length, email_format, accepted_values, accepted_range,
+    #: expression_is_true, no_line_breaks, unique_combination_of_columns, relationships, ...
+    test: str
+    #: The test node's name, e.g. listrak_products_sale_price_not_above_price.
+    name: str
+    #: The column it is attached to; None for a model-level test.
+    column: str | None = None
+    #: The test's arguments (kwargs) as written in YAML; email_format also carries `pattern`, the
+    #: regular expression of the project's email_regex macro.
+    arguments: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: error or warn, as dbt runs it.
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
 class Feed:
     """A Listrak feed: a mart table plus how its file is named and keyed."""
 
@@ -59,6 +79,8 @@ class Feed:
     #: The rejects model that quarantines rows this feed cannot carry, and its relation, if any.
     rejects_model: str | None = None
     rejects_relation: str | None = None
+    #: The mart's data tests (column and model level), read from the manifest.
+    rules: tuple[Rule, ...] = field(default_factory=tuple)
 
     @property
     def column_names(self) -> list[str]:

@@ -148,12 +148,18 @@ def test_header_names_order_and_overrides(tmp_path: Path) -> None:
     assert (0, "email", "header") in _found(problems)
 
 
-def test_wrong_delimiter_is_named(tmp_path: Path) -> None:
+def test_delimiter_comes_from_the_file_and_a_foreign_one_is_named(tmp_path: Path) -> None:
     path = _write(tmp_path, HEADER.replace(",", "|"), GOOD.replace(",", "|"))
-    problems = validate_file(path, FEED, FeedFormat())
+    assert validate_file(path, FEED, FeedFormat()) == []
+    assert validate_file(path, FEED, FeedFormat(delimiter="\t")) == []
+
+    semicolon = _write(tmp_path, HEADER.replace(",", ";"), GOOD.replace(",", ";"), name="semicolon.csv")
+    problems = validate_file(semicolon, FEED, FeedFormat())
     assert [(p.row, p.rule) for p in problems] == [(0, "delimiter")]
-    assert "delimiter looks like '|'" in problems[0].message
-    assert validate_file(path, FEED, FeedFormat(delimiter="|")) == []
+    assert "semicolon" in problems[0].message
+
+    one_column = _write(tmp_path, "Email OrderNumber", "a b", name="spaces.csv")
+    assert [p.rule for p in validate_file(one_column, FEED, FeedFormat())] == ["delimiter"]
 
 
 def test_encoding_problems(tmp_path: Path) -> None:
@@ -164,7 +170,7 @@ def test_encoding_problems(tmp_path: Path) -> None:
     utf16 = tmp_path / "utf16.csv"
     utf16.write_bytes(b"\xff\xfe" + f"{HEADER}\n{GOOD}\n".encode("utf-16-le"))
     assert validate_file(utf16, FEED, FeedFormat(encoding="utf-16")) == []
-    assert [(p.rule, p.row) for p in validate_file(utf16, FEED, FeedFormat())] == [("encoding", None)]
+    assert validate_file(utf16, FEED, FeedFormat()) == []  # the encoding comes from the file's BOM
 
     no_bom = tmp_path / "utf16-no-bom.csv"
     no_bom.write_bytes(f"{HEADER}\n{GOOD}\n".encode("utf-16-le"))
