@@ -182,7 +182,13 @@ def select_sql(feed: Feed, fmt: FeedFormat) -> str:
         f"{_guarded(feed, column, _format_expression(column, fmt))} as {_identifier(header)}"
         for column, header in zip(feed.columns, header_names(feed, fmt))
     ]
-    return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation}"
+    return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation} as mart\n{_ordered(feed)}"
+
+
+def _ordered(feed: Feed) -> str:
+    """Rows in key order, so the same rows always make the same bytes (a re-export, a resend and the
+    same data on another engine hash alike). The mart's own columns, not the formatted headers."""
+    return "order by " + ", ".join(f"mart.{_identifier(key)}" for key in feed.key)
 
 
 def copy_options(fmt: FeedFormat) -> str:
@@ -341,7 +347,7 @@ def _xlsx_select(feed: Feed, fmt: FeedFormat) -> str:
             expressions.append(f"cast(round({name}, 2) as double)")
         else:
             expressions.append(_format_expression(column, fmt))
-    return "select " + ", ".join(expressions) + f" from {feed.relation}"
+    return "select " + ", ".join(expressions) + f" from {feed.relation} as mart {_ordered(feed)}"
 
 
 def _write_xlsx(
