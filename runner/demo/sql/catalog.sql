@@ -1,3 +1,8 @@
+-- The catalogue: collections, products (titles with delimiters, quotes, line breaks, tabs,
+-- emoji; HTML bodies), variants (odd titles, negative stock, sale prices), media, tags.
+-- Reads: getvariable('n_products'). Helper columns (p, v, n_variants, base_price) are dropped
+-- on publish.
+
 create temp table _collection as
 select
     17000000000000 + k as id,
@@ -8,7 +13,7 @@ select
     case when k = 11 then null else ago(86400 * (400 + k * 20)) end as published_at,
     k = 11 as _fivetran_deleted,
     synced('k', k) as _fivetran_synced
-from range(len(collection_titles())) as t(k)
+from range(len(collection_titles())) as t (k)  -- noqa: AL05
 order by id;
 
 create temp table _product as
@@ -21,16 +26,19 @@ with base as (
         pick(nouns(), u('pnoun2', p)) as noun2,
         u('pstat', p) as us,
         u('page', p) as age
-    from range(getvariable('n_products')) as t(p)
+    from range(getvariable('n_products')) as t (p)  -- noqa: AL05
 ),
+
 titled as (
     select
         *,
         case
-            when p % 29 = 14 then left(
-                adj || ' ' || mat || ' ' || noun || ' with Extra-Long Product Name for '
-                || 'Marketplace Search: Breathable, Durable, Machine-Washable, Ethically '
-                || 'Sourced, Gift-Ready Packaging Included and a Lifetime Repair Promise', 200)
+            when p % 29 = 14
+                then left(
+                    adj || ' ' || mat || ' ' || noun || ' with Extra-Long Product Name for '
+                    || 'Marketplace Search: Breathable, Durable, Machine-Washable, Ethically '
+                    || 'Sourced, Gift-Ready Packaging Included and a Lifetime Repair Promise', 200
+                )
             when p % 12 = 1 then adj || ' ' || noun || ', ' || mat
             when p % 12 = 2 then 'The "' || adj || '" ' || mat || ' ' || noun
             when p % 12 = 3 then adj || ' ' || noun || chr(13) || chr(10) || mat || ' Edition'
@@ -43,20 +51,26 @@ titled as (
         end as title
     from base
 )
+
 select
     8000000000000 + p as id,
     title,
     slug(title) || '-' || p::varchar as handle,
     case
-        when p % 9 = 4 then repeat(
-            '<p>Our ' || lower(mat) || ' ' || lower(noun) || ' is made to last &amp; made '
-            || 'to be worn.&nbsp;It&#39;s cut generously, with reinforced seams.</p>' || chr(10),
-            40)
-        when p % 5 = 2 then '<div class="rte">' || chr(13) || chr(10)
-            || '<p>Meet the <em>' || adj || '</em> ' || noun || ' &mdash; '
-            || 'soft, &quot;lived-in&quot; and ready.</p>' || chr(13) || chr(10)
-            || '<p>Care:<br/>Wash cold &amp; hang dry.</p></div>'
-        else '<p>The ' || lower(adj) || ' ' || lower(noun) || ' in ' || lower(mat)
+        when p % 9 = 4
+            then repeat(
+                '<p>Our ' || lower(mat) || ' ' || lower(noun) || ' is made to last &amp; made '
+                || 'to be worn.&nbsp;It&#39;s cut generously, with reinforced seams.</p>' || chr(10),
+                40
+            )
+        when p % 5 = 2
+            then
+                '<div class="rte">' || chr(13) || chr(10)
+                || '<p>Meet the <em>' || adj || '</em> ' || noun || ' &mdash; '
+                || 'soft, &quot;lived-in&quot; and ready.</p>' || chr(13) || chr(10)
+                || '<p>Care:<br/>Wash cold &amp; hang dry.</p></div>'
+        else
+            '<p>The ' || lower(adj) || ' ' || lower(noun) || ' in ' || lower(mat)
             || '.&nbsp;It&#39;s <strong>built to last</strong> &amp; easy to love.<br/>'
             || 'Machine wash cold.</p><ul><li>100% ' || mat || '</li><li>Imported</li></ul>'
     end as body_html,
@@ -96,12 +110,14 @@ with expanded as (
         unnest(range(product.n_variants)) as k
     from _product as product
 ),
+
 numbered as (
     select
         *,
         row_number() over (order by p, k) - 1 as v
     from expanded
 ),
+
 shaped as (
     select
         *,
@@ -115,6 +131,7 @@ shaped as (
         end as stock_rule
     from numbered
 ),
+
 priced as (
     select
         *,
@@ -127,6 +144,7 @@ priced as (
         end as inventory_quantity
     from shaped
 ),
+
 policied as (
     select
         *,
@@ -139,6 +157,7 @@ policied as (
         end as inventory_policy
     from priced
 )
+
 select
     9000000000000 + v as id,
     product_id,
@@ -165,7 +184,7 @@ select
         else lpad((floor(u('vbarn', v) * 999999999999)::bigint)::varchar, 12, '0')
     end as barcode,
     status = 'active' and not product_deleted
-        and (inventory_quantity > 0 or inventory_policy = 'continue') as available_for_sale,
+    and (inventory_quantity > 0 or inventory_policy = 'continue') as available_for_sale,
     product_created_at as created_at,
     greatest(product_updated_at, ago(floor(u('vupd', v) * 20 * 86400) + 120)) as updated_at,
     synced('v', v) as _fivetran_synced,
@@ -184,14 +203,14 @@ with expanded as (
         unnest(range(1 + floor(u('pnm', product.p) * 4)::bigint)) as k
     from _product as product
 )
+
 select
     product_id,
     15000000000000 + p * 4 + k as media_id,
     k + 1 as position,
     16000000000000 + p * 4 + k as image_id,
-    'https://cdn.shopify.com/s/files/1/0612/3456/7890/files/' || handle || '-'
-        || (k + 1)::varchar || '.jpg?v=' || (1700000000 + floor(u('mver', p) * 9999999)::bigint)
-        ::varchar as image_url,
+    'https://cdn.shopify.com/s/files/1/0612/3456/7890/files/' || handle || '-' || (k + 1)::varchar
+    || '.jpg?v=' || (1700000000 + floor(u('mver', p) * 9999999)::bigint)::varchar as image_url,
     case
         when k = 0 then title
         when u2('malt', p, k) < 0.5 then null
@@ -206,12 +225,13 @@ with expanded as (
     select
         product.p,
         product.id as product_id,
-        floor(u('pcs', product.p) * len(collection_titles()))::bigint as start,
+        floor(u('pcs', product.p) * len(collection_titles()))::bigint as first_collection,
         unnest(range(1 + floor(u('pnc', product.p) * 3)::bigint)) as j
     from _product as product
 )
+
 select
-    17000000000000 + (start + j) % len(collection_titles()) as collection_id,
+    17000000000000 + (first_collection + j) % len(collection_titles()) as collection_id,
     product_id,
     synced('cp', p * 3 + j) as _fivetran_synced
 from expanded
@@ -226,20 +246,29 @@ with tagged as (
             [pick(['gender:women', 'gender:men', 'gender:unisex'], u('tgen', product.p))],
             list_transform(
                 range(floor(u('tn', product.p) * 3)::bigint),
-                lambda j: tags()[
-                    1 + (floor(u('ts', product.p) * len(tags()))::bigint + j) % len(tags())]
+                -- consecutive words from a drawn start (sqlfluff reads the lambda's j as a column)
+                lambda j: tag_words()[
+                    1 + (floor(u('ts', product.p) * len(tag_words()))::bigint + j) % len(tag_words())  -- noqa: RF03
+                ]
             ),
-            case when product.p % 12 = 3 or u('tclr', product.p) < 0.06
-                then ['clearance'] else [] end,
-            case when product.p % 12 = 8 or u('tout', product.p) < 0.04
-                then ['outlet'] else [] end
+            case
+                when product.p % 12 = 3 or u('tclr', product.p) < 0.06
+                    then ['clearance']
+                else []
+            end,
+            case
+                when product.p % 12 = 8 or u('tout', product.p) < 0.04
+                    then ['outlet']
+                else []
+            end
         ) as tags
     from _product as product
 )
+
 select
     product_id,
-    unnest(range(len(tags))) as "index",
+    unnest(range(len(tags))) as index,
     unnest(tags) as value,
     synced('t', p) as _fivetran_synced
 from tagged
-order by product_id, "index";
+order by product_id, index;

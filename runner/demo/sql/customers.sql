@@ -1,3 +1,6 @@
+-- Customers (_customer): messy and shared e-mails, missing names and phones, every consent state.
+-- Reads: getvariable('n_customers').
+
 create temp table _customer as
 with base as (
     select
@@ -9,8 +12,9 @@ with base as (
         u('cstyle', c) as style,
         u('cage', c) as age,
         u('cstate', c) as us
-    from range(getvariable('n_customers')) as t(c)
+    from range(getvariable('n_customers')) as t (c)  -- noqa: AL05
 ),
+
 mail as (
     select
         *,
@@ -19,15 +23,17 @@ mail as (
         pick(email_domains(), u('cdom', mail_c)) as domain
     from base
 ),
+
 shaped as (
     select
         *,
         first_names_ascii()[mfi] || '.' || last_names_ascii()[mli] || mail_c::varchar
             as local_part,
         cap(first_names_ascii()[mfi]) || '.' || cap(last_names_ascii()[mli])
-            || mail_c::varchar as mixed_local_part
+        || mail_c::varchar as mixed_local_part
     from mail
 )
+
 select
     6000000000000 + c as id,
     case
@@ -39,8 +45,10 @@ select
         else local_part || '@' || domain
     end as email,
     first_names()[fi]
-        || case when u('cemoji', c) < 0.03 then ' ' || pick(emoji(), u('cemo', c))
-        else '' end as first_name,
+    || case
+        when u('cemoji', c) < 0.03 then ' ' || pick(emoji(), u('cemo', c))
+        else ''
+    end as first_name,
     case when u('cnolast', c) < 0.02 then null else last_names()[li] end as last_name,
     case
         when u('cphone', c) < 0.35 then null

@@ -1,3 +1,6 @@
+-- Fulfillments (split, cancelled then shipped, with and without tracking), refunds and refunded
+-- lines, drawn from each order's fate in _order_base.
+
 create temp table _fulfillment as
 with expanded as (
     select
@@ -11,14 +14,17 @@ with expanded as (
     from _order_base as o
     where o.ship_kind <> 'unfulfilled'
 ),
+
 timed as (
     select
         *,
         clamp_ts(created_at + to_seconds(
-            floor((0.5 + u2('fdelay', i, k) * 2 + k * 1.5) * 86400)::bigint)) as shipped_at,
+            floor((0.5 + u2('fdelay', i, k) * 2 + k * 1.5) * 86400)::bigint
+        )) as shipped_at,
         pick(['UPS', 'USPS', 'FedEx', 'DHL Express'], u2('fco', i, k)) as tracking_company
     from expanded
 )
+
 select
     14000000000000 + i * 2 + k as id,
     order_id,
@@ -30,15 +36,20 @@ select
     case
         when u2('fnotrack', i, k) < 0.03 then null
         when tracking_company = 'UPS' then '1Z' || lpad(upper(hex(h2('fups', i, k))), 16, '0')
-        when tracking_company = 'USPS' then '9400' || lpad(
-            (floor(u2('ftn', i, k) * 1e17)::bigint)::varchar, 18, '0')
+        when tracking_company = 'USPS'
+            then '9400' || lpad(
+                (floor(u2('ftn', i, k) * 1e17)::bigint)::varchar, 18, '0'
+            )
         else lpad((floor(u2('ftn', i, k) * 1e12)::bigint)::varchar, 12, '0')
     end as tracking_number,
     'manual' as service,
     case
         when ship_kind = 'cancelled_then_shipped' and k = 0 then null
-        when age_s < 6 * 86400 then pick(['label_printed', 'in_transit', 'out_for_delivery'],
-            u2('fss', i, k))
+        when age_s < 6 * 86400
+            then pick(
+                ['label_printed', 'in_transit', 'out_for_delivery'],
+                u2('fss', i, k)
+            )
         when u2('fss', i, k) < 0.1 then null
         else 'delivered'
     end as shipment_status,
@@ -58,31 +69,31 @@ select
     o.money_kind,
     o.i
 from _order_base as o
-where o.money_kind in ('refunded', 'partially_refunded')
+where
+    o.money_kind in ('refunded', 'partially_refunded')
     or (o.money_kind = 'cancelled' and u('ocvoid', o.i) >= 0.5)
 order by id;
 
 create temp table _order_line_refund as
 select
-    13000000000000 + line.i * 4 + line.j as id,
+    13000000000000 + order_line.i * 4 + order_line.j as id,
     refund.id as refund_id,
-    line.id as order_line_id,
-    case when refund.money_kind = 'partially_refunded' then 1 else line.quantity end as quantity,
+    order_line.id as order_line_id,
+    case when refund.money_kind = 'partially_refunded' then 1 else order_line.quantity end as quantity,
     money(
-        (line.price - line.price * line.rate)
-        * case when refund.money_kind = 'partially_refunded' then 1 else line.quantity end
+        (order_line.price - order_line.price * order_line.rate)
+        * case when refund.money_kind = 'partially_refunded' then 1 else order_line.quantity end
     ) as subtotal,
     case
         when refund.money_kind = 'cancelled' then 'cancel'
         when u('rrestock', refund.i) < 0.8 then 'return'
         else 'no_restock'
     end as restock_type,
-    synced('olr', line.i * 4 + line.j) as _fivetran_synced
+    synced('olr', order_line.i * 4 + order_line.j) as _fivetran_synced
 from _refund as refund
-inner join _order_line as line on refund.i = line.i
-where refund.money_kind <> 'partially_refunded' or line.j = 0
+inner join _order_line as order_line on refund.i = order_line.i
+where refund.money_kind <> 'partially_refunded' or order_line.j = 0
 order by id;
 
 alter table _order_line_refund add column total_tax decimal(18, 2);
 update _order_line_refund set total_tax = money(subtotal * 0.08);
-

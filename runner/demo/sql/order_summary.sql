@@ -1,16 +1,32 @@
+-- The order rows (_order): money from the lines, statuses from fulfillments and refunds, guest
+-- and anonymous buyers, odd ZIP codes; then the discount codes each order used.
+
 create temp table _order as
 with shipping as (
-    select order_id, price, discounted_price from _order_shipping_line
+    select
+        order_id,
+        price,
+        discounted_price
+    from _order_shipping_line
 ),
+
 last_shipped as (
-    select order_id, max(created_at) as shipped_at
+    select
+        order_id,
+        max(created_at) as shipped_at
     from _fulfillment
     where status = 'success'
     group by order_id
 ),
+
 last_refund as (
-    select order_id, max(created_at) as refunded_at from _refund group by order_id
+    select
+        order_id,
+        max(created_at) as refunded_at
+    from _refund
+    group by order_id
 ),
+
 assembled as (
     select
         o.*,
@@ -21,8 +37,9 @@ assembled as (
         customer.email as customer_email,
         last_shipped.shipped_at,
         last_refund.refunded_at,
-        case when o.money_kind = 'cancelled'
-            then clamp_ts(o.created_at + to_seconds(floor(u('ocan', o.i) * 5 * 3600)::bigint))
+        case
+            when o.money_kind = 'cancelled'
+                then clamp_ts(o.created_at + to_seconds(floor(u('ocan', o.i) * 5 * 3600)::bigint))
         end as cancelled_at,
         -- guests: half of POS sales and a few web checkouts carry no customer record
         case
@@ -38,6 +55,7 @@ assembled as (
     left join last_shipped on o.id = last_shipped.order_id
     left join last_refund on o.id = last_refund.order_id
 ),
+
 priced as (
     select
         *,
@@ -45,6 +63,7 @@ priced as (
         money((total_line_items_price - total_discounts) * 0.08) as total_tax
     from assembled
 )
+
 select
     id,
     '#' || (1001 + i)::varchar as name,
@@ -56,8 +75,10 @@ select
     end as email,
     case when buyer = 'customer' then customer_id_raw end as customer_id,
     created_at,
-    clamp_ts(greatest(created_at, cancelled_at, shipped_at, refunded_at)
-        + to_seconds(floor(u('oupd', i) * 3600)::bigint + 60)) as updated_at,
+    clamp_ts(
+        greatest(created_at, cancelled_at, shipped_at, refunded_at)
+        + to_seconds(floor(u('oupd', i) * 3600)::bigint + 60)
+    ) as updated_at,
     created_at as processed_at,
     cancelled_at,
     case when cancelled_at is not null then pick(cancel_reasons(), u('ocr', i)) end
@@ -92,16 +113,20 @@ select
     case
         when source_name = 'pos' then null
         when u('ozip', i) < 0.03 then pick(['K1A 0B1', 'M5V 3L9', 'SW1A 1AA'], u('ozc', i))
-        when u('ozip', i) < 0.10 then lpad((floor(u('ozn', i) * 99999)::bigint)::varchar, 5, '0')
-            || '-' || lpad((floor(u('ozn4', i) * 9999)::bigint)::varchar, 4, '0')
+        when u('ozip', i) < 0.10
+            then
+                lpad((floor(u('ozn', i) * 99999)::bigint)::varchar, 5, '0')
+                || '-' || lpad((floor(u('ozn4', i) * 9999)::bigint)::varchar, 4, '0')
         else lpad((floor(u('ozn', i) * 99999)::bigint)::varchar, 5, '0')
     end as billing_address_zip,
     case
         when source_name = 'pos' then null
         when u('ozdiff', i) < 0.1 then lpad((floor(u('ozs', i) * 99999)::bigint)::varchar, 5, '0')
         when u('ozip', i) < 0.03 then pick(['K1A 0B1', 'M5V 3L9', 'SW1A 1AA'], u('ozc', i))
-        when u('ozip', i) < 0.10 then lpad((floor(u('ozn', i) * 99999)::bigint)::varchar, 5, '0')
-            || '-' || lpad((floor(u('ozn4', i) * 9999)::bigint)::varchar, 4, '0')
+        when u('ozip', i) < 0.10
+            then
+                lpad((floor(u('ozn', i) * 99999)::bigint)::varchar, 5, '0')
+                || '-' || lpad((floor(u('ozn4', i) * 9999)::bigint)::varchar, 4, '0')
         else lpad((floor(u('ozn', i) * 99999)::bigint)::varchar, 5, '0')
     end as shipping_address_zip,
     u('odel', i) < 0.005 as _fivetran_deleted,
@@ -124,9 +149,10 @@ with expanded as (
     left join _order_shipping_line as shipping on o.id = shipping.order_id
     where o.n_codes > 0
 )
+
 select
     order_id,
-    k as "index",
+    k as index,
     case
         when k = 1 then 'FREESHIP'
         when rate = 0.10 then pick(['WELCOME10', 'FRIENDS10'], u('dc', i))
@@ -138,4 +164,4 @@ select
     case when k = 1 then 'shipping' else 'percentage' end as type,
     synced('dc', i * 2 + k) as _fivetran_synced
 from expanded
-order by order_id, "index";
+order by order_id, index;

@@ -1,13 +1,17 @@
--- Orders are spread evenly over the two years before as_of, oldest first.
-set variable order_spacing_s = 730 * 86400 / getvariable('n_orders');
-set variable n_variants = (select count(*) from _product_variant);
+-- Orders and their lines: source, money and shipping fate of each order (_order_base), lines
+-- with duplicated SKUs, custom items and blank SKUs (_order_line), shipping lines, line totals.
+-- Reads: getvariable('n_orders'), getvariable('n_customers'), the catalogue's temp tables.
 
 create temp table _order_base as
 with base as (
     select
         i,
         5000000000000 + i as id,
-        (((getvariable('n_orders') - i) - u('ot', i)) * getvariable('order_spacing_s'))::bigint as age_s,
+        -- orders are spread evenly over the two years before as_of, oldest first
+        (
+            ((getvariable('n_orders') - i) - u('ot', i))
+            * (730 * 86400 / getvariable('n_orders'))
+        )::bigint as age_s,
         u('osrc', i) as us,
         u('okind', i) as uk,
         u('oful', i) as uf,
@@ -15,8 +19,9 @@ with base as (
         1 + floor(u('onl', i) * 4)::bigint as n_lines,
         floor(pow(u('ocust', i), 1.3) * getvariable('n_customers'))::bigint as cust_idx,
         floor(u('oship', i) * len(shipping_titles()))::bigint + 1 as ship_k
-    from range(getvariable('n_orders')) as t(i)
+    from range(getvariable('n_orders')) as t (i)  -- noqa: AL05
 )
+
 select
     *,
     case
@@ -63,6 +68,7 @@ with expanded as (
         unnest(range(o.n_lines)) as j
     from _order_base as o
 ),
+
 picked as (
     select
         *,
@@ -72,8 +78,11 @@ picked as (
             when u2('lk', i, j) < 0.02 then 'blank_sku'
             else 'normal'
         end as line_kind,
-        floor(u2('lv', i, case when dup_sku and j = 1 then 0 else j end) * getvariable('n_variants'))::bigint
-            as v,
+        -- any variant of the catalogue (a duplicated SKU repeats the first line's)
+        floor(
+            u2('lv', i, case when dup_sku and j = 1 then 0 else j end)
+            * (select count(*) from _product_variant)
+        )::bigint as v,
         case
             when u2('lq', i, j) < 0.75 then 1
             when u2('lq', i, j) < 0.93 then 2
@@ -81,6 +90,7 @@ picked as (
         end as quantity
     from expanded
 ),
+
 joined as (
     select
         picked.*,
@@ -95,10 +105,11 @@ joined as (
     inner join _product_variant as variant on picked.v = variant.v
     inner join _product as product on variant.product_id = product.id
 )
+
 select
     11000000000000 + i * 4 + j as id,
     order_id,
-    j as "index",
+    j as index,
     case when line_kind = 'custom' then null else product_id end as product_id,
     case when line_kind = 'custom' then null else variant_id end as variant_id,
     case
