@@ -55,7 +55,7 @@ _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-
 _SEED_MIN, _SEED_MAX = -(2**63), 2**63 - 1
 
 
-def script(name: str) -> str:
+def _script(name: str) -> str:
     """The text of one of the generator's SQL files (`SCRIPTS`)."""
     return resources.files(__package__).joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
 
@@ -141,16 +141,20 @@ def generate(
         for name, value in variables.items():
             # The name is one of ours; the value is a bound parameter.
             con.execute(f"set variable {name} = ?", [value])
+        # Qualified by the database: a file named like the schema (shopify.duckdb) would make a
+        # bare `shopify` ambiguous between the two.
+        (database,) = con.execute("select current_database()").fetchone()
+        target = f"{_ident(database)}.{_ident(schema)}"
         con.execute("begin transaction")
-        con.execute(f"create schema if not exists {_ident(schema)}")
+        con.execute(f"create schema if not exists {target}")
         # The scripts name their tables without a schema: `use` puts them in this one, while the
         # temp tables they read stay first on the search path.
-        con.execute(f"use {_ident(schema)}")
+        con.execute(f"use {target}")
         for name in SCRIPTS:
-            con.execute(script(name))
+            con.execute(_script(name))
         con.execute("commit")
         counts = {
-            table: con.execute(f"select count(*) from {_ident(schema)}.{_ident(table)}").fetchone()[0]
+            table: con.execute(f"select count(*) from {target}.{_ident(table)}").fetchone()[0]
             for table in TABLES
         }
     except duckdb.Error:

@@ -36,3 +36,9 @@ def test_schema_named_like_a_keyword(tmp_path: Path) -> None:
     """The schema is the one value spliced into SQL text, quoted: a reserved word still works."""
     counts = generate(tmp_path / "x.duckdb", orders=10, schema="select")
     assert counts["order"] == 10
+
+
+def test_file_named_like_the_schema(tmp_path: Path) -> None:
+    """shopify.duckdb holds a database called shopify; the schema shopify must still be the target."""
+    counts = generate(tmp_path / "shopify.duckdb", orders=10)
+    assert counts["order"] == 10
