@@ -475,7 +475,7 @@ def demo_data(
     config: ConfigOption = None,
 ) -> None:
     """Write demo Shopify raw tables (with real-world defects) into the DuckDB file."""
-    from runner.demo_data import generate
+    from runner.demo import generate
 
     def body() -> None:
         settings = _settings(config)
