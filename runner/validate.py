@@ -171,6 +171,8 @@ def unchecked_rules(feed: Feed) -> list[str]:
             notes.append(f"{where}: severity {rule.severity} in dbt, not checked")
         elif rule.test == "relationships":
             notes.append(f"{where}: needs the file of {rule.arguments.get('to', 'another feed')}, not checked")
+        elif rule.test == "feed_accounts_for_every_row":
+            notes.append(f"{where}: counts the warehouse's candidate, rejects and source rows, not checked")
         elif rule.test not in CHECKED_TESTS:
             notes.append(f"{where}: validate has no check for the {rule.test} test")
         elif rule.test == "email_format" and "pattern" not in rule.arguments:

@@ -22,8 +22,9 @@ from runner.validate import CHECKED_TESTS, feed_for_file, validate, validate_fil
 from workspace import REPO, SPEC, Workspace
 
 FMT = FeedFormat()
-#: Rules a single file cannot be held to: they need another feed's file.
-NEEDS_OTHER_FILES = {"relationships"}
+#: Rules a single file cannot be held to: they need another feed's file, or (feed_accounts_for_every_row)
+#: the warehouse's candidate, rejects and source models.
+NEEDS_OTHER_FILES = {"relationships", "feed_accounts_for_every_row"}
 #: listrak_expression_is_true rules live only in SQL, so their bad rows are written here, by test name; a
 #: new expression rule in YAML fails test_every_rule_of_the_contract_has_a_case until it has one.
 EXPRESSION_CASES: dict[str, list[dict[str, str]]] = {
