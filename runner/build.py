@@ -6,6 +6,7 @@ Only this module imports dbt. It hands plain values to the rest: `Feed` declarat
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -256,13 +257,14 @@ def feeds_from_manifest(manifest: dict[str, Any]) -> list[Feed]:
     required: set[tuple[str, str]] = set()
     rules: dict[str, list[Rule]] = {}
     email_pattern = _email_pattern(manifest)
+    seeds = {node["name"]: node for node in nodes.values() if node["resource_type"] == "seed"}
     for node in nodes.values():
         metadata = node.get("test_metadata")
         if node["resource_type"] != "test" or not metadata:
             continue
         attached, column = node.get("attached_node"), node.get("column_name")
         if attached:
-            rules.setdefault(attached, []).append(_rule(node, metadata, email_pattern))
+            rules.setdefault(attached, []).append(_rule(node, metadata, email_pattern, seeds))
         if not attached or not column:
             continue
         if metadata["name"] == "max_length":
@@ -310,13 +312,17 @@ def feeds_from_manifest(manifest: dict[str, Any]) -> list[Feed]:
     return feeds
 
 
-def _rule(node: dict[str, Any], metadata: dict[str, Any], email_pattern: str | None) -> Rule:
+def _rule(
+    node: dict[str, Any], metadata: dict[str, Any], email_pattern: str | None, seeds: dict[str, dict[str, Any]]
+) -> Rule:
     # `model` and `column_name` are dbt's own plumbing, not the test's arguments.
     arguments = {
         key: value for key, value in (metadata.get("kwargs") or {}).items() if key not in ("model", "column_name")
     }
     if metadata["name"] == "email_format" and email_pattern is not None:
         arguments["pattern"] = email_pattern
+    if metadata["name"] == "value_in_seed":
+        arguments.update(_seed_values(seeds, arguments))
     return Rule(
         test=str(metadata["name"]),
         name=str(node["name"]),
@@ -324,6 +330,22 @@ def _rule(node: dict[str, Any], metadata: dict[str, Any], email_pattern: str | N
         arguments=arguments,
         severity=str((node.get("config") or {}).get("severity") or "error").lower(),
     )
+
+
+def _seed_values(seeds: dict[str, dict[str, Any]], arguments: dict[str, Any]) -> dict[str, Any]:
+    """The allowed values of a value_in_seed test, read from its seed's CSV file as accepted_values
+    arguments, so validate checks a file against the seed itself; {} when the file is not found."""
+    found = re.fullmatch(r"""\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*""", str(arguments.get("to", "")))
+    seed = seeds.get(found.group(1)) if found else None
+    if seed is None:
+        return {}
+    path = Path(seed.get("root_path") or "") / seed["original_file_path"]
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            values = [row[arguments["field"]] for row in csv.DictReader(handle)]
+    except (OSError, KeyError):
+        return {}
+    return {"values": values, "quote": not all(re.fullmatch(r"-?[0-9]+", value) for value in values)}
 
 
 def _email_pattern(manifest: dict[str, Any]) -> str | None:

@@ -45,15 +45,16 @@ class Rule:
     """One data test of a feed mart as the manifest declares it, so `feeds validate` checks a file
     by the same rules dbt checks the mart with."""
 
-    #: The generic test: not_null, unique, max_length, email_format, accepted_values, accepted_range,
-    #: expression_is_true, no_line_breaks, unique_combination_of_columns, relationships, ...
+    #: The generic test: not_null, unique, max_length, email_format, accepted_values, value_in_seed,
+    #: listrak_accepted_range, listrak_expression_is_true, no_line_breaks, listrak_unique_combination,
+    #: relationships, ...
     test: str
     #: The test node's name, e.g. listrak_products_sale_price_not_above_price.
     name: str
     #: The column it is attached to; None for a model-level test.
     column: str | None = None
     #: The test's arguments (kwargs) as written in YAML; email_format also carries `pattern`, the
-    #: regular expression of the project's email_regex macro.
+    #: regular expression of the project's email_regex macro; value_in_seed carries `values`, its seed's.
     arguments: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     #: error or warn, as dbt runs it.
     severity: str = "error"

@@ -1,8 +1,8 @@
 """Validate: check any feed file, ours or made by hand, against its feed contract.
 
 The contract is the mart's: its columns' data types and the data tests the manifest attaches to it
-(not_null, unique, max_length, email_format, accepted_values, accepted_range, expression_is_true,
-no_line_breaks, unique_combination_of_columns), so a rule added in YAML is checked here too.
+(not_null, unique, max_length, email_format, accepted_values, value_in_seed, listrak_accepted_range,
+listrak_expression_is_true, no_line_breaks, listrak_unique_combination), so a rule added in YAML is checked here too.
 
 The format comes from the file, not from feeds.yml: an XLSX workbook (zip signature) or delimited
 text, its encoding from the byte-order mark, its delimiter from the header line. Python reads only
@@ -55,12 +55,13 @@ _REJECT_RULES = {
 CHECKED_TESTS = (
     "not_null",
     "unique",
-    "unique_combination_of_columns",
+    "listrak_unique_combination",
     "max_length",
     "email_format",
     "accepted_values",
-    "accepted_range",
-    "expression_is_true",
+    "value_in_seed",
+    "listrak_accepted_range",
+    "listrak_expression_is_true",
     "no_line_breaks",
 )
 #: The DuckDB type each column kind is read as, for the rules that compare values.
@@ -170,10 +171,14 @@ def unchecked_rules(feed: Feed) -> list[str]:
             notes.append(f"{where}: severity {rule.severity} in dbt, not checked")
         elif rule.test == "relationships":
             notes.append(f"{where}: needs the file of {rule.arguments.get('to', 'another feed')}, not checked")
+        elif rule.test == "feed_accounts_for_every_row":
+            notes.append(f"{where}: counts the warehouse's candidate, rejects and source rows, not checked")
         elif rule.test not in CHECKED_TESTS:
             notes.append(f"{where}: validate has no check for the {rule.test} test")
         elif rule.test == "email_format" and "pattern" not in rule.arguments:
             notes.append(f"{where}: the email_regex macro was not found in the manifest, not checked")
+        elif rule.test == "value_in_seed" and "values" not in rule.arguments:
+            notes.append(f"{where}: the seed file of {rule.arguments.get('to')} was not found, not checked")
     return notes
 
 
@@ -453,7 +458,7 @@ def _evaluable(connection: duckdb.DuckDBPyConnection, rule: Rule, unchecked: lis
     The expression is the warehouse's SQL; on DuckDB (the default) it runs as written, but on
     another adapter it may use a function DuckDB lacks, and one such rule must not stop the others.
     """
-    if rule.test != "expression_is_true" or rule.severity != "error":
+    if rule.test != "listrak_expression_is_true" or rule.severity != "error":
         return True
     try:
         connection.execute(f"select 1 from typed_rows where not ({_expression(rule)}) limit 0")
@@ -569,11 +574,11 @@ def _checks_sql(feed: Feed, fmt: FeedFormat, positions: dict[int, int], rules: l
     for rule in rules:
         if rule.severity != "error":
             continue
-        if rule.test == "unique_combination_of_columns":
+        if rule.test == "listrak_unique_combination":
             names = rule.arguments.get("combination_of_columns") or []
             unique_sets.append(tuple(str(name).strip().strip('"') for name in names))
             continue
-        if rule.test == "expression_is_true":
+        if rule.test == "listrak_expression_is_true":
             _expression_branch(rule, branches, feed, headers, positions)
             continue
         if rule.column is None or rule.column not in index_of or index_of[rule.column] not in positions:
@@ -601,7 +606,7 @@ def _checks_sql(feed: Feed, fmt: FeedFormat, positions: dict[int, int], rules: l
                 f"{_literal(rule.arguments['pattern'])})",
                 f"'not a valid e-mail address: ' || {shown(index)}",
             )
-        elif rule.test == "accepted_values":
+        elif rule.test in ("accepted_values", "value_in_seed") and "values" in rule.arguments:
             values = rule.arguments.get("values") or []
             quote = rule.arguments.get("quote", True)
             listed = ", ".join(_literal(str(value)) if quote else str(value) for value in values)
@@ -611,7 +616,7 @@ def _checks_sql(feed: Feed, fmt: FeedFormat, positions: dict[int, int], rules: l
                 f"{typed} is not null and {typed} not in ({listed})",
                 f"'value ' || {shown(index)} || ' is not one of {_escape_message(', '.join(map(str, values)))}'",
             )
-        elif rule.test == "accepted_range":
+        elif rule.test == "listrak_accepted_range":
             # The bounds are SQL, inserted as the accepted_range test inserts them.
             low, high = rule.arguments.get("min_value"), rule.arguments.get("max_value")
             inclusive = rule.arguments.get("inclusive", True)

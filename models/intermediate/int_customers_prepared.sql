@@ -6,13 +6,13 @@ with
 
 customers as (
 
-    select * from {{ ref('stg_shopify__customers') }}
+    select * from {{ ref('int_customers_conformed') }}
 
 ),
 
 orders as (
 
-    select * from {{ ref('stg_shopify__orders') }}
+    select * from {{ ref('int_orders_conformed') }}
 
 ),
 
@@ -33,7 +33,7 @@ order_zip_codes as (
 
     select
         email,
-        coalesce(billing_address_zip, shipping_address_zip) as zip_code,
+        coalesce(billing_postal_code, shipping_postal_code) as zip_code,
         row_number() over (
             partition by email
             order by created_at desc, order_id desc
@@ -43,7 +43,7 @@ order_zip_codes as (
         not is_test
         and not is_deleted
         and email is not null
-        and coalesce(billing_address_zip, shipping_address_zip) is not null
+        and coalesce(billing_postal_code, shipping_postal_code) is not null
 
 ),
 
@@ -57,11 +57,7 @@ final as (
         cast(null as date) as "Birthday",
         order_zip_codes.zip_code as "ZipCode",
         cast(ranked_customers.customer_id as {{ dbt.type_string() }}) as "CustomerNumber",
-        -- Shopify's account state: only "enabled" means the customer has an account.
-        case
-            when ranked_customers.account_state is null then null
-            else ranked_customers.account_state = 'enabled'
-        end as "Registered",
+        ranked_customers.is_registered as "Registered",
         cast(null as {{ dbt.type_string() }}) as "Meta1",
         cast(null as {{ dbt.type_string() }}) as "Meta2",
         cast(null as {{ dbt.type_string() }}) as "Meta3",

@@ -5,7 +5,7 @@ with
 
 discount_codes as (
 
-    select * from {{ ref('stg_shopify__order_discount_codes') }}
+    select * from {{ ref('int_order_discount_codes_conformed') }}
 
 ),
 
@@ -14,7 +14,7 @@ distinct_codes as (
     select
         order_id,
         code,
-        min(code_index) as first_index
+        min(code_position) as first_index
     from discount_codes
     where code is not null
     group by order_id, code

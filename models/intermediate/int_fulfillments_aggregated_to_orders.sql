@@ -1,19 +1,11 @@
--- Shipping facts per order from its fulfillments. Cancelled (and failed) fulfillments did not
--- ship and are ignored. The latest remaining fulfillment gives the ship date; the latest one
--- with a tracking number gives TrackingNumber and the carrier.
+-- Shipping facts per order from its shipments (cancelled fulfillments are no shipments): the
+-- latest shipment gives the ship date; the latest one with a tracking number gives
+-- TrackingNumber and the carrier.
 with
 
-fulfillments as (
+shipments as (
 
-    select * from {{ ref('stg_shopify__fulfillments') }}
-
-),
-
-shipped as (
-
-    select *
-    from fulfillments
-    where coalesce(status, 'success') not in ('cancelled', 'error', 'failure')
+    select * from {{ ref('int_shipments_conformed') }}
 
 ),
 
@@ -22,12 +14,12 @@ latest_tracked as (
     select
         order_id,
         tracking_number,
-        tracking_company,
+        carrier,
         row_number() over (
             partition by order_id
-            order by created_at desc, fulfillment_id desc
+            order by shipped_at desc, shipment_id desc
         ) as recency
-    from shipped
+    from shipments
     where tracking_number is not null
 
 ),
@@ -37,8 +29,8 @@ per_order as (
     select
         order_id,
         count(*) as fulfillment_count,
-        max(created_at) as last_shipped_at
-    from shipped
+        max(shipped_at) as last_shipped_at
+    from shipments
     group by order_id
 
 ),
@@ -50,7 +42,7 @@ final as (
         per_order.fulfillment_count,
         per_order.last_shipped_at,
         latest_tracked.tracking_number,
-        latest_tracked.tracking_company
+        latest_tracked.carrier
     from per_order
     left join latest_tracked
         on

@@ -1,12 +1,18 @@
 -- Candidate rows of the Order Items feed, one per (order, SKU), in the feed's columns. Items of
 -- test and deleted orders are left out. A row's ShipDate and TrackingNumber are its order's
--- latest shipment when the row is fulfilled (Shopify's tables do not say which shipment carried
--- which line); ShippingMethod is the order's.
+-- latest shipment when the row is fulfilled (sources such as Shopify do not say which shipment
+-- carried which line); ShippingMethod is the order's.
 with
 
 orders as (
 
-    select * from {{ ref('stg_shopify__orders') }}
+    select * from {{ ref('int_orders_conformed') }}
+
+),
+
+status_codes as (
+
+    select * from {{ ref('listrak_status_codes') }}
 
 ),
 
@@ -39,17 +45,11 @@ real_orders as (
 final as (
 
     select
-        real_orders.order_name as "OrderNumber",
+        real_orders.order_number as "OrderNumber",
         order_lines.sku as "Sku",
         order_lines.quantity as "Quantity",
         order_lines.unit_price as "Price",
-        {{ listrak_status_code(
-            'real_orders.cancelled_at',
-            'real_orders.financial_status',
-            'order_lines.fulfillment_status',
-            'order_lines.refunded_quantity',
-            'order_lines.quantity',
-        ) }} as "Status",
+        status_codes.code as "Status",
         case
             when order_lines.fulfillment_status = 'fulfilled'
                 then {{ to_feed_timezone('fulfillments.last_shipped_at') }}
@@ -58,7 +58,7 @@ final as (
             when order_lines.fulfillment_status in ('fulfilled', 'partial')
                 then fulfillments.tracking_number
         end as "TrackingNumber",
-        coalesce(shipping.shipping_method, fulfillments.tracking_company) as "ShippingMethod",
+        coalesce(shipping.shipping_method, fulfillments.carrier) as "ShippingMethod",
         order_lines.discounted_unit_price as "DiscountedPrice",
         order_lines.line_total as "ItemTotal",
         cast(null as {{ dbt.type_string() }}) as "Meta1",
@@ -74,6 +74,14 @@ final as (
         on order_lines.order_id = fulfillments.order_id
     left join shipping
         on order_lines.order_id = shipping.order_id
+    left join status_codes
+        on {{ order_status(
+            'real_orders.is_cancelled',
+            'real_orders.payment_status',
+            'order_lines.fulfillment_status',
+            'order_lines.refunded_quantity',
+            'order_lines.quantity',
+        ) }} = status_codes.order_status
 
 )
 

@@ -1,57 +1,11 @@
 -- One row per (order, SKU): lines of one order that share a SKU are merged, as the order items
--- feed is keyed by (OrderNumber, Sku). Lines without a SKU take their variant's current SKU, then
--- the variant fallback SKU; custom items (no SKU, no variant) are merged into one row per order
--- with a null sku, which the order items rejects record as missing_sku.
+-- feed is keyed by (OrderNumber, Sku). Lines without a SKU (custom items) are merged into one row
+-- per order with a null sku, which the order items rejects record as missing_sku.
 with
 
 order_lines as (
 
-    select * from {{ ref('stg_shopify__order_lines') }}
-
-),
-
-order_line_refunds as (
-
-    select * from {{ ref('stg_shopify__order_line_refunds') }}
-
-),
-
-product_variants as (
-
-    select * from {{ ref('stg_shopify__product_variants') }}
-
-),
-
-refunded_quantities as (
-
-    select
-        order_line_id,
-        sum(quantity) as refunded_quantity
-    from order_line_refunds
-    group by order_line_id
-
-),
-
-lines_with_sku as (
-
-    select
-        order_lines.order_line_id,
-        order_lines.order_id,
-        coalesce(
-            order_lines.sku,
-            product_variants.sku,
-            {{ fallback_sku('order_lines.variant_id') }}
-        ) as sku,
-        order_lines.quantity,
-        order_lines.price,
-        order_lines.total_discount,
-        order_lines.fulfillment_status,
-        coalesce(refunded_quantities.refunded_quantity, 0) as refunded_quantity
-    from order_lines
-    left join product_variants
-        on order_lines.variant_id = product_variants.variant_id
-    left join refunded_quantities
-        on order_lines.order_line_id = refunded_quantities.order_line_id
+    select * from {{ ref('int_order_lines_conformed') }}
 
 ),
 
@@ -63,13 +17,13 @@ merged as (
         {{ sorted_listagg('order_line_id', "','") }} as order_line_ids,
         count(*) as line_count,
         sum(quantity) as quantity,
-        sum(price * quantity) as gross_amount,
-        sum(total_discount) as discount_amount,
+        sum(unit_price * quantity) as gross_amount,
+        sum(discount_amount) as discount_amount,
         sum(refunded_quantity) as refunded_quantity,
         sum(case when fulfillment_status = 'fulfilled' then 1 else 0 end) as fulfilled_line_count,
         sum(case when fulfillment_status in ('fulfilled', 'partial') then 1 else 0 end) as shipped_line_count,
         sum(case when fulfillment_status = 'restocked' then 1 else 0 end) as restocked_line_count
-    from lines_with_sku
+    from order_lines
     group by order_id, sku
 
 ),

@@ -6,7 +6,13 @@ with
 
 orders as (
 
-    select * from {{ ref('stg_shopify__orders') }}
+    select * from {{ ref('int_orders_conformed') }}
+
+),
+
+status_codes as (
+
+    select * from {{ ref('listrak_status_codes') }}
 
 ),
 
@@ -57,34 +63,24 @@ final as (
 
     select
         real_orders.email as "Email",
-        real_orders.order_name as "OrderNumber",
-        {{ to_feed_timezone('coalesce(real_orders.processed_at, real_orders.created_at)') }} as "DateEntered",
-        real_orders.total_price as "OrderTotal",
-        real_orders.total_line_items_price as "ItemTotal",
-        real_orders.total_tax as "TaxTotal",
+        real_orders.order_number as "OrderNumber",
+        {{ to_feed_timezone('real_orders.placed_at') }} as "DateEntered",
+        real_orders.order_total as "OrderTotal",
+        real_orders.item_subtotal as "ItemTotal",
+        real_orders.tax_total as "TaxTotal",
         shipping.shipping_total as "ShippingTotal",
         cast(null as {{ dbt.type_numeric() }}) as "HandlingTotal",
-        {{ listrak_status_code(
-            'real_orders.cancelled_at',
-            'real_orders.financial_status',
-            'real_orders.fulfillment_status',
-            'quantities.refunded_quantity',
-            'quantities.ordered_quantity',
-        ) }} as "Status",
+        status_codes.code as "Status",
         -- Only a completely fulfilled order has shipped as a whole.
         case
             when real_orders.fulfillment_status = 'fulfilled'
                 then {{ to_feed_timezone('fulfillments.last_shipped_at') }}
         end as "ShipDate",
         fulfillments.tracking_number as "TrackingNumber",
-        coalesce(shipping.shipping_method, fulfillments.tracking_company) as "ShippingMethod",
+        coalesce(shipping.shipping_method, fulfillments.carrier) as "ShippingMethod",
         discount_codes.coupon_code as "CouponCode",
-        real_orders.total_discounts as "DiscountTotal",
-        case lower(real_orders.source_name)
-            when 'web' then 'online'
-            when 'pos' then 'POS'
-            else real_orders.source_name
-        end as "Source",
+        real_orders.discount_total as "DiscountTotal",
+        real_orders.sales_channel as "Source",
         cast(null as {{ dbt.type_string() }}) as "Meta1",
         cast(null as {{ dbt.type_string() }}) as "Meta2",
         cast(null as {{ dbt.type_string() }}) as "Meta3",
@@ -94,6 +90,14 @@ final as (
     from real_orders
     left join quantities
         on real_orders.order_id = quantities.order_id
+    left join status_codes
+        on {{ order_status(
+            'real_orders.is_cancelled',
+            'real_orders.payment_status',
+            'real_orders.fulfillment_status',
+            'quantities.refunded_quantity',
+            'quantities.ordered_quantity',
+        ) }} = status_codes.order_status
     left join fulfillments
         on real_orders.order_id = fulfillments.order_id
     left join shipping

@@ -7,37 +7,13 @@ with
 
 products as (
 
-    select * from {{ ref('stg_shopify__products') }}
+    select * from {{ ref('int_products_conformed') }}
 
 ),
 
 variants as (
 
-    select * from {{ ref('stg_shopify__product_variants') }}
-
-),
-
-shops as (
-
-    select * from {{ ref('stg_shopify__shops') }}
-
-),
-
-images as (
-
-    select * from {{ ref('int_product_images_ranked') }}
-
-),
-
-categories as (
-
-    select * from {{ ref('int_products_categorised') }}
-
-),
-
-tags as (
-
-    select * from {{ ref('int_product_tags_pivoted') }}
+    select * from {{ ref('int_product_variants_conformed') }}
 
 ),
 
@@ -57,7 +33,7 @@ live_products as (
 
 descriptions as (
 
-    -- body_html and the title as plain text, in two steps (see macros/html_to_text.sql):
+    -- The description HTML and the title as plain text, in two steps (see macros/html_to_text.sql):
     -- merchants paste markup into titles too, and Listrak shows the Title as it is.
     select
         product_id,
@@ -66,81 +42,54 @@ descriptions as (
     from (
         select
             product_id,
-            {{ strip_html_tags('body_html') }} as without_tags,
+            {{ strip_html_tags('description_html') }} as without_tags,
             {{ strip_html_tags('title') }} as title_without_tags
         from live_products
     ) as stripped
 
 ),
 
-variant_titles as (
-
-    -- The variant title (e.g. "Medium / Red") as plain text, like the product title.
-    select
-        variant_id,
-        {{ decode_html_entities('without_tags') }} as variant_title_text
-    from (
-        select
-            variant_id,
-            {{ strip_html_tags('title') }} as without_tags
-        from variants
-    ) as stripped
-
-),
-
-shop as (
-
-    select
-        shop_name,
-        coalesce(shop_domain, myshopify_domain) as storefront_domain
-    from shops
-
-),
-
 final as (
 
     select
-        coalesce(variants.sku, {{ fallback_sku('variants.variant_id') }}) as "Sku",
+        variants.sku as "Sku",
         case
-            when
-                variant_titles.variant_title_text is null
-                or variant_titles.variant_title_text = 'Default Title'
-                then descriptions.title_text
-            else descriptions.title_text || ' - ' || variant_titles.variant_title_text
+            when variants.title is null then descriptions.title_text
+            else descriptions.title_text || ' - ' || variants.title
         end as "Title",
-        images.image_url as "ImageUrl",
-        'https://' || shop.storefront_domain || '/products/' || live_products.handle as "LinkUrl",
+        live_products.image_url as "ImageUrl",
+        live_products.product_url as "LinkUrl",
         -- Cut to the feed maximum by the mart (Description's over-length policy is truncate).
         coalesce({{ clean_text('descriptions.description_text') }}, descriptions.title_text) as "Description",
         case
             when variants.compare_at_price > variants.price then variants.compare_at_price
             else variants.price
         end as "Price",
-        coalesce(live_products.vendor, shop.shop_name) as "Brand",
-        categories.category as "Category",
-        categories.sub_category as "SubCategory",
+        live_products.brand as "Brand",
+        live_products.category as "Category",
+        live_products.sub_category as "SubCategory",
         variants.price as "SalePrice",
         cast(null as date) as "SaleStartDate",
         cast(null as date) as "SaleEndDate",
         coalesce(variants.compare_at_price > variants.price, false) as "OnSale",
-        coalesce(tags.is_clearance, false) as "IsClearance",
-        coalesce(tags.is_outlet, false) as "IsOutlet",
-        -- Negative stock (overselling with the continue policy) is reported as 0 on hand.
+        live_products.is_clearance as "IsClearance",
+        live_products.is_outlet as "IsOutlet",
+        -- Negative stock (overselling while backorders are allowed) is reported as 0 on hand.
         case when variants.inventory_quantity > 0 then variants.inventory_quantity else 0 end as "QOH",
         not live_products.is_discontinued
         and (
             coalesce(variants.inventory_quantity, 0) > 0
-            or coalesce(variants.inventory_policy, 'deny') = 'continue'
+            or variants.allows_backorder
         ) as "InStock",
         cast(live_products.product_id as {{ dbt.type_string() }}) as "MasterSku",
-        -- Review apps for Shopify (Yotpo, Judge.me, Okendo) key reviews by the product id.
+        -- Review apps (for Shopify: Yotpo, Judge.me, Okendo) key reviews by the product id.
         cast(live_products.product_id as {{ dbt.type_string() }}) as "ReviewProductID",
         cast(null as {{ dbt.type_string() }}) as "ReviewUrl",
         live_products.is_discontinued as "Discontinued",
         cast(null as {{ dbt.type_string() }}) as "Size",
         cast(null as {{ dbt.type_string() }}) as "Color",
         cast(null as {{ dbt.type_string() }}) as "Style",
-        tags.gender as "Gender",
+        live_products.gender as "Gender",
         case
             when variants.compare_at_price > variants.price then variants.compare_at_price
         end as "MSRP",
@@ -155,17 +104,6 @@ final as (
         on variants.product_id = live_products.product_id
     inner join descriptions
         on live_products.product_id = descriptions.product_id
-    inner join variant_titles
-        on variants.variant_id = variant_titles.variant_id
-    cross join shop
-    left join images
-        on
-            live_products.product_id = images.product_id
-            and images.image_rank = 1
-    left join categories
-        on live_products.product_id = categories.product_id
-    left join tags
-        on live_products.product_id = tags.product_id
 
 )
 

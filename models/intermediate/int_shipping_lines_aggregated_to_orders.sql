@@ -1,11 +1,10 @@
--- Shipping method and shipping total per order. The method is the title (else the code) of the
--- order's first shipping line; the total is what the customer paid for shipping, after
--- shipping discounts.
+-- Shipping method and shipping total per order. The method is that of the order's first shipping
+-- line; the total is what the customer paid for shipping, after shipping discounts.
 with
 
 shipping_lines as (
 
-    select * from {{ ref('stg_shopify__order_shipping_lines') }}
+    select * from {{ ref('int_order_shipping_lines_conformed') }}
 
 ),
 
@@ -13,8 +12,8 @@ ranked as (
 
     select
         order_id,
-        coalesce(title, code) as shipping_method,
-        row_number() over (partition by order_id order by order_shipping_line_id) as line_rank
+        shipping_method,
+        row_number() over (partition by order_id order by shipping_line_id) as line_rank
     from shipping_lines
 
 ),
@@ -23,7 +22,7 @@ totals as (
 
     select
         order_id,
-        sum(coalesce(discounted_price, price)) as shipping_total
+        sum(shipping_amount) as shipping_total
     from shipping_lines
     group by order_id
 

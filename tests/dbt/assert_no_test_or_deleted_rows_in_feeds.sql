@@ -1,37 +1,37 @@
--- Test orders and rows deleted in Shopify never reach a feed: no feed row may come only from
+-- Test orders and rows deleted in the source never reach a feed: no feed row may come only from
 -- such source rows.
 with
 
 orders as (
 
-    select * from {{ ref('stg_shopify__orders') }}
+    select * from {{ ref('int_orders_conformed') }}
 
 ),
 
 customers as (
 
-    select * from {{ ref('stg_shopify__customers') }}
+    select * from {{ ref('int_customers_conformed') }}
 
 ),
 
 products as (
 
-    select * from {{ ref('stg_shopify__products') }}
+    select * from {{ ref('int_products_conformed') }}
 
 ),
 
 variants as (
 
-    select * from {{ ref('stg_shopify__product_variants') }}
+    select * from {{ ref('int_product_variants_conformed') }}
 
 ),
 
 excluded_order_numbers as (
 
-    select order_name from orders
+    select order_number from orders
     where is_test or is_deleted
     except
-    select order_name from orders
+    select order_number from orders
     where not is_test and not is_deleted
 
 ),
@@ -69,14 +69,14 @@ leaks as (
         listrak_orders."OrderNumber" as feed_key
     from {{ ref('listrak_orders') }} as listrak_orders
     inner join excluded_order_numbers
-        on listrak_orders."OrderNumber" = excluded_order_numbers.order_name
+        on listrak_orders."OrderNumber" = excluded_order_numbers.order_number
     union all
     select
         'listrak_order_items' as feed,
         listrak_order_items."OrderNumber" as feed_key
     from {{ ref('listrak_order_items') }} as listrak_order_items
     inner join excluded_order_numbers
-        on listrak_order_items."OrderNumber" = excluded_order_numbers.order_name
+        on listrak_order_items."OrderNumber" = excluded_order_numbers.order_number
     union all
     select
         'listrak_customers' as feed,

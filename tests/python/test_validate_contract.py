@@ -22,9 +22,10 @@ from runner.validate import CHECKED_TESTS, feed_for_file, validate, validate_fil
 from workspace import REPO, SPEC, Workspace
 
 FMT = FeedFormat()
-#: Rules a single file cannot be held to: they need another feed's file.
-NEEDS_OTHER_FILES = {"relationships"}
-#: expression_is_true rules live only in SQL, so their bad rows are written here, by test name; a
+#: Rules a single file cannot be held to: they need another feed's file, or (feed_accounts_for_every_row)
+#: the warehouse's candidate, rejects and source models.
+NEEDS_OTHER_FILES = {"relationships", "feed_accounts_for_every_row"}
+#: listrak_expression_is_true rules live only in SQL, so their bad rows are written here, by test name; a
 #: new expression rule in YAML fails test_every_rule_of_the_contract_has_a_case until it has one.
 EXPRESSION_CASES: dict[str, list[dict[str, str]]] = {
     "listrak_products_sale_price_not_above_price": [{"SalePrice": "12.00", "Price": "10.00"}],
@@ -74,7 +75,7 @@ def _good_row(feed: Feed, number: int) -> dict[str, str]:
 
 
 def _beyond(bound: Any, kind: str, direction: int, inclusive: bool) -> str:
-    """A value just outside an accepted_range bound (SQL text, as the test inserts it)."""
+    """A value just outside a listrak_accepted_range bound (SQL text, as the test inserts it)."""
     with duckdb.connect() as connection:
         if kind == "date":
             step = f"{direction} * interval 1 day" if inclusive else "interval 0 day"
@@ -101,11 +102,11 @@ def _cases(feed: Feed) -> list[tuple[dict[str, str], set[tuple[str, str]]]]:
             cases.append(({column: "x" * (int(rule.arguments["length"]) + 1)}, {(column, "max_length")}))
         elif rule.test == "email_format":
             cases.append(({column: "bad@"}, {(column, "email_format")}))
-        elif rule.test == "accepted_values":
+        elif rule.test in ("accepted_values", "value_in_seed"):
             values = [str(value) for value in rule.arguments["values"]]
             outside = str(max(int(value) for value in values) + 1) if kinds[column] == "integer" else "Z" + "".join(values)
             cases.append(({column: outside}, {(column, "accepted_values")}))
-        elif rule.test == "accepted_range":
+        elif rule.test == "listrak_accepted_range":
             inclusive = rule.arguments.get("inclusive", True)
             for bound, direction in (("min_value", -1), ("max_value", 1)):
                 if rule.arguments.get(bound) is not None:
@@ -114,7 +115,7 @@ def _cases(feed: Feed) -> list[tuple[dict[str, str], set[tuple[str, str]]]]:
         elif rule.test == "no_line_breaks":
             text = [name for name, kind in kinds.items() if kind == "text" and name not in feed.key]
             cases.append(({text[-1]: "a\tb"}, {(text[-1], "line_break")}))
-        elif rule.test == "expression_is_true":
+        elif rule.test == "listrak_expression_is_true":
             for values in EXPRESSION_CASES[rule.name]:
                 expression = rule.arguments["expression"]
                 names = sorted((name for name in feed.column_names if f'"{name}"' in expression), key=lambda name: expression.index(f'"{name}"'))
@@ -124,7 +125,7 @@ def _cases(feed: Feed) -> list[tuple[dict[str, str], set[tuple[str, str]]]]:
 
 def _unique_sets(feed: Feed) -> list[tuple[str, ...]]:
     sets = [(rule.column,) for rule in _rules(feed, "unique") if rule.column]
-    for rule in _rules(feed, "unique_combination_of_columns"):
+    for rule in _rules(feed, "listrak_unique_combination"):
         sets.append(tuple(name.strip('"') for name in rule.arguments["combination_of_columns"]))
     return sets
 
@@ -170,7 +171,7 @@ def test_every_rule_of_the_contract_has_a_case(feeds: dict[str, Feed]) -> None:
             assert rule.test in set(CHECKED_TESTS) | NEEDS_OTHER_FILES, (
                 f"{rule.name}: validate has no check for the {rule.test} test; map it in runner/validate.py"
             )
-            if rule.test == "expression_is_true":
+            if rule.test == "listrak_expression_is_true":
                 assert rule.name in EXPRESSION_CASES, f"add a bad row for {rule.name} to EXPRESSION_CASES"
         assert any(rule.test == "email_format" and "pattern" in rule.arguments for rule in feed.rules) == (
             feed.name in ("orders", "customers")
@@ -225,7 +226,7 @@ def test_our_own_export_round_trips_clean_and_a_bad_one_fails(
             written = export_feed(connection, marts, fmt, tmp_path / "out", f"{feed.name}.{fmt.file_extension}")
             assert validate_file(written.path, feed, fmt) == [], feed.name
             # A value the contract refuses, written by the same writer, is found in the file.
-            rule = _rules(feed, "accepted_range")[0]
+            rule = _rules(feed, "listrak_accepted_range")[0]
             column, kind = rule.column or "", feed.columns[feed.column_names.index(rule.column or "")].kind
             bound = "min_value" if rule.arguments.get("min_value") is not None else "max_value"
             value = _beyond(rule.arguments[bound], kind, -1 if bound == "min_value" else 1, rule.arguments.get("inclusive", True))

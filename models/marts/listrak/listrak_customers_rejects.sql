@@ -13,7 +13,7 @@ customers as (
 
 source_customers as (
 
-    select * from {{ ref('stg_shopify__customers') }}
+    select * from {{ ref('int_customers_conformed') }}
 
 ),
 
@@ -46,7 +46,7 @@ exclusions as (
         cast(null as {{ dbt.type_string() }}) as feed_column,
         cast(
             case
-                when is_deleted then 'deleted in Shopify'
+                when is_deleted then 'deleted in the source'
                 else 'a more recently updated customer record has the same e-mail'
             end as {{ dbt.type_string() }}
         ) as reject_detail

@@ -28,7 +28,7 @@ source_lines as (
 
 source_orders as (
 
-    select * from {{ ref('stg_shopify__orders') }}
+    select * from {{ ref('int_orders_conformed') }}
 
 ),
 
@@ -79,7 +79,7 @@ items_of_rejected_orders as (
 exclusions as (
 
     select
-        source_orders.order_name as "OrderNumber",
+        source_orders.order_number as "OrderNumber",
         source_lines.sku as "Sku",
         source_lines.order_line_ids as source_id,
         cast('excluded' as {{ dbt.type_string() }}) as kind,
@@ -95,7 +95,7 @@ exclusions as (
             case
                 when source_orders.order_id is null then 'the line''s order is not in the source'
                 when source_orders.is_test then 'an item of a test order'
-                else 'an item of an order deleted in Shopify'
+                else 'an item of an order deleted in the source'
             end as {{ dbt.type_string() }}
         ) as reject_detail
     from source_lines

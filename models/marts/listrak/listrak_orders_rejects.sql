@@ -13,7 +13,7 @@ orders as (
 
 source_orders as (
 
-    select * from {{ ref('stg_shopify__orders') }}
+    select * from {{ ref('int_orders_conformed') }}
 
 ),
 
@@ -26,7 +26,7 @@ rejects as (
 exclusions as (
 
     select
-        source_orders.order_name as "OrderNumber",
+        source_orders.order_number as "OrderNumber",
         cast(source_orders.order_id as {{ dbt.type_string() }}) as source_id,
         cast('excluded' as {{ dbt.type_string() }}) as kind,
         cast(
@@ -37,7 +37,7 @@ exclusions as (
         cast(
             case
                 when source_orders.is_test then 'a test order'
-                else 'deleted in Shopify'
+                else 'deleted in the source'
             end as {{ dbt.type_string() }}
         ) as reject_detail
     from source_orders

@@ -15,13 +15,13 @@ products as (
 
 source_variants as (
 
-    select * from {{ ref('stg_shopify__product_variants') }}
+    select * from {{ ref('int_product_variants_conformed') }}
 
 ),
 
 source_products as (
 
-    select * from {{ ref('stg_shopify__products') }}
+    select * from {{ ref('int_products_conformed') }}
 
 ),
 
@@ -73,7 +73,7 @@ classified as (
 exclusions as (
 
     select
-        coalesce(sku, {{ fallback_sku('variant_id') }}) as "Sku",
+        sku as "Sku",
         cast(variant_id as {{ dbt.type_string() }}) as source_id,
         cast('excluded' as {{ dbt.type_string() }}) as kind,
         cast(reason as {{ dbt.type_string() }}) as reject_reason,
@@ -81,7 +81,7 @@ exclusions as (
         cast(
             case reason
                 when 'unknown_product' then 'the variant''s product is not in the source'
-                when 'deleted_product' then 'the product is deleted in Shopify'
+                when 'deleted_product' then 'the product is deleted in the source'
                 when 'draft' then 'the product is a draft'
                 when 'unpublished' then 'the product is active but not published'
                 else 'the product''s status is ' || coalesce(status, 'empty')
