@@ -1,22 +1,24 @@
-"""Read-side queries on the DuckDB file that are not the export itself: quarantine counts, previews,
-whether the marts exist. The file is opened per use and closed, so dbt and other tools can use it."""
+"""Connections to the DuckDB file: opening it (read-write, see `connect`), the memory cap every
+connection of a run shares, and the one mapping of DuckDB's failures to the runner's errors (a file
+another process holds is exit 4). The file is opened per use and closed, so dbt and other tools can use it."""
 
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator, TypeAlias
 
 import duckdb
 
-from runner.errors import ConfigError, RunLocked
-from runner.feed import Feed
+from runner.errors import ConfigError, ExportError, RunLocked
 
 #: DuckDB's memory cap for every connection of a run (profiles/profiles.yml reads the same variable).
 MEMORY_LIMIT_ENV = "FEEDS_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "500MB"
+
+#: An open warehouse connection. Callers outside this package only pass it back into it.
+Connection: TypeAlias = duckdb.DuckDBPyConnection
 
 
 def require_file(path: Path) -> None:
@@ -29,7 +31,7 @@ def require_file(path: Path) -> None:
 
 
 @contextmanager
-def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path) -> Iterator[Connection]:
     """Open the DuckDB file with a message that names it when that fails.
 
     Always read-write: dbt-duckdb keeps the file open in this process after a build, and DuckDB
@@ -64,87 +66,13 @@ def file_in_use(path: Path, reason: str) -> RunLocked:
     return RunLocked(f"DuckDB file {path} is in use by another process ({reason}); close it and retry")
 
 
-def missing_tables(connection: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Those of the (schema, table) pairs that the database has neither as a table nor as a view."""
-    if not tables:
-        return []
-    # DuckDB matches unquoted and quoted identifiers without regard to case; so does this check.
-    present = connection.execute(
-        "select distinct lower(table_schema), lower(table_name) from information_schema.tables"
-    ).fetchall()
-    have = {(schema, table) for schema, table in present}
-    return [(schema, table) for schema, table in tables if (schema.lower(), table.lower()) not in have]
-
-
-def relation_exists(connection: duckdb.DuckDBPyConnection, relation: str) -> bool:
+@contextmanager
+def export_errors(path: Path) -> Iterator[None]:
+    """DuckDB failures while planning, exporting or committing state, as a message that says what to do."""
     try:
-        connection.execute(f"select 1 from {relation} limit 0")
-    except duckdb.CatalogException:
-        return False
-    return True
-
-
-@dataclass
-class RuleCounts:
-    """What a feed's data rules did to its source rows, from its rejects model (see listrak_rejects)."""
-
-    #: Distinct source rows held back, and how many of them carry each reason (a row may have several).
-    quarantined_rows: int = 0
-    quarantined: dict[str, int] = field(default_factory=dict)
-    #: Rows held back per combination of reasons, e.g. {"duplicate_key + too_long:Title": 2}.
-    reason_sets: dict[str, int] = field(default_factory=dict)
-    #: Source rows that are no feed candidates, per documented rule (draft, unpublished, test_order ...).
-    excluded: dict[str, int] = field(default_factory=dict)
-    #: Values cut to their maximum in rows that are sent, per feed column.
-    truncated: dict[str, int] = field(default_factory=dict)
-
-
-def rule_counts(connection: duckdb.DuckDBPyConnection, feed: Feed) -> RuleCounts:
-    """Quarantined, excluded and truncated rows of a feed, counted by source row (not by reason)."""
-    if not feed.rejects_relation or not relation_exists(connection, feed.rejects_relation):
-        return RuleCounts()
-    # too_long names its column, so a long ShippingMethod and a long OrderNumber read apart.
-    reason = "reject_reason || case when reject_reason = 'too_long' then ':' || feed_column else '' end"
-    rows = connection.execute(
-        f"""
-        with labelled as (
-            select source_id, kind, {reason} as reason, feed_column from {feed.rejects_relation}
-        ),
-        quarantined as (
-            select source_id, string_agg(distinct reason, ' + ' order by reason) as reasons
-            from labelled where kind = 'quarantined' group by source_id
-        )
-        select 'quarantined', reason, count(distinct source_id) from labelled
-        where kind = 'quarantined' group by reason
-        union all
-        select 'reason_set', reasons, count(*) from quarantined group by reasons
-        union all
-        select 'excluded', reason, count(distinct source_id) from labelled
-        where kind = 'excluded' group by reason
-        union all
-        -- A value cut in a row that is held back anyway is not counted: that row is not sent.
-        select 'truncated', feed_column, count(distinct source_id) from labelled
-        where kind = 'truncated' and source_id not in (select source_id from quarantined)
-        group by feed_column
-        order by 1, 3 desc, 2
-        """
-    ).fetchall()
-    counts = RuleCounts()
-    for kind, name, count in rows:
-        {"quarantined": counts.quarantined, "reason_set": counts.reason_sets,
-         "excluded": counts.excluded, "truncated": counts.truncated}[kind][str(name)] = int(count)
-    counts.quarantined_rows = sum(counts.reason_sets.values())
-    return counts
-
-
-def row_count(connection: duckdb.DuckDBPyConnection, feed: Feed) -> int:
-    return int(connection.execute(f"select count(*) from {feed.relation}").fetchone()[0])
-
-
-def preview(connection: duckdb.DuckDBPyConnection, feed: Feed, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """The first rows of a mart, ordered by its key, with column names."""
-    if not relation_exists(connection, feed.relation):
-        raise ConfigError(f"mart {feed.model} ({feed.relation}) does not exist yet; run `feeds build` first")
-    order = ", ".join(f'"{column}"' for column in feed.key)
-    cursor = connection.execute(f"select * from {feed.relation} order by {order} limit {int(limit)}")
-    return [d[0] for d in cursor.description], cursor.fetchall()
+        yield
+    except duckdb.Error as exc:
+        raise ExportError(
+            f"DuckDB failed on {path}: {str(exc).splitlines()[0]}. If a mart no longer matches the dbt project, "
+            "run without --skip-build; if another program holds the file or the state, close it and retry"
+        ) from None
