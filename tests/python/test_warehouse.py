@@ -110,3 +110,16 @@ def test_dbt_gets_the_duckdb_path_without_the_environment_changing(tmp_path: Pat
     with duckdb.connect(str(database)) as connection:
         # The seed landed in the file passed to DbtProject, not in the profile's default feeds.duckdb.
         assert connection.execute("select count(*) from information_schema.tables where table_name = 'listrak_status_codes'").fetchone() == (1,)
+
+
+def test_preview_orders_by_a_key_whose_name_holds_a_quote() -> None:
+    # preview wrote its ORDER BY with unescaped quotes; every query now quotes through warehouse.sql.
+    from runner.feed import Column, Feed
+    from runner.warehouse import preview
+
+    key = 'Order "No"'
+    feed = Feed(name="orders", model="orders", relation="orders", file_name="Orders_{date}", key=(key,),
+                columns=(Column(key, "varchar"),))
+    with duckdb.connect() as connection:
+        connection.execute(f"create table orders as select * from (values ('b'), ('a')) as t({identifier(key)})")
+        assert preview(connection, feed, 5) == ([key], [("a",), ("b",)])
