@@ -11,65 +11,21 @@ import json
 import os
 import re
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
+from runner.build_summary import BuildSummary, exception_text, summarize
 from runner.errors import ConfigError
 from runner.feed import Column, Feed, Rule
+from runner.warehouse.sql import relation
 
 #: Called with (node name, resource type, status) as each dbt node finishes.
 NodeCallback = Callable[[str, str, str], None]
 
 FEED_META_KEY = "listrak_feed"
-
-
-@dataclass
-class TestOutcome:
-    """A data test that did not pass, or a model that failed to build."""
-
-    name: str
-    resource_type: str
-    status: str  # fail | error | warn
-    model: str | None = None
-    column: str | None = None
-    failures: int | None = None
-    message: str | None = None
-
-    def describe(self) -> str:
-        where = self.model or "?"
-        if self.column:
-            where += f".{self.column}"
-        rows = f", {self.failures} failing rows" if self.failures else ""
-        if self.resource_type == "test":
-            return f"{self.status.upper()} {self.name} on {where}{rows}"
-        return f"{self.status.upper()} {self.resource_type} {self.name}: {_essence(self.message)}"
-
-
-@dataclass
-class BuildSummary:
-    """What `dbt build` did."""
-
-    success: bool
-    seconds: float
-    counts: dict[str, int] = field(default_factory=dict)
-    failures: list[TestOutcome] = field(default_factory=list)
-    warnings: list[TestOutcome] = field(default_factory=list)
-    error: str | None = None
-    #: Nodes run by resource type: model, seed, test, unit_test.
-    resource_types: dict[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "success": self.success,
-            "seconds": round(self.seconds, 3),
-            "counts": self.counts,
-            "resource_types": self.resource_types,
-            "failures": [vars(item) for item in self.failures],
-            "warnings": [vars(item) for item in self.warnings],
-            "error": self.error,
-        }
+#: The dbt var profiles/profiles.yml reads the DuckDB file's path from.
+DUCKDB_PATH_VAR = "feeds_duckdb_path"
 
 
 class DbtProject:
@@ -102,29 +58,18 @@ class DbtProject:
             args += ["--log-path", str(self.log_dir)]
         args += [command, "--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
         args += ["--target-path", str(self.target_dir)]
+        # The profile reads the DuckDB path from this var (profiles.yml falls back to FEEDS_DUCKDB_PATH
+        # for dbt run by hand): the path reaches dbt without touching this process's environment.
+        args += ["--vars", json.dumps({DUCKDB_PATH_VAR: str(self.duckdb_path)})]
         if self.target:
             args += ["--target", self.target]
         return args + list(extra)
 
-    @contextmanager
-    def _environment(self) -> Iterator[None]:
-        # The profile reads the DuckDB path from the environment; set it only for the invocation.
-        previous = os.environ.get("FEEDS_DUCKDB_PATH")
-        os.environ["FEEDS_DUCKDB_PATH"] = str(self.duckdb_path)
-        try:
-            yield
-        finally:
-            if previous is None:
-                os.environ.pop("FEEDS_DUCKDB_PATH", None)
-            else:
-                os.environ["FEEDS_DUCKDB_PATH"] = previous
-
     def _invoke(self, args: list[str], callbacks: list[Callable[[Any], None]] | None = None) -> Any:
         from dbt.cli.main import dbtRunner
 
-        with self._environment():
-            runner = dbtRunner(manifest=self._manifest, callbacks=callbacks or [])
-            return runner.invoke(args)
+        runner = dbtRunner(manifest=self._manifest, callbacks=callbacks or [])
+        return runner.invoke(args)
 
     def _check_project(self) -> None:
         if not (self.project_dir / "dbt_project.yml").is_file():
@@ -140,7 +85,7 @@ class DbtProject:
             result = self._invoke(self._args("parse"))
             if not result.success or result.result is None:
                 raise ConfigError(
-                    f"dbt could not parse the project in {self.project_dir}: {_exception_text(result.exception)}"
+                    f"dbt could not parse the project in {self.project_dir}: {exception_text(result.exception)}"
                 )
             self._manifest = result.result
         return self._manifest
@@ -194,7 +139,7 @@ class DbtProject:
                        "--output-keys", "unique_id")
         )
         if not result.success or result.result is None:
-            raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {_exception_text(result.exception)}")
+            raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {exception_text(result.exception)}")
         tables = []
         for line in result.result:
             source = manifest.sources[json.loads(line)["unique_id"]]
@@ -364,56 +309,7 @@ def _email_pattern(manifest: dict[str, Any]) -> str | None:
 def _relation(node: dict[str, Any]) -> str:
     # Schema and name only: the connection's default database is the DuckDB file, whatever its
     # name was when the manifest was written.
-    name = node.get("alias") or node["name"]
-    return f'"{node["schema"]}"."{name}"'
-
-
-def summarize(result: Any, seconds: float) -> BuildSummary:
-    """Turn a dbtRunnerResult into plain values: counts, failures and warnings."""
-    if result.exception is not None or result.result is None:
-        return BuildSummary(False, seconds, error=_exception_text(result.exception))
-    counts: dict[str, int] = {}
-    resource_types: dict[str, int] = {}
-    failures: list[TestOutcome] = []
-    warnings: list[TestOutcome] = []
-    for item in result.result.results:
-        status = str(getattr(item.status, "value", item.status))
-        counts[status] = counts.get(status, 0) + 1
-        kind = str(getattr(item.node.resource_type, "value", item.node.resource_type))
-        resource_types[kind] = resource_types.get(kind, 0) + 1
-        if status in ("pass", "success", "skipped", "skip"):
-            continue
-        outcome = _outcome(item, status)
-        (warnings if status == "warn" else failures).append(outcome)
-    return BuildSummary(result.success and not failures, seconds, counts, failures, warnings, None, resource_types)
-
-
-def _outcome(item: Any, status: str) -> TestOutcome:
-    node = item.node
-    model = column = None
-    if node.resource_type == "test":
-        attached = getattr(node, "attached_node", None)
-        model = attached.split(".")[-1] if attached else None
-        column = getattr(node, "column_name", None)
-    else:
-        model = node.name
-    return TestOutcome(
-        name=node.name,
-        resource_type=str(getattr(node.resource_type, "value", node.resource_type)),
-        status=status,
-        model=model,
-        column=column,
-        failures=getattr(item, "failures", None),
-        message=(item.message or None),
-    )
-
-
-def _essence(message: str | None) -> str:
-    """The line of a dbt error that says what is wrong (dbt's first line only says where)."""
-    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].split(" in ")[0].endswith("Error"):
-        return lines[1]
-    return lines[0] if lines else "no message"
+    return relation(node["schema"], node.get("alias") or node["name"])
 
 
 def _node_callback(on_node: NodeCallback) -> Callable[[Any], None]:
@@ -426,8 +322,3 @@ def _node_callback(on_node: NodeCallback) -> Callable[[Any], None]:
     return callback
 
 
-def _exception_text(exception: BaseException | None) -> str:
-    if exception is None:
-        return "dbt reported a failure without details; see the dbt log"
-    text = str(exception).strip()
-    return text.splitlines()[0] if text else type(exception).__name__

@@ -62,7 +62,7 @@ def _check_column_format(value: str | None, info: ValidationInfo) -> str | None:
     """timestamp_format / date_format: checked with DuckDB, which formats the columns with it."""
     if value is None:
         return value
-    from runner.export import column_format_problem  # DuckDB is export's; imported only when a format is set
+    from runner.warehouse.export import column_format_problem  # DuckDB is the warehouse's; imported only when a format is set
 
     problem = column_format_problem(value, "timestamp" if info.field_name == "timestamp_format" else "date")
     if problem:

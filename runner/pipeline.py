@@ -17,21 +17,19 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
-import duckdb
-
-from runner import export as export_step
-from runner import preflight, warehouse
+from runner import feed_file, preflight, warehouse
 from runner.build import BuildSummary, DbtProject, selection_for
 from runner.config import Settings
 from runner.deliver import Destination, DeliveryResult, Upload, make_destination, still_waiting, temporary_of, timed
-from runner.errors import ConfigError, DataTestsFailed, DeliveryError, ExportError, FeedsError, GateRefused
+from runner.errors import ConfigError, DataTestsFailed, DeliveryError, FeedsError, GateRefused
 from runner.faults import checkpoint
 from runner.hashing import hash_file
 from runner.feed import Feed
 from runner.lock import run_lock
 from runner.record import FeedRecord, RunRecord, RunStore, file_stamp, record_hash
 from runner.reporter import Reporter
-from runner.state import DeliveryState, Prepared
+from runner.warehouse import export as export_step
+from runner.warehouse.state import DeliveryState, Prepared
 
 @dataclass
 class RunOptions:
@@ -156,7 +154,7 @@ def _run(settings: Settings, options: RunOptions, reporter: Reporter, store: Run
                 reporter.warn(warning.describe())
 
     destination = make_destination(settings) if options.upload else None
-    with warehouse.connect(duckdb_path) as connection, _opened(destination), _duckdb_errors(duckdb_path):
+    with warehouse.connect(duckdb_path) as connection, _opened(destination), warehouse.export_errors(duckdb_path):
         if destination is not None:
             record.destination = f"{destination.kind}:{destination.describe()}"
             # Before planning, so a waiting file an interrupted replace moved aside is back under its name,
@@ -205,7 +203,7 @@ def build_failure(summary: BuildSummary, duckdb_path: Path) -> FeedsError:
 
 
 def export_only(
-    settings: Settings, plans: list[FeedPlan], connection: Any, record: RunRecord, reporter: Reporter, store: RunStore
+    settings: Settings, plans: list[FeedPlan], connection: warehouse.Connection, record: RunRecord, reporter: Reporter, store: RunStore
 ) -> None:
     """Export the feeds one by one; each file is hashed in a thread while DuckDB writes the next."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
@@ -227,7 +225,7 @@ def export_only(
 def export_and_deliver(
     settings: Settings,
     plans: list[FeedPlan],
-    connection: Any,
+    connection: warehouse.Connection,
     state: DeliveryState,
     destination: Destination,
     record: RunRecord,
@@ -285,18 +283,6 @@ def _settle(
 
 
 @contextmanager
-def _duckdb_errors(path: Path) -> Iterator[None]:
-    """DuckDB failures while planning, exporting or committing state, as a message that says what to do."""
-    try:
-        yield
-    except duckdb.Error as exc:
-        raise ExportError(
-            f"DuckDB failed on {path}: {str(exc).splitlines()[0]}. If a mart no longer matches the dbt project, "
-            "run without --skip-build; if another program holds the file or the state, close it and retry"
-        ) from None
-
-
-@contextmanager
 def _opened(destination: Destination | None) -> Iterator[None]:
     if destination is None:
         yield
@@ -320,7 +306,7 @@ def plan_feeds(
     settings: Settings,
     options: RunOptions,
     feeds: list[Feed],
-    connection: Any,
+    connection: warehouse.Connection,
     state: DeliveryState,
     destination: Destination | None,
     record: RunRecord,
@@ -342,7 +328,7 @@ def plan_feeds(
             # One line per feed, counting rows; each group of rows with the reasons they share.
             reasons = ", ".join(f"{count} {reasons}" for reasons, count in counts.reason_sets.items())
             reporter.warn(f"{feed.name}: {counts.quarantined_rows} rows quarantined ({reasons})")
-        name = export_step.file_name(feed, settings.feed_format(feed.name), day, settings.date_format)
+        name = feed_file.file_name(feed, settings.feed_format(feed.name), day, settings.date_format)
         waiting = still_waiting(destination, name)
         mode = "full" if options.full else feed.mode
         prepared = state.prepare(feed, mode, name if waiting else None)
@@ -395,8 +381,8 @@ _DATE_PLACEHOLDER = "FEEDSDATEPLACEHOLDER"
 
 
 def feed_file_pattern(settings: Settings, feed: Feed) -> re.Pattern[str]:
-    """Matches the feed's file name of any date (the name `export.file_name` gives, `{date}` free)."""
-    sample = export_step.file_name(feed, settings.feed_format(feed.name), date(2000, 1, 1), _DATE_PLACEHOLDER)
+    """Matches the feed's file name of any date (the name `feed_file.file_name` gives, `{date}` free)."""
+    sample = feed_file.file_name(feed, settings.feed_format(feed.name), date(2000, 1, 1), _DATE_PLACEHOLDER)
     date_pattern = "".join(
         _DATE_CODES.get(part[-1], ".+?") if part.startswith("%") else re.escape(part)
         for part in re.split(r"(%-?.)", settings.date_format)
@@ -473,7 +459,7 @@ def check_gates(
 def export_one(
     settings: Settings,
     plan: FeedPlan,
-    connection: Any,
+    connection: warehouse.Connection,
     record: RunRecord,
     reporter: Reporter,
     store: RunStore,

@@ -10,6 +10,8 @@ the first bytes and the header line (and, for XLSX, converts the sheet to a temp
 row-level check runs in DuckDB over `read_csv(all_varchar = true, strict_mode = true,
 store_rejects = true)`: rows with the wrong number of fields, bad bytes or an unbalanced quote land in
 DuckDB's rejects table (with their line), and the other rows are checked with one SQL query per file.
+That part is the warehouse's (`runner/warehouse/file_reader.py`, `file_checks.py`); this module
+sniffs the file and checks its header.
 
 Rows are numbered like data rows: row 0 is the header, row 1 the first data row. When no value spans
 lines, row N is line N + 1 of the file (sheet row N + 1 of a workbook).
@@ -25,12 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
-
 from runner.config import FeedFormat
 from runner.errors import ConfigError
-from runner.export import header_names
-from runner.feed import Column, Feed, Rule
+from runner.feed import Feed
+from runner.feed_file import header_names
+from runner.warehouse.file_checks import CHECKED_TESTS
+from runner.warehouse.file_reader import Dialect, Problem, check_rows
 from runner.xlsx_reader import XlsxError, sheet_rows
 
 _SNIFF_BYTES = 1024 * 1024
@@ -38,54 +40,6 @@ _SNIFF_BYTES = 1024 * 1024
 _DELIMITERS = (",", "|", "\t")
 _OTHER_DELIMITERS = (";",)
 _DELIMITER_NAMES = {",": "comma", "|": "pipe", "\t": "tab", ";": "semicolon"}
-#: A plain decimal number: digits and an optional point; no currency symbol or thousands separator.
-_DECIMAL = "-?[0-9]+(\\.[0-9]+)?"
-_TRUE = ("yes", "y", "true", "1")
-_FALSE = ("no", "n", "false", "0")
-_BOOLEANS = _TRUE + _FALSE
-_REJECT_RULES = {
-    "MISSING COLUMNS": "field_count",
-    "TOO MANY COLUMNS": "field_count",
-    "INVALID ENCODING": "encoding",
-    "INVALID UNICODE": "encoding",
-    "UNQUOTED VALUE": "quoting",
-    "LINE SIZE OVER MAXIMUM": "line_size",
-}
-#: The data tests that compare one file's values; `relationships` needs the other feed's file.
-CHECKED_TESTS = (
-    "not_null",
-    "unique",
-    "listrak_unique_combination",
-    "max_length",
-    "email_format",
-    "accepted_values",
-    "value_in_seed",
-    "listrak_accepted_range",
-    "listrak_expression_is_true",
-    "no_line_breaks",
-)
-#: The DuckDB type each column kind is read as, for the rules that compare values.
-_SQL_TYPES = {
-    "text": "varchar",
-    "integer": "bigint",
-    "decimal": "decimal(38, 10)",
-    "timestamp": "timestamp",
-    "date": "date",
-    "boolean": "boolean",
-}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One way a file breaks the feed contract."""
-
-    #: 1-based data row (0 is the header); None for the file as a whole.
-    row: int | None
-    column: str | None
-    #: encoding, header, delimiter, field_count, quoting, format, required, type, max_length,
-    #: line_break, unique, email_format, accepted_values, accepted_range, expression_is_true, more.
-    rule: str
-    message: str
 
 
 @dataclass
@@ -97,13 +51,6 @@ class Validation:
     detected: str = ""
     #: Data rules of the contract this file could not be checked against, and why.
     unchecked: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Dialect:
-    delimiter: str
-    quote: str
-    encoding: str
 
 
 def validate_file(path: Path, feed: Feed, fmt: FeedFormat, limit: int = 1000) -> list[Problem]:
@@ -137,7 +84,7 @@ def validate(path: Path, feed: Feed, fmt: FeedFormat, limit: int = 1000) -> Vali
                 return result
             with open(text, "rb") as source:
                 head = source.read(_SNIFF_BYTES)
-            result.problems = _validate_text(text, head, feed, fmt, limit, _Dialect(",", '"', "utf-8"), result.unchecked)
+            result.problems = _validate_text(text, head, feed, fmt, limit, Dialect(",", '"', "utf-8"), result.unchecked)
         return result
     if path.suffix.lower() == ".xlsx":
         result.problems = [Problem(None, None, "format", f"{path.name} is named .xlsx but is not an XLSX workbook (no zip signature)")]
@@ -157,7 +104,7 @@ def validate(path: Path, feed: Feed, fmt: FeedFormat, limit: int = 1000) -> Vali
         return result
     bom = " with BOM" if head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE)) else ""
     result.detected = f"{path.suffix.lstrip('.').lower() or 'text'}, {encoding}{bom}, {_DELIMITER_NAMES[delimiter]}-delimited"
-    dialect = _Dialect(delimiter, fmt.quote, encoding)
+    dialect = Dialect(delimiter, fmt.quote, encoding)
     result.problems = delimiter_problems + _validate_text(path, head, feed, fmt, limit, dialect, result.unchecked, header)
     return result
 
@@ -240,7 +187,7 @@ def _validate_text(
     feed: Feed,
     fmt: FeedFormat,
     limit: int,
-    dialect: _Dialect,
+    dialect: Dialect,
     unchecked: list[str],
     header: str | None = None,
 ) -> list[Problem]:
@@ -252,7 +199,7 @@ def _validate_text(
     fields = next(csv.reader([header], delimiter=dialect.delimiter, quotechar=dialect.quote))
     expected = header_names(feed, fmt)
     problems, positions = _check_header(fields, expected)
-    row_problems, hidden = _check_rows(path, feed, fmt, dialect, fields, positions, limit, unchecked)
+    row_problems, hidden = check_rows(path, feed, fmt, dialect, fields, positions, limit, unchecked)
     problems += row_problems
     problems.sort(key=lambda problem: (-1 if problem.row is None else problem.row))
     rest = hidden + max(0, len(problems) - limit)
@@ -347,390 +294,3 @@ def _check_header(fields: list[str], expected: list[str]) -> tuple[list[Problem]
             Problem(0, None, "header", "columns are out of order; expected: " + ", ".join(expected))
         )
     return problems, positions
-
-
-def _check_rows(
-    path: Path,
-    feed: Feed,
-    fmt: FeedFormat,
-    dialect: _Dialect,
-    fields: list[str],
-    positions: dict[int, int],
-    limit: int,
-    unchecked: list[str],
-) -> tuple[list[Problem], int]:
-    """Row-level problems (at most limit + 1 from the checks query) and how many more the query found."""
-    connection = duckdb.connect()
-    try:
-        columns = "{" + ", ".join(f"'c{index}': 'varchar'" for index in range(len(fields))) + "}"
-        # auto_detect = false: every option is given, and DuckDB's sniffer would turn one bad row
-        # (an unbalanced quote) into a many-line dialect report instead of a reject with its line.
-        connection.execute(
-            f"""
-            create temporary table file_rows as
-            select * from read_csv(
-                {_literal(str(path))},
-                auto_detect = false,
-                encoding = {_literal(dialect.encoding)},
-                header = true,
-                delim = {_literal(dialect.delimiter)},
-                quote = {_literal(dialect.quote)},
-                escape = {_literal(dialect.quote)},
-                columns = {columns},
-                all_varchar = true,
-                strict_mode = true,
-                null_padding = false,
-                store_rejects = true
-            )
-            """
-        )
-        # DuckDB logs a short row once per missing column; the first is enough to point at the row.
-        rejects = connection.execute(
-            """
-            select line, arg_min(column_name, column_idx), error_type, arg_min(error_message, column_idx)
-            from reject_errors
-            group by line, error_type
-            order by line
-            """
-        ).fetchall()
-        rejected_rows = sorted({int(line) - 1 for line, *_ in rejects})
-        problems = [
-            Problem(
-                int(line) - 1,
-                _reject_column(column, fields),
-                _REJECT_RULES.get(error_type, "format"),
-                _reject_message(error_type, message, dialect.quote),
-            )
-            for line, column, error_type, message in rejects
-        ]
-        connection.execute(f"create temporary view typed_rows as {_typed_sql(feed, fmt, positions)}")
-        rules = list(feed.rules) or _implied_rules(feed)
-        evaluable = [rule for rule in rules if _evaluable(connection, rule, unchecked)]
-        hidden = 0
-        sql = _checks_sql(feed, fmt, positions, evaluable)
-        if sql:
-            connection.execute(f"create temporary table problems as {sql}")
-            found = connection.execute(
-                f"select idx, pos, col, rule, message, other from problems order by idx, pos limit {int(limit) + 1}"
-            ).fetchall()
-            total = connection.execute("select count(*) from problems").fetchone()
-            assert total is not None
-            for index, _, column, rule, message, other in found:
-                row = _data_row(int(index), rejected_rows)
-                if other is not None:
-                    message += f" (first in row {_data_row(int(other), rejected_rows)})"
-                problems.append(Problem(row, column, rule, message))
-            hidden = int(total[0]) - len(found)
-        return problems, hidden
-    except duckdb.Error as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return [
-            Problem(None, None, "format", f"DuckDB could not read {path.name} as {dialect.encoding} delimited text: {first_line}")
-        ], 0
-    finally:
-        connection.close()
-
-
-def _reject_message(error_type: str, message: str, quote: str) -> str:
-    if error_type == "UNQUOTED VALUE":
-        return (
-            f"unbalanced quote: a value opens a {quote} that does not close before its delimiter "
-            f"(or a {quote} stands inside an unquoted value); double each {quote} inside a quoted value"
-        )
-    return f"{error_type.lower()}: {' '.join(message.split())}"
-
-
-def _implied_rules(feed: Feed) -> list[Rule]:
-    """Rules for a Feed made without a manifest (by hand, in tests): its columns' required flags and
-    maximum lengths, as `feeds_from_manifest` derives them from not_null and max_length."""
-    rules = []
-    for column in feed.columns:
-        if column.required:
-            rules.append(Rule("not_null", f"not_null_{column.name}", column.name))
-        if column.max_length is not None:
-            rules.append(Rule("max_length", f"max_length_{column.name}", column.name, {"length": column.max_length}))
-    return rules
-
-
-def _evaluable(connection: duckdb.DuckDBPyConnection, rule: Rule, unchecked: list[str]) -> bool:
-    """Whether an expression_is_true rule's SQL runs in DuckDB over the file's columns.
-
-    The expression is the warehouse's SQL; on DuckDB (the default) it runs as written, but on
-    another adapter it may use a function DuckDB lacks, and one such rule must not stop the others.
-    """
-    if rule.test != "listrak_expression_is_true" or rule.severity != "error":
-        return True
-    try:
-        connection.execute(f"select 1 from typed_rows where not ({_expression(rule)}) limit 0")
-    except duckdb.Error as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        unchecked.append(f"{rule.name}: DuckDB cannot evaluate {_expression(rule)!r} ({first_line}), not checked")
-        return False
-    return True
-
-
-def _expression(rule: Rule) -> str:
-    # As the expression_is_true macro renders it: an optional column name, then the expression.
-    column = rule.arguments.get("column_name") or rule.column
-    return f"{column} {rule.arguments['expression']}" if column else str(rule.arguments["expression"])
-
-
-def _typed_sql(feed: Feed, fmt: FeedFormat, positions: dict[int, int]) -> str:
-    """The file's rows with each feed column also read as its contracted type, under its mart name,
-    so rules written for the mart (ranges, accepted values, expressions) run as written.
-
-    A value that is empty or not of its type is null here: its type problem is reported once, by
-    the type check, and it fails no other rule, as a null fails no dbt test but not_null.
-    """
-    expressions = ["rowid as idx", "*"]
-    for index, column in enumerate(feed.columns):
-        sql_type = _SQL_TYPES[column.kind]
-        if index not in positions:
-            expressions.append(f"cast(null as {sql_type}) as {_identifier(column.name)}")
-            continue
-        value = f"c{positions[index]}"
-        kind = column.kind
-        if kind == "integer":
-            typed = f"case when regexp_full_match({value}, '-?[0-9]+') then try_cast({value} as bigint) end"
-        elif kind == "decimal":
-            typed = f"case when regexp_full_match({value}, '{_DECIMAL}') then try_cast({value} as {sql_type}) end"
-        elif kind == "timestamp":
-            typed = f"try_strptime({value}, {_literal(fmt.timestamp_format)})"
-        elif kind == "date":
-            typed = f"cast(try_strptime({value}, {_literal(fmt.date_format)}) as date)"
-        elif kind == "boolean":
-            typed = (
-                f"case when lower(trim({value})) in ({_words(_TRUE)}) then true "
-                f"when lower(trim({value})) in ({_words(_FALSE)}) then false end"
-            )
-        else:
-            typed = f"nullif({value}, '')"
-        expressions.append(f"{typed} as {_identifier(column.name)}")
-    return "select " + ", ".join(expressions) + " from file_rows"
-
-
-def _reject_column(column: str | None, fields: list[str]) -> str | None:
-    if column and column.startswith("c") and column[1:].isdigit() and int(column[1:]) < len(fields):
-        return fields[int(column[1:])]
-    return None
-
-
-def _data_row(index: int, rejected_rows: list[int]) -> int:
-    """The data row of the `index`-th accepted row (0-based), counting the rejected rows before it."""
-    row = index + 1
-    for rejected in rejected_rows:
-        if rejected <= row:
-            row += 1
-        else:
-            break
-    return row
-
-
-def _checks_sql(feed: Feed, fmt: FeedFormat, positions: dict[int, int], rules: list[Rule]) -> str:
-    """One UNION ALL of every row-level check over `typed_rows`; each branch yields
-    (idx, pos, col, rule, message, other)."""
-    branches: list[str] = []
-    headers = header_names(feed, fmt)
-    index_of = {column.name: index for index, column in enumerate(feed.columns)}
-
-    def branch(index: int, rule: str, condition: str, message: str) -> None:
-        branches.append(
-            f"select idx, {index} as pos, {_literal(headers[index])} as col, {_literal(rule)} as rule, "
-            f"{message} as message, cast(null as bigint) as other from typed_rows where {condition}"
-        )
-
-    def raw(index: int) -> str:
-        return f"c{positions[index]}"
-
-    def shown(index: int) -> str:
-        return f"left({raw(index)}, 60)"
-
-    # The no_line_breaks test also refuses tabs in the text columns it covers.
-    tabs_refused: set[int] = set()
-    for rule in rules:
-        if rule.test == "no_line_breaks" and rule.severity == "error":
-            if rule.column is None:
-                tabs_refused |= {index for index, column in enumerate(feed.columns) if column.kind == "text"}
-            elif rule.column in index_of:
-                tabs_refused.add(index_of[rule.column])
-
-    for index, column in enumerate(feed.columns):
-        if index not in positions:
-            continue
-        present = f"coalesce({raw(index)}, '') <> ''"
-        for rule_name, condition, message in _type_checks(column, fmt, raw(index), shown(index)):
-            branch(index, rule_name, f"{present} and {condition}", message)
-        # CR and LF split a row in any text file: a format rule, whatever the tests say.
-        if index in tabs_refused:
-            condition = " or ".join(f"contains({raw(index)}, chr({code}))" for code in (9, 10, 13))
-            condition = f"({condition})"
-            message = "'value holds a line break or tab (CR, LF or TAB); remove it'"
-        else:
-            condition = f"(contains({raw(index)}, chr(10)) or contains({raw(index)}, chr(13)))"
-            message = "'value holds a line break (CR or LF); remove it'"
-        branch(index, "line_break", condition, message)
-
-    unique_sets: list[tuple[str, ...]] = []
-    for rule in rules:
-        if rule.severity != "error":
-            continue
-        if rule.test == "listrak_unique_combination":
-            names = rule.arguments.get("combination_of_columns") or []
-            unique_sets.append(tuple(str(name).strip().strip('"') for name in names))
-            continue
-        if rule.test == "listrak_expression_is_true":
-            _expression_branch(rule, branches, feed, headers, positions)
-            continue
-        if rule.column is None or rule.column not in index_of or index_of[rule.column] not in positions:
-            continue
-        index = index_of[rule.column]
-        typed = _identifier(rule.column)
-        if rule.test == "not_null":
-            branch(index, "required", f"coalesce(trim({raw(index)}), '') = ''", "'a value is required'")
-        elif rule.test == "unique":
-            unique_sets.append((rule.column,))
-        elif rule.test == "max_length":
-            length = int(rule.arguments["length"])
-            branch(
-                index,
-                "max_length",
-                f"length({raw(index)}) > {length}",
-                f"'value has ' || length({raw(index)}) || ' characters, at most {length} allowed'",
-            )
-        elif rule.test == "email_format" and "pattern" in rule.arguments:
-            # As the is_valid_email macro: the lower-cased value matches the email_regex macro.
-            branch(
-                index,
-                "email_format",
-                f"coalesce({raw(index)}, '') <> '' and not regexp_full_match(lower({raw(index)}), "
-                f"{_literal(rule.arguments['pattern'])})",
-                f"'not a valid e-mail address: ' || {shown(index)}",
-            )
-        elif rule.test in ("accepted_values", "value_in_seed") and "values" in rule.arguments:
-            values = rule.arguments.get("values") or []
-            quote = rule.arguments.get("quote", True)
-            listed = ", ".join(_literal(str(value)) if quote else str(value) for value in values)
-            branch(
-                index,
-                "accepted_values",
-                f"{typed} is not null and {typed} not in ({listed})",
-                f"'value ' || {shown(index)} || ' is not one of {_escape_message(', '.join(map(str, values)))}'",
-            )
-        elif rule.test == "listrak_accepted_range":
-            # The bounds are SQL, inserted as the accepted_range test inserts them.
-            low, high = rule.arguments.get("min_value"), rule.arguments.get("max_value")
-            inclusive = rule.arguments.get("inclusive", True)
-            failing, wanted = [], []
-            if low is not None:
-                failing.append(f"{typed} {'<' if inclusive else '<='} {low}")
-                wanted.append(f"{'>=' if inclusive else '>'} {low}")
-            if high is not None:
-                failing.append(f"{typed} {'>' if inclusive else '>='} {high}")
-                wanted.append(f"{'<=' if inclusive else '<'} {high}")
-            if failing:
-                branch(
-                    index,
-                    "accepted_range",
-                    "(" + " or ".join(failing) + ")",
-                    f"'value ' || {shown(index)} || ' is out of range: must be {_escape_message(' and '.join(wanted))}'",
-                )
-
-    key = tuple(feed.key)
-    if key and all(name in index_of for name in key):
-        unique_sets.append(key)
-    seen: set[frozenset[str]] = set()
-    for names in unique_sets:
-        if frozenset(names) in seen or not all(name in index_of and index_of[name] in positions for name in names):
-            continue
-        seen.add(frozenset(names))
-        indexes = [index_of[name] for name in names]
-        keys = [raw(index) for index in indexes]
-        shown_key = " || ', ' || ".join(f"{_literal(headers[index] + '=')} || coalesce({raw(index)}, '')" for index in indexes)
-        what = "key" if set(names) == set(key) else "value"
-        branches.append(
-            f"""
-            select idx, {indexes[0]} as pos, {_literal(headers[indexes[0]])} as col, 'unique' as rule,
-                'duplicate {what} ' || shown as message, first_idx as other
-            from (
-                select idx, {shown_key} as shown, min(idx) over (partition by {', '.join(keys)}) as first_idx
-                from typed_rows
-                where {' and '.join(f"coalesce({value}, '') <> ''" for value in keys)}
-            )
-            where idx <> first_idx
-            """
-        )
-    return "\nunion all\n".join(branches)
-
-
-def _expression_branch(
-    rule: Rule, branches: list[str], feed: Feed, headers: list[str], positions: dict[int, int]
-) -> None:
-    """An expression_is_true rule: its SQL over the typed columns, failing where it is false (a null
-    result passes, as in dbt). The row's problem names the columns the expression mentions."""
-    expression = _expression(rule)
-    found = {
-        index: match.start()
-        for index, column in enumerate(feed.columns)
-        if (match := re.search(r'"' + re.escape(column.name) + r'"|\b' + re.escape(column.name) + r"\b", expression))
-    }
-    mentioned = sorted(found, key=found.__getitem__)  # in the order the expression names them
-    present = [index for index in mentioned if index in positions]
-    if len(present) < len(mentioned) or not mentioned:
-        return  # a column it needs is missing from the header, which is reported already
-    names = ", ".join(headers[index] for index in mentioned)
-    values = " || ', ' || ".join(
-        f"{_literal(headers[index] + '=')} || coalesce(c{positions[index]}, '')" for index in mentioned
-    )
-    label = _literal(f"{rule.name}: expected {expression}; found ")
-    branches.append(
-        f"select idx, {mentioned[0]} as pos, {_literal(names)} as col, 'expression_is_true' as rule, "
-        f"{label} || {values} as message, cast(null as bigint) as other from typed_rows where not ({expression})"
-    )
-
-
-def _type_checks(column: Column, fmt: FeedFormat, value: str, shown: str) -> list[tuple[str, str, str]]:
-    kind = column.kind
-    if kind == "integer":
-        return [("type", f"not regexp_full_match({value}, '-?[0-9]+')", f"'not an integer: ' || {shown}")]
-    if kind == "decimal":
-        return [
-            (
-                "type",
-                f"not regexp_full_match({value}, '{_DECIMAL}')",
-                f"'not a plain decimal number (digits and a point; no currency symbol or thousands separator): ' || {shown}",
-            )
-        ]
-    if kind in ("timestamp", "date"):
-        pattern = fmt.timestamp_format if kind == "timestamp" else fmt.date_format
-        return [
-            (
-                "type",
-                f"try_strptime({value}, {_literal(pattern)}) is null",
-                f"'not a {kind} in the format {_escape_message(pattern)}: ' || {shown}",
-            )
-        ]
-    if kind == "boolean":
-        return [
-            (
-                "type",
-                f"lower(trim({value})) not in ({_words(_BOOLEANS)})",
-                f"'not a boolean (Yes/Y/True/1 or No/N/False/0): ' || {shown}",
-            )
-        ]
-    return []
-
-
-def _words(words: tuple[str, ...]) -> str:
-    return ", ".join(_literal(word) for word in words)
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _escape_message(text: str) -> str:
-    return text.replace("'", "''")
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

@@ -16,7 +16,7 @@ import yaml
 
 from runner.config import FeedFormat, load_settings
 from runner.errors import ConfigError
-from runner.export import file_name
+from runner.feed_file import file_name
 from runner.feed import Feed
 from workspace import REPO, Workspace, feeds_command
 

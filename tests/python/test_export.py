@@ -15,7 +15,8 @@ import pytest
 
 from runner.config import FeedFormat
 from runner.errors import ExportError
-from runner.export import export_feed, file_name
+from runner.feed_file import file_name
+from runner.warehouse.export import export_feed
 from runner.feed import Column, Feed
 
 ORDER_COLUMNS = (

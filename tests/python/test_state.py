@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from runner.feed import Column, Feed
-from runner.state import DeliveryState
+from runner.warehouse.state import DeliveryState
 
 FEED = Feed(
     name="order_items",

@@ -9,7 +9,7 @@ import pytest
 
 from runner.config import FeedFormat
 from runner.errors import ConfigError
-from runner.export import export_feed
+from runner.warehouse.export import export_feed
 from runner.feed import Column, Feed
 from runner.validate import Problem, validate_file
 

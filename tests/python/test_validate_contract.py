@@ -16,7 +16,8 @@ import xlsxwriter
 from runner.build import DbtProject
 from runner.config import FeedFormat
 from runner.errors import ConfigError
-from runner.export import export_feed, header_names
+from runner.feed_file import header_names
+from runner.warehouse.export import export_feed
 from runner.feed import Feed, Rule
 from runner.validate import CHECKED_TESTS, feed_for_file, validate, validate_file
 from workspace import REPO, SPEC, Workspace

@@ -35,9 +35,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from runner.feed import Feed
+from runner.warehouse.connection import Connection
+from runner.warehouse.sql import identifier, literal
 
 SCHEMA = """
 create table if not exists feeds_state.delivered_rows (
@@ -88,13 +88,13 @@ class Prepared:
 class DeliveryState:
     """The one owner of delivery state. Use with an open warehouse connection."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    def __init__(self, connection: Connection, path: Path) -> None:
         self.connection = connection
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         attached = {row[0] for row in connection.execute("select database_name from duckdb_databases()").fetchall()}
         if "feeds_state" not in attached:
-            connection.execute(f"attach {_literal(str(path))} as feeds_state")
+            connection.execute(f"attach {literal(str(path))} as feeds_state")
         connection.execute(SCHEMA)
         self._migrate()
 
@@ -116,7 +116,7 @@ class DeliveryState:
         the destination (not yet picked up); the keys of the feed's last delivery under that name
         are carried again.
         """
-        name = _literal(feed.name)
+        name = literal(feed.name)
         fingerprints = _temp_name("feeds_fingerprints", feed.name)
         sent = _temp_name("feeds_sent", feed.name)
         fingerprint_sql = (
@@ -128,7 +128,7 @@ class DeliveryState:
         # backfill's) were delivered since; its keys not sent again since still carry its run id.
         has_state, last_full, carried_run = self.connection.execute(
             f"select count(*) > 0, arg_max(rows, rowid) filter (where mode = 'full'), "
-            f"arg_max(run_id, rowid) filter (where remote_name = {_literal(waiting_remote_name)}) "
+            f"arg_max(run_id, rowid) filter (where remote_name = {literal(waiting_remote_name)}) "
             f"from feeds_state.deliveries where feed = {name}"
         ).fetchone()
         if mode == "full" or not has_state:
@@ -143,7 +143,7 @@ class DeliveryState:
                             None if last_full is None else int(last_full))
         self.connection.execute(f"create or replace temp table {fingerprints} as {fingerprint_sql}")
         waiting = (
-            f"select row_key from feeds_state.delivered_rows where feed = {name} and run_id = {_literal(carried_run)}"
+            f"select row_key from feeds_state.delivered_rows where feed = {name} and run_id = {literal(carried_run)}"
             if carried_run
             else "select null::ubigint as row_key where false"
         )
@@ -193,7 +193,7 @@ class DeliveryState:
         sha256: str | None,
     ) -> None:
         """Record that this run's file of the feed is confirmed under its final remote name."""
-        name = _literal(prepared.feed)
+        name = literal(prepared.feed)
         sent = prepared.sent
         self.connection.execute("begin transaction")
         try:
@@ -206,15 +206,15 @@ class DeliveryState:
                     f"and row_key in (select row_key from {sent})"
                 )
             self.connection.execute(
-                f"insert into feeds_state.delivered_rows select {name}, row_key, row_hash, {_literal(run_id)} from {sent}"
+                f"insert into feeds_state.delivered_rows select {name}, row_key, row_hash, {literal(run_id)} from {sent}"
             )
             if prepared.carried_run:
                 # This file replaced a waiting one. Keys of that file this one could not carry (gone
                 # from the mart for now, e.g. quarantined) stay waiting: were they back unchanged,
                 # nothing else would send them before the importer saw this file.
                 self.connection.execute(
-                    f"update feeds_state.delivered_rows set run_id = {_literal(run_id)} "
-                    f"where feed = {name} and run_id = {_literal(prepared.carried_run)}"
+                    f"update feeds_state.delivered_rows set run_id = {literal(run_id)} "
+                    f"where feed = {name} and run_id = {literal(prepared.carried_run)}"
                 )
             self.connection.execute(
                 "insert into feeds_state.deliveries (run_id, feed, mode, rows, remote_name, remote_path, sha256) "
@@ -228,22 +228,12 @@ class DeliveryState:
 
 
 def _key_expression(feed: Feed) -> str:
-    return " || chr(31) || ".join(f"coalesce(cast({_quote(part)} as varchar), '')" for part in feed.key)
+    return " || chr(31) || ".join(f"coalesce(cast({identifier(part)} as varchar), '')" for part in feed.key)
 
 
 def _columns(feed: Feed) -> str:
-    return ", ".join(_quote(column) for column in feed.column_names)
+    return ", ".join(identifier(column) for column in feed.column_names)
 
 
 def _temp_name(prefix: str, feed: str) -> str:
     return f"{prefix}_{''.join(char if char.isalnum() else '_' for char in feed)}"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(value: str | None) -> str:
-    if value is None:
-        return "null"
-    return "'" + value.replace("'", "''") + "'"

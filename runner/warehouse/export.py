@@ -17,10 +17,8 @@ import codecs
 import functools
 import hashlib
 import os
-import re
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,7 +27,11 @@ import duckdb
 from runner.config import FeedFormat
 from runner.errors import ExportError
 from runner.feed import Column, Feed
+from runner.feed_file import header_names
 from runner.hashing import CHUNK, hash_file
+from runner.warehouse.connection import Connection
+from runner.warehouse.export_sql import LINE_BREAK_MARK, copy_options, select_sql, xlsx_select
+from runner.warehouse.sql import literal
 
 _UTF8_BOM = codecs.BOM_UTF8
 _UTF16_BOM = codecs.BOM_UTF16_LE
@@ -49,23 +51,6 @@ class ExportResult:
     #: None when the caller asked for no hash (the delivery computes it while sending the file).
     sha256: str | None
     seconds: float
-
-
-def file_name(feed: Feed, fmt: FeedFormat, run_date: date | datetime, date_format: str) -> str:
-    """The feed's file name for a run date: its template with `{date}` filled in, plus the extension.
-
-    `run_date` must already be in the feed time zone; this function does no zone conversion.
-    """
-    stem = feed.file_name.replace("{date}", run_date.strftime(date_format))
-    extension = f".{fmt.file_extension}"
-    # A template that already ends in the extension (file_name: Orders.csv) is taken as the whole name.
-    name = stem if stem.lower().endswith(extension) else stem + extension
-    if "/" in name or "\\" in name or name.startswith("."):
-        raise ExportError(
-            f"feed {feed.name}: file name {name!r} must be a plain name (no directories, not starting with '.'); "
-            "fix the feed's file_name template or the date format"
-        )
-    return name
 
 
 #: Two values differing in every field, for checking a column format before anything is built.
@@ -104,13 +89,8 @@ def column_format_problem(pattern: str, kind: str) -> str | None:
     return None
 
 
-def header_names(feed: Feed, fmt: FeedFormat) -> list[str]:
-    """The header row of a feed file: the mart's column names with the format's overrides applied."""
-    return [fmt.headers.get(column.name, column.name) for column in feed.columns]
-
-
 def export_feed(
-    connection: duckdb.DuckDBPyConnection,
+    connection: Connection,
     feed: Feed,
     fmt: FeedFormat,
     out_dir: Path,
@@ -154,9 +134,9 @@ def export_feed(
         os.replace(temporary, final)
     except duckdb.Error as exc:
         message = str(exc)
-        if _LINE_BREAK_MARK in message:
+        if LINE_BREAK_MARK in message:
             raise ExportError(
-                message[message.index(_LINE_BREAK_MARK) + len(_LINE_BREAK_MARK):].strip()
+                message[message.index(LINE_BREAK_MARK) + len(LINE_BREAK_MARK):].strip()
                 + f"; {final} was not written. Fix the mart {feed.model} so no value holds CR or LF "
                 "(its no_line_breaks data test should catch this)"
             ) from None
@@ -171,57 +151,6 @@ def export_feed(
     )
 
 
-def select_sql(feed: Feed, fmt: FeedFormat) -> str:
-    """The SELECT that turns the mart into the file's text values, columns named by their headers.
-
-    Every value that is not a number is checked for CR and LF on the way: one would split a row of
-    the file, so the query fails with DuckDB's `error()` naming the feed and column. The check costs
-    about nothing next to the COPY and saves a pass over the written file.
-    """
-    expressions = [
-        f"{_guarded(feed, column, _format_expression(column, fmt))} as {_identifier(header)}"
-        for column, header in zip(feed.columns, header_names(feed, fmt))
-    ]
-    return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation} as mart\n{_ordered(feed)}"
-
-
-def _ordered(feed: Feed) -> str:
-    """Rows in key order, so the same rows always make the same bytes (a re-export, a resend and the
-    same data on another engine hash alike). The mart's own columns, not the formatted headers."""
-    return "order by " + ", ".join(f"mart.{_identifier(key)}" for key in feed.key)
-
-
-def copy_options(fmt: FeedFormat) -> str:
-    """The options of DuckDB's CSV `COPY ... TO` for a format."""
-    options = [
-        "format csv",
-        "header true",
-        f"delimiter {_literal(fmt.delimiter)}",
-        f"quote {_literal(fmt.quote)}",
-        # Escaping the quote character with itself is what doubles embedded quotes.
-        f"escape {_literal(fmt.quote)}",
-        "nullstr ''",
-        f"new_line {_literal(fmt.newline)}",
-    ]
-    if fmt.quote_all:
-        options.append("force_quote *")
-    return "(" + ", ".join(options) + ")"
-
-
-#: Starts the message of the error() a line break raises inside the COPY.
-_LINE_BREAK_MARK = "feeds-line-break:"
-
-
-def _guarded(feed: Feed, column: Column, expression: str) -> str:
-    if column.kind in ("integer", "decimal"):
-        return expression
-    message = _literal(f"{_LINE_BREAK_MARK} feed {feed.name}: column {column.name} holds a line break in at least one row")
-    return (
-        f"case when contains({expression}, chr(10)) or contains({expression}, chr(13)) "
-        f"then error({message}) else {expression} end"
-    )
-
-
 def _check_headers(feed: Feed, fmt: FeedFormat) -> None:
     for header in header_names(feed, fmt):
         if "\n" in header or "\r" in header or not header.strip():
@@ -233,7 +162,7 @@ def _check_columns(feed: Feed) -> None:
         raise ExportError(f"feed {feed.name}: no columns are declared for model {feed.model}; declare them in its YAML")
 
 
-def _count_rows(connection: duckdb.DuckDBPyConnection, feed: Feed) -> int:
+def _count_rows(connection: Connection, feed: Feed) -> int:
     try:
         row = connection.execute(f"select count(*) from {feed.relation}").fetchone()
     except duckdb.CatalogException:
@@ -244,26 +173,8 @@ def _count_rows(connection: duckdb.DuckDBPyConnection, feed: Feed) -> int:
     return int(row[0])
 
 
-def _format_expression(column: Column, fmt: FeedFormat) -> str:
-    name = _identifier(column.name)
-    kind = column.kind
-    if kind == "timestamp" or kind == "date":
-        pattern = fmt.timestamp_format if kind == "timestamp" else fmt.date_format
-        return f"strftime({name}, {_literal(pattern)})"
-    if kind == "boolean":
-        return f"case when {name} then {_literal(fmt.true_value)} when not {name} then {_literal(fmt.false_value)} end"
-    if kind == "decimal":
-        # decimal(p,2) already prints as 50.00; anything else (double, other scales) is cast to two places.
-        if re.fullmatch(r"\s*(decimal|numeric)\s*\(\s*\d+\s*,\s*2\s*\)\s*", column.data_type.lower()):
-            return name
-        return f"cast({name} as decimal(38, 2))"
-    if kind == "integer":
-        return name
-    return f"cast({name} as varchar)"
-
-
-def _copy_csv(connection: duckdb.DuckDBPyConnection, feed: Feed, fmt: FeedFormat, target: Path) -> int:
-    sql = f"copy ({select_sql(feed, fmt)}) to {_literal(str(target))} {copy_options(fmt)}"
+def _copy_csv(connection: Connection, feed: Feed, fmt: FeedFormat, target: Path) -> int:
+    sql = f"copy ({select_sql(feed, fmt)}) to {literal(str(target))} {copy_options(fmt)}"
     row = connection.execute(sql).fetchone()
     assert row is not None
     return int(row[0])
@@ -336,22 +247,8 @@ def _rewrite_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: 
     return size, digest.hexdigest()
 
 
-def _xlsx_select(feed: Feed, fmt: FeedFormat) -> str:
-    """Numbers stay numbers (decimals as double for xlsxwriter); everything else is the CSV text."""
-    expressions = []
-    for column in feed.columns:
-        name = _identifier(column.name)
-        if column.kind == "integer":
-            expressions.append(f"cast({name} as bigint)")
-        elif column.kind == "decimal":
-            expressions.append(f"cast(round({name}, 2) as double)")
-        else:
-            expressions.append(_format_expression(column, fmt))
-    return "select " + ", ".join(expressions) + f" from {feed.relation} as mart {_ordered(feed)}"
-
-
 def _write_xlsx(
-    connection: duckdb.DuckDBPyConnection, feed: Feed, fmt: FeedFormat, target: Path, expected: int
+    connection: Connection, feed: Feed, fmt: FeedFormat, target: Path, expected: int
 ) -> int:
     import xlsxwriter  # only XLSX feeds need it
 
@@ -382,7 +279,7 @@ def _write_xlsx(
                 writers.append(lambda row, col, value: sheet.write_number(row, col, value, money))
             else:
                 writers.append(_text_writer(sheet.write_string, feed, column))
-        cursor = connection.execute(_xlsx_select(feed, fmt))
+        cursor = connection.execute(xlsx_select(feed, fmt))
         row_index = 0
         while batch := cursor.fetchmany(_XLSX_BATCH):
             for record in batch:
@@ -408,10 +305,3 @@ def _text_writer(write_string: Callable[..., Any], feed: Feed, column: Column) -
 
     return write
 
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
