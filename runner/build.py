@@ -121,7 +121,10 @@ class DbtProject:
         self.parse()
         extra: list[str] = []
         if select:
-            extra += ["--select", *select]
+            # buildable: a test runs when every model it reads is selected or upstream of the
+            # selection. dbt's default (eager) also picks tests that read an unselected mart (order
+            # items' Sku in products, for --feeds products), which fail on a warehouse without it.
+            extra += ["--select", *select, "--indirect-selection", "buildable"]
         if not unit_tests:
             extra += ["--exclude-resource-type", "unit_test"]
         callbacks = [_node_callback(on_node)] if on_node else []
