@@ -1,8 +1,10 @@
 """Configuration: `feeds.yml` plus environment variables, validated into plain settings.
 
 Precedence: built-in defaults < feeds.yml < environment variables < command-line options (applied by
-the CLI). Secrets (SFTP password, key passphrase) come only from the environment. Relative paths are
-resolved against the directory holding the configuration file (the project root by default).
+the CLI). Secrets (each destination protocol names its own, see runner.deliver.registry) come only
+from the environment. Relative paths are resolved against the directory holding the configuration
+file (the project root by default). The `destination:` section is validated by the settings model of
+the protocol its `type` names; config.py names no protocol.
 """
 
 from __future__ import annotations
@@ -212,7 +214,9 @@ class Settings(_Strict):
         # load_settings validates the section with its protocol's model first, for messages naming each key;
         # this covers settings built in code.
         if isinstance(value, dict) or value is None:
-            protocol, _errors = _protocol_of(value)
+            from runner.deliver import registry
+
+            protocol, _errors = registry.protocol_of(value)
             if protocol is None:
                 raise ValueError("must be a mapping whose `type` names a registered destination protocol")
             return protocol.settings.model_validate(value or {"type": protocol.name})
@@ -321,10 +325,12 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     raw["base_dir"] = str(base_dir)
     # The destination section is validated by the model of the protocol its `type` names, so that each
     # message names the user's key (destination.port), not a union member.
+    from runner.deliver import registry
+
     protocol: Protocol | None = None
     destination_errors: list[Any] = []
     if "destination" in raw:
-        protocol, destination_errors = _validate_destination(raw)
+        protocol, destination_errors = registry.validate_section(raw)
     errors: list[Any] = []
     try:
         settings = Settings.model_validate(raw)
@@ -337,56 +343,18 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         at = next((i for i, error in enumerate(errors) if error["loc"] and error["loc"][0] in after), len(errors))
         errors[at:at] = destination_errors
     if errors:
-        raise ConfigError(_describe(errors, path, from_env, protocol))
+        from runner.config_errors import describe
+
+        raise ConfigError(describe(errors, path, from_env, protocol))
     return settings
 
 
-def _protocol_of(section: Any) -> tuple[Protocol | None, list[dict[str, Any]]]:
-    """The protocol a `destination:` section names (None: the default), or errors about its `type`."""
-    from runner.deliver import registry
-
-    if section is None:
-        return registry.get(registry.DEFAULT), []  # `destination:` with every key commented out
-    if not isinstance(section, dict):
-        return None, [{"type": "model_type", "loc": ("destination",), "input": section, "msg": "must be a mapping"}]
-    if "type" not in section:
-        return None, [{"type": "destination_type_missing", "loc": ("destination", "type"), "msg": "required"}]
-    protocol = registry.get(section["type"])
-    if protocol is None:
-        return None, [{"type": "destination_type_invalid", "loc": ("destination", "type"), "tag": section["type"], "msg": ""}]
-    return protocol, []
-
-
-def _validate_destination(raw: dict[str, Any]) -> tuple[Protocol | None, list[Any]]:
-    """Validate raw["destination"] with its protocol's model, in place; (the protocol, errors located
-    under `destination`)."""
-    section = raw.pop("destination")
-    protocol, errors = _protocol_of(section)
-    if protocol is None:
-        return None, errors
-    try:
-        raw["destination"] = protocol.settings.model_validate(section or {"type": protocol.name})
-    except ValidationError as exc:
-        return protocol, [{**error, "loc": ("destination", *error["loc"])} for error in exc.errors()]
-    return protocol, []
-
-
-def _secret_variables(destination: Any) -> dict[str, str]:
-    """Secret keys of every destination protocol -> the variable that sets each (the named type's first)."""
-    from runner.deliver import registry
-
-    named = registry.get(destination.get("type")) if isinstance(destination, dict) else None
-    secrets: dict[str, str] = {}
-    for protocol in [p for p in (named,) if p] + registry.protocols():
-        for key in protocol.secrets:
-            secrets.setdefault(key, protocol.variable_for(key) or "its environment variable")
-    return secrets
-
-
 def _refuse_secrets_in_file(raw: dict[str, Any], path: Path | None) -> None:
+    from runner.deliver import registry
+
     destination = raw.get("destination")
     if isinstance(destination, dict):
-        for key, env in _secret_variables(destination).items():
+        for key, env in registry.secret_variables(destination).items():
             if key in destination:
                 raise ConfigError(
                     f"{path}: destination.{key} must not be stored in the configuration file; "
@@ -398,10 +366,7 @@ def _apply_environment(
     raw: dict[str, Any], environ: Mapping[str, str], from_env: dict[tuple[str, ...], str] | None = None
 ) -> dict[str, Any]:
     """`raw` with the FEEDS_* variables applied; `from_env` learns which key each variable set, for messages.
-
-    The destination's variables are its protocol's (runner.deliver.registry): they apply when the
-    destination is of that type, or when the protocol's selecting variable is set.
-    """
+    The destination's variables are its protocol's (runner.deliver.registry)."""
     from runner.deliver import registry
 
     from_env = {} if from_env is None else from_env
@@ -413,98 +378,7 @@ def _apply_environment(
     destination = merged.get("destination")
     if destination is not None and not isinstance(destination, dict):
         return merged  # not a mapping: validation names `destination` and what it must be
-    destination = dict(destination or {})
-    for protocol in registry.protocols():
-        if protocol.selected_by and environ.get(protocol.selected_by):
-            if destination.get("type") != protocol.name:
-                # The variable selects this destination; keys of another type do not carry over.
-                destination = {"type": protocol.name}
-            break
-    protocol = registry.get(destination.get("type"))
-    if protocol is not None:
-        for env, key in protocol.environment.items():
-            if environ.get(env):
-                destination[key] = environ[env]
-                from_env[("destination", key)] = env
+    destination = registry.apply_environment(dict(destination or {}), environ, from_env)
     if destination:
         merged["destination"] = destination
     return merged
-
-
-def _describe(
-    errors: list[Any],
-    path: Path | None,
-    from_env: Mapping[tuple[str, ...], str] | None = None,
-    protocol: Protocol | None = None,
-) -> str:
-    from runner.deliver import registry
-
-    where = str(path) if path else "configuration"
-    lines = [f"invalid configuration in {where}:"]
-    for error in errors:
-        kind = error["type"]
-        loc = tuple(str(part) for part in error["loc"])
-        key = ".".join(loc) or "(top level)"
-        if kind == "extra_forbidden":
-            message = "unknown key"
-            parent = _model_at(error["loc"][:-1], protocol.settings if protocol else None)
-            if parent is not None:
-                message += f"; allowed here: {', '.join(sorted(parent.model_fields))}"
-        elif kind == "missing":
-            under_destination = protocol is not None and len(loc) == 2 and loc[0] == "destination"
-            env = protocol.variable_for(loc[1]) if under_destination else None  # type: ignore[union-attr]
-            message = "required" + (f" (set it in the file or with {env})" if env else "")
-        elif kind == "destination_type_missing":
-            message = f"required: {registry.names()}"
-        elif kind == "destination_type_invalid":
-            message = f"must be {registry.names()} (got {error['tag']})"
-        elif kind in ("model_type", "model_attributes_type", "dict_type"):
-            message = f"must be a mapping: `key: value` lines indented under it{_got(error, loc)}"
-            if loc == ("destination",) and registry.get(error.get("input")) is not None:
-                message += f"; write `destination:` and under it `  type: {error['input']}`"
-        else:
-            message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-            message += _got(error, loc)
-            if kind == "string_type" and isinstance(error.get("input"), (bool, int, float)):
-                message += "; quote it, e.g. key: \"value\", so YAML reads it as text"
-        if loc in (from_env or {}):
-            message += f" (set by the environment variable {from_env[loc]})"
-        lines.append(f"  {key}: {message}")
-    return "\n".join(lines)
-
-
-def _got(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
-    """` (got ...)`: the value when it is short and not a secret, else only what kind of value it was."""
-    if "input" not in error or _is_secret(loc):
-        return ""
-    value = error["input"]
-    if isinstance(value, (dict, list, tuple, set)):
-        # For a type mistake, what kind of value was there; a checked mapping's message names the entry.
-        return "" if error["type"] == "value_error" else f" (got a {'mapping' if isinstance(value, dict) else 'list'})"
-    shown = repr(value)
-    return f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
-
-
-def _is_secret(loc: tuple[str, ...]) -> bool:
-    return bool(loc) and loc[-1] in _secret_variables(None)
-
-
-def _model_at(loc: tuple[Any, ...], destination_model: type[BaseModel] | None = None) -> type[BaseModel] | None:
-    """The model at a pydantic error location, if any (`destination_model` under `destination`)."""
-    model: type[BaseModel] = Settings
-    parts = [str(part) for part in loc]
-    while parts:
-        part = parts.pop(0)
-        if model is Settings and part == "feeds":
-            model = FeedSettings
-            parts = parts[1:]  # the feed name
-        elif model is Settings and part == "destination":
-            if destination_model is None:
-                return None
-            model = destination_model
-        else:
-            annotation = getattr(model.model_fields.get(part), "annotation", None)
-            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-                return None
-            model = annotation
-    return model

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from pydantic import ValidationError
+
 if TYPE_CHECKING:
     from runner.config import DestinationSettings
     from runner.deliver import Destination
@@ -90,6 +92,64 @@ def names() -> str:
     """The registered types for messages: "local or sftp", "ftp, local or sftp"."""
     known = sorted(_all())
     return known[0] if len(known) == 1 else f"{', '.join(known[:-1])} or {known[-1]}"
+
+
+def protocol_of(section: Any) -> tuple[Protocol | None, list[dict[str, Any]]]:
+    """The protocol a `destination:` section names (the default for an empty one), or None and
+    errors about its `type`, in pydantic's error shape."""
+    if section is None:
+        return get(DEFAULT), []  # `destination:` with every key commented out
+    if not isinstance(section, dict):
+        return None, [{"type": "model_type", "loc": ("destination",), "input": section, "msg": "must be a mapping"}]
+    if "type" not in section:
+        return None, [{"type": "destination_type_missing", "loc": ("destination", "type"), "msg": "required"}]
+    protocol = get(section["type"])
+    if protocol is None:
+        return None, [{"type": "destination_type_invalid", "loc": ("destination", "type"), "tag": section["type"], "msg": ""}]
+    return protocol, []
+
+
+def validate_section(raw: dict[str, Any]) -> tuple[Protocol | None, list[Any]]:
+    """Replace raw["destination"] with its protocol's settings (removed if invalid); return the protocol
+    and the errors, located under `destination` as the user wrote it."""
+    section = raw.pop("destination")
+    protocol, errors = protocol_of(section)
+    if protocol is None:
+        return None, errors
+    try:
+        raw["destination"] = protocol.settings.model_validate(section or {"type": protocol.name})
+    except ValidationError as exc:
+        return protocol, [{**error, "loc": ("destination", *error["loc"])} for error in exc.errors()]
+    return protocol, []
+
+
+def secret_variables(section: Any) -> dict[str, str]:
+    """Secret keys of every protocol -> the variable that sets each (the section's own type first)."""
+    named = get(section.get("type")) if isinstance(section, dict) else None
+    secrets: dict[str, str] = {}
+    for protocol in [p for p in (named,) if p] + protocols():
+        for key in protocol.secrets:
+            secrets.setdefault(key, protocol.variable_for(key) or "its environment variable")
+    return secrets
+
+
+def apply_environment(
+    section: dict[str, Any], environ: Mapping[str, str], from_env: dict[tuple[str, ...], str]
+) -> dict[str, Any]:
+    """The section with its protocol's variables applied (a protocol's selecting variable switches the
+    type, and keys of another type do not carry over); `from_env` learns which key each set."""
+    for protocol in protocols():
+        if protocol.selected_by and environ.get(protocol.selected_by):
+            if section.get("type") != protocol.name:
+                section = {"type": protocol.name}
+            break
+    protocol = get(section.get("type"))
+    if protocol is not None:
+        for env, key in protocol.environment.items():
+            if environ.get(env):
+                section[key] = environ[env]
+                from_env[("destination", key)] = env
+    return section
 
 
 def make_destination(settings: DestinationSettings, base_dir: Path) -> Destination:
