@@ -1,7 +1,10 @@
 """Delivery: move finished feed files to where Listrak (or a test) picks them up.
 
 Delivery moves files; it never imports dbt or DuckDB. Every destination implements
-:class:`Destination`, so a new one (FTPS, object storage) is one new module.
+:class:`Destination`, so a new one (FTPS, object storage) is one new module (its settings model,
+variables, secrets and factory in a `registry.Protocol`) plus one line in `registry._builtin`.
+A network protocol reuses `retry.ConnectionPool` and `retry.Retrier` by supplying connect and
+classify. The destination owns the concurrency of its deliveries (`submit`, `deliver_all`).
 A destination must make each file appear under its final name atomically: a reader of the
 destination never sees a partial file under the final name.
 
