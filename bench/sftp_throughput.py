@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 import paramiko  # noqa: E402
 
-from runner.config import SftpDestinationSettings  # noqa: E402
 from runner.deliver import Upload  # noqa: E402
-from runner.deliver.sftp import SftpDestination, Tuning  # noqa: E402
+from runner.deliver.sftp.destination import SftpDestination  # noqa: E402
+from runner.deliver.sftp.settings import SftpDestinationSettings  # noqa: E402
+from runner.deliver.sftp.wire import Tuning  # noqa: E402
 from sshd import SshServer, sshd_missing_reason  # noqa: E402
 
 MIB = 1024 * 1024

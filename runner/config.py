@@ -1,8 +1,10 @@
 """Configuration: `feeds.yml` plus environment variables, validated into plain settings.
 
 Precedence: built-in defaults < feeds.yml < environment variables < command-line options (applied by
-the CLI). Secrets (SFTP password, key passphrase) come only from the environment. Relative paths are
-resolved against the directory holding the configuration file (the project root by default).
+the CLI). Secrets (each destination protocol names its own, see runner.deliver.registry) come only
+from the environment. Relative paths are resolved against the directory holding the configuration
+file (the project root by default). The `destination:` section is validated by the settings model of
+the protocol its `type` names; config.py names no protocol.
 """
 
 from __future__ import annotations
@@ -11,29 +13,31 @@ import os
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from runner.errors import ConfigError
+
+if TYPE_CHECKING:
+    from runner.deliver.registry import Protocol
 
 CONFIG_ENV = "FEEDS_CONFIG"
 DEFAULT_CONFIG_NAME = "feeds.yml"
 
 #: strftime directives of a date that Python formats the same everywhere; glibc's `-` flag (%-d) is allowed too.
 _DATE_DIRECTIVES = set("aAwdbBmyYjUWGuV%")
-
-_SECRET_KEYS = {"password": "FEEDS_SFTP_PASSWORD", "key_passphrase": "FEEDS_SFTP_KEY_PASSPHRASE"}
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity, e.g. a container's cpuset), else all of them."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -161,79 +165,17 @@ class GateSettings(_Strict):
     max_delta_share: Number = Field(0.5, gt=0, le=1, description="refuse a delta holding more than this share of the feed")
 
 
-class LocalDestinationSettings(_Strict):
-    type: Literal["local"] = "local"
-    path: Path = Path("delivered")
-    create_dirs: bool = True
-    file_mode: str = Field(
-        "0600",
-        description="permissions of delivered files, octal; the files hold customer e-mails, so only the owner "
-        "reads them unless this says otherwise (e.g. \"0640\" for a group that picks them up)",
-    )
+class DestinationSettings(_Strict):
+    """Base of every destination protocol's settings: `type` names the protocol (runner.deliver.registry),
+    whose model holds the rest of the `destination:` keys."""
 
-    @field_validator("file_mode", mode="before")
-    @classmethod
-    def _octal(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            # YAML reads an unquoted 0640 as the number 416, and 640 as six hundred and forty.
-            raise ValueError('write the mode quoted, as octal digits, e.g. file_mode: "0640"')
-        if isinstance(value, str) and not re.fullmatch(r"0?[0-7]{3}", value):
-            raise ValueError('must be an octal permission mode such as "0600" or "0640"')
-        return value
-
-    @property
-    def mode(self) -> int:
-        return int(self.file_mode, 8)
+    type: str
 
 
-class SftpDestinationSettings(_Strict):
-    type: Literal["sftp"] = "sftp"
-    host: str
-    port: Count = Field(22, ge=1, le=65535)
-    username: str
-    remote_dir: str = "."
-    key_file: Path | None = None
-    key_passphrase: str | None = Field(None, repr=False, description="from FEEDS_SFTP_KEY_PASSPHRASE only")
-    password: str | None = Field(None, repr=False, description="from FEEDS_SFTP_PASSWORD only")
-    use_agent: bool = True
-    known_hosts: Path | None = Field(None, description="known_hosts file; default ~/.ssh/known_hosts")
-    host_key: str | None = Field(None, description="pinned host key fingerprint, SHA256:...")
-    create_dirs: bool = False
-    replace_existing: bool = True
-    connect_timeout: Number = Field(15.0, gt=0)
-    operation_timeout: Number = Field(60.0, gt=0)
-    keepalive: Count = Field(15, ge=0)
-    retries: Count = Field(4, ge=0)
-    backoff: Number = Field(1.0, ge=0)
-    concurrency: Count = Field(
-        default_factory=lambda: max(1, min(4, _usable_cpus() // 2)),
-        ge=1,
-        le=16,
-        description="files uploaded at once, each over its own connection; default half the CPUs (1 to 4): "
-        "each connection keeps about one core busy on a fast link, and a run exports while it uploads. "
-        "Raise it for a slow, far server, where each connection waits on the network",
-    )
+def _default_destination() -> DestinationSettings:
+    from runner.deliver import registry
 
-    @field_validator("host_key")
-    @classmethod
-    def _fingerprint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        # 32 bytes of SHA-256 are 43 base64 characters; `ssh-keygen -l` drops the `=` padding, other
-        # tools keep it. Normalise to OpenSSH's form, so a padded pin is not taken for another key.
-        digest = value.strip().removeprefix("SHA256:").rstrip("=")
-        base64_digits = all(c.isascii() and (c.isalnum() or c in "+/") for c in digest)
-        if not value.strip().startswith("SHA256:") or len(digest) != 43 or not base64_digits:
-            raise ValueError(
-                "must be a SHA256 fingerprint like 'SHA256:AbC...' (43 base64 characters after 'SHA256:', "
-                "as shown by `feeds check` or `ssh-keygen -lf`)"
-            )
-        return "SHA256:" + digest
-
-
-DestinationSettings = Annotated[
-    Union[LocalDestinationSettings, SftpDestinationSettings], Field(discriminator="type")
-]
+    return registry.get(registry.DEFAULT).settings()  # type: ignore[union-attr]
 
 
 class Settings(_Strict):
@@ -250,18 +192,34 @@ class Settings(_Strict):
     keep_runs: Count = Field(30, ge=1, description="local feed files of older runs are removed")
     empty_delta: Literal["send", "skip"] = Field("send", description="a delta with no rows: send a header-only file, or nothing")
     gates: GateSettings = Field(default_factory=GateSettings)
-    destination: DestinationSettings = Field(default_factory=LocalDestinationSettings)
+    destination: SerializeAsAny[DestinationSettings] = Field(
+        default_factory=_default_destination, description="validated by its protocol's model (see load_settings)"
+    )
     defaults: FeedFormat = Field(default_factory=FeedFormat)
     feeds: dict[str, FeedSettings] = Field(default_factory=dict)
 
-    @field_validator("gates", "destination", "defaults", "feeds", mode="before")
+    @field_validator("gates", "defaults", "feeds", mode="before")
     @classmethod
     def _empty_section(cls, value: Any, info: ValidationInfo) -> Any:
         # `defaults:` with every key below it commented out is YAML null: an empty section, not a mistake.
         if value is None:
-            return {"type": "local"} if info.field_name == "destination" else {}
+            return {}
         if info.field_name == "feeds" and isinstance(value, dict):
             return {name: {} if settings is None else settings for name, settings in value.items()}
+        return value
+
+    @field_validator("destination", mode="before")
+    @classmethod
+    def _destination(cls, value: Any) -> Any:
+        # load_settings validates the section with its protocol's model first, for messages naming each key;
+        # this covers settings built in code.
+        if isinstance(value, dict) or value is None:
+            from runner.deliver import registry
+
+            protocol, _errors = registry.protocol_of(value)
+            if protocol is None:
+                raise ValueError("must be a mapping whose `type` names a registered destination protocol")
+            return protocol.settings.model_validate(value or {"type": protocol.name})
         return value
 
     @field_validator("output_dir", "state_dir")
@@ -365,16 +323,38 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     from_env: dict[tuple[str, ...], str] = {}
     raw = _apply_environment(raw, environ, from_env)
     raw["base_dir"] = str(base_dir)
+    # The destination section is validated by the model of the protocol its `type` names, so that each
+    # message names the user's key (destination.port), not a union member.
+    from runner.deliver import registry
+
+    protocol: Protocol | None = None
+    destination_errors: list[Any] = []
+    if "destination" in raw:
+        protocol, destination_errors = registry.validate_section(raw)
+    errors: list[Any] = []
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path, from_env)) from None
+        errors = list(exc.errors())
+    if destination_errors:
+        # In field order, as pydantic would have listed them: after the keys before `destination`.
+        fields = list(Settings.model_fields)
+        after = fields[fields.index("destination") + 1 :]
+        at = next((i for i, error in enumerate(errors) if error["loc"] and error["loc"][0] in after), len(errors))
+        errors[at:at] = destination_errors
+    if errors:
+        from runner.config_errors import describe
+
+        raise ConfigError(describe(errors, path, from_env, protocol))
+    return settings
 
 
 def _refuse_secrets_in_file(raw: dict[str, Any], path: Path | None) -> None:
+    from runner.deliver import registry
+
     destination = raw.get("destination")
     if isinstance(destination, dict):
-        for key, env in _SECRET_KEYS.items():
+        for key, env in registry.secret_variables(destination).items():
             if key in destination:
                 raise ConfigError(
                     f"{path}: destination.{key} must not be stored in the configuration file; "
@@ -385,7 +365,10 @@ def _refuse_secrets_in_file(raw: dict[str, Any], path: Path | None) -> None:
 def _apply_environment(
     raw: dict[str, Any], environ: Mapping[str, str], from_env: dict[tuple[str, ...], str] | None = None
 ) -> dict[str, Any]:
-    """`raw` with the FEEDS_* variables applied; `from_env` learns which key each variable set, for messages."""
+    """`raw` with the FEEDS_* variables applied; `from_env` learns which key each variable set, for messages.
+    The destination's variables are its protocol's (runner.deliver.registry)."""
+    from runner.deliver import registry
+
     from_env = {} if from_env is None else from_env
     merged = dict(raw)
     for env, key in (("FEEDS_DUCKDB_PATH", "duckdb_path"), ("FEEDS_OUTPUT_DIR", "output_dir")):
@@ -395,113 +378,7 @@ def _apply_environment(
     destination = merged.get("destination")
     if destination is not None and not isinstance(destination, dict):
         return merged  # not a mapping: validation names `destination` and what it must be
-    destination = dict(destination or {})
-    if environ.get("FEEDS_SFTP_HOST"):
-        if destination.get("type") != "sftp":
-            # The SFTP variables select the SFTP destination; local-only keys do not carry over.
-            destination = {"type": "sftp"}
-    sftp_vars = {
-        "FEEDS_SFTP_HOST": "host",
-        "FEEDS_SFTP_PORT": "port",
-        "FEEDS_SFTP_USER": "username",
-        "FEEDS_SFTP_KEY_FILE": "key_file",
-        "FEEDS_SFTP_KEY_PASSPHRASE": "key_passphrase",
-        "FEEDS_SFTP_PASSWORD": "password",
-        "FEEDS_SFTP_KNOWN_HOSTS": "known_hosts",
-        "FEEDS_SFTP_HOST_KEY": "host_key",
-        "FEEDS_SFTP_REMOTE_DIR": "remote_dir",
-    }
-    if destination.get("type") == "sftp":
-        for env, key in sftp_vars.items():
-            if environ.get(env):
-                destination[key] = environ[env]
-                from_env[("destination", key)] = env
+    destination = registry.apply_environment(dict(destination or {}), environ, from_env)
     if destination:
         merged["destination"] = destination
     return merged
-
-
-_ENV_FOR_FIELD = {
-    ("destination", "host"): "FEEDS_SFTP_HOST",
-    ("destination", "username"): "FEEDS_SFTP_USER",
-}
-
-
-def _describe(exc: ValidationError, path: Path | None, from_env: Mapping[tuple[str, ...], str] | None = None) -> str:
-    where = str(path) if path else "configuration"
-    lines = [f"invalid configuration in {where}:"]
-    for error in exc.errors():
-        kind = error["type"]
-        loc = _key_path(error["loc"])
-        if kind in ("union_tag_invalid", "union_tag_not_found"):
-            loc += ("type",)  # pydantic places it on `destination`; the user has to fix its type
-        key = ".".join(loc) or "(top level)"
-        if kind == "extra_forbidden":
-            message = "unknown key"
-            parent = _model_at(error["loc"][:-1])
-            if parent is not None:
-                message += f"; allowed here: {', '.join(sorted(parent.model_fields))}"
-        elif kind == "missing":
-            env = _ENV_FOR_FIELD.get(loc[-2:]) if len(loc) >= 2 else None
-            message = "required" + (f" (set it in the file or with {env})" if env else "")
-        elif kind == "union_tag_not_found":
-            message = "required: local or sftp"
-        elif kind == "union_tag_invalid":
-            message = f"must be local or sftp (got {error.get('ctx', {}).get('tag', '?')})"
-        elif kind in ("model_type", "model_attributes_type", "dict_type"):
-            message = f"must be a mapping: `key: value` lines indented under it{_got(error, loc)}"
-            if loc == ("destination",) and error.get("input") in ("local", "sftp"):
-                message += f"; write `destination:` and under it `  type: {error['input']}`"
-        else:
-            message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-            message += _got(error, loc)
-            if kind == "string_type" and isinstance(error.get("input"), (bool, int, float)):
-                message += "; quote it, e.g. key: \"value\", so YAML reads it as text"
-        if loc in (from_env or {}):
-            message += f" (set by the environment variable {from_env[loc]})"
-        lines.append(f"  {key}: {message}")
-    return "\n".join(lines)
-
-
-def _key_path(loc: tuple[Any, ...]) -> tuple[str, ...]:
-    """The error location as the user's keys: without the union tag pydantic adds after `destination`."""
-    parts = [str(part) for part in loc]
-    if len(parts) >= 2 and parts[0] == "destination" and parts[1] in ("local", "sftp"):
-        del parts[1]
-    return tuple(parts)
-
-
-def _got(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
-    """` (got ...)`: the value when it is short and not a secret, else only what kind of value it was."""
-    if "input" not in error or _is_secret(loc):
-        return ""
-    value = error["input"]
-    if isinstance(value, (dict, list, tuple, set)):
-        # For a type mistake, what kind of value was there; a checked mapping's message names the entry.
-        return "" if error["type"] == "value_error" else f" (got a {'mapping' if isinstance(value, dict) else 'list'})"
-    shown = repr(value)
-    return f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
-
-
-def _is_secret(loc: tuple[str, ...]) -> bool:
-    return bool(loc) and loc[-1] in _SECRET_KEYS
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model at a pydantic error location (with the union tag after `destination`), if any."""
-    model: type[BaseModel] = Settings
-    parts = [str(part) for part in loc]
-    while parts:
-        part = parts.pop(0)
-        if model is Settings and part == "feeds":
-            model = FeedSettings
-            parts = parts[1:]  # the feed name
-        elif model is Settings and part == "destination":
-            tag = parts.pop(0) if parts else "sftp"
-            model = LocalDestinationSettings if tag == "local" else SftpDestinationSettings
-        else:
-            annotation = getattr(model.model_fields.get(part), "annotation", None)
-            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-                return None
-            model = annotation
-    return model

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from runner import feed_file, preflight, warehouse
 from runner.build import BuildSummary, DbtProject, selection_for
 from runner.config import Settings
-from runner.deliver import Destination, DeliveryResult, Upload, make_destination, still_waiting, temporary_of, timed
+from runner.deliver import Destination, DeliveryResult, Upload, make_destination, still_waiting, temporary_of
 from runner.errors import ConfigError, DataTestsFailed, DeliveryError, FeedsError, GateRefused
 from runner.faults import checkpoint
 from runner.hashing import hash_file
@@ -237,19 +237,19 @@ def export_and_deliver(
     from this thread only."""
     reporter.stage("deliver", f"{destination.kind}: {destination.describe()}")
     failed: list[str] = []
-    with ThreadPoolExecutor(max_workers=destination.concurrency, thread_name_prefix="deliver") as pool:
-        pending: dict[Future[DeliveryResult], FeedPlan] = {}
-        try:
-            for plan in _largest_first(plans):
-                upload = export_one(settings, plan, connection, record, reporter, store)
-                if upload is not None:
-                    pending[pool.submit(timed, destination.deliver_one, upload, reporter.transfer)] = plan
-                for future in [future for future in pending if future.done()]:
-                    _settle(future.result(), pending.pop(future), state, record, reporter, store, failed)
-        finally:
-            # Even when an export failed, files already on their way are settled and recorded.
-            for future in as_completed(pending):
-                _settle(future.result(), pending[future], state, record, reporter, store, failed)
+    # The destination's own workers deliver (up to its concurrency at once) while the next feed exports.
+    pending: dict[Future[DeliveryResult], FeedPlan] = {}
+    try:
+        for plan in _largest_first(plans):
+            upload = export_one(settings, plan, connection, record, reporter, store)
+            if upload is not None:
+                pending[destination.submit(upload, reporter.transfer)] = plan
+            for future in [future for future in pending if future.done()]:
+                _settle(future.result(), pending.pop(future), state, record, reporter, store, failed)
+    finally:
+        # Even when an export failed, files already on their way are settled and recorded.
+        for future in as_completed(pending):
+            _settle(future.result(), pending[future], state, record, reporter, store, failed)
     if failed:
         raise DeliveryError("delivery failed for " + "; ".join(failed))
 

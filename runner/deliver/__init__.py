@@ -1,7 +1,10 @@
 """Delivery: move finished feed files to where Listrak (or a test) picks them up.
 
 Delivery moves files; it never imports dbt or DuckDB. Every destination implements
-:class:`Destination`, so a new one (FTPS, object storage) is one new module.
+:class:`Destination`, so a new one (FTPS, object storage) is one new module (its settings model,
+variables, secrets and factory in a `registry.Protocol`) plus one line in `registry._builtin`.
+A network protocol reuses `retry.ConnectionPool` and `retry.Retrier` by supplying connect and
+classify. The destination owns the concurrency of its deliveries (`submit`, `deliver_all`).
 A destination must make each file appear under its final name atomically: a reader of the
 destination never sees a partial file under the final name.
 
@@ -17,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -113,19 +118,28 @@ class Digest:
 
 
 class Destination(ABC):
-    """A place feed files are delivered to. Use as a context manager."""
+    """A place feed files are delivered to. Use as a context manager.
+
+    The destination owns the concurrency of its deliveries: `submit` runs `deliver_one` on the
+    destination's own workers, at most `concurrency` at once, and `deliver_all` is built on it.
+    """
 
     #: Short name shown in summaries and run records ("local", "sftp").
     kind: str = "destination"
     #: How many files may be delivered at once (deliver_one is called from that many threads).
     concurrency: int = 1
+    _workers: ThreadPoolExecutor | None = None
+    _workers_lock = threading.Lock()
 
     def __enter__(self) -> "Destination":
         self.open()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        try:
+            self.finish()
+        finally:
+            self.close()
 
     def open(self) -> None:
         """Connect or prepare; raise DeliveryError with a clear message on failure."""
@@ -207,14 +221,28 @@ class Destination(ABC):
         """Prove the destination is reachable and writable; return lines to show the user."""
         return [f"{self.kind}: {self.describe()}"]
 
+    def submit(self, upload: Upload, progress: ProgressCallback | None = None) -> Future[DeliveryResult]:
+        """Start delivering one file; its result (never an exception: a failure is a failed result) comes
+        from the future. Up to `concurrency` files move at once, so `progress` may be called from several
+        threads at once."""
+        with Destination._workers_lock:
+            if self._workers is None:
+                self._workers = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"deliver-{self.kind}")
+            workers = self._workers
+        return workers.submit(timed, self.deliver_one, upload, progress)
+
+    def finish(self) -> None:
+        """Wait for the deliveries submitted so far and stop the workers (called on leaving the `with`)."""
+        with Destination._workers_lock:
+            workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.shutdown(wait=True)
+
     def deliver_all(
         self, uploads: Sequence[Upload], progress: ProgressCallback | None = None
     ) -> list[DeliveryResult]:
-        """Deliver every file, one failure not stopping the others. Destinations may overlap work."""
-        results = []
-        for upload in uploads:
-            results.append(timed(self.deliver_one, upload, progress))
-        return results
+        """Deliver every file, one failure not stopping the others, up to `concurrency` at once."""
+        return [future.result() for future in [self.submit(upload, progress) for upload in uploads]]
 
 
 def timed(
@@ -240,15 +268,10 @@ def timed(
 
 
 def make_destination(settings: Settings) -> Destination:
-    """The destination the configuration names (SFTP or a local directory), not yet opened."""
-    destination = settings.destination
-    if destination.type == "sftp":
-        from runner.deliver.sftp import SftpDestination
+    """The destination the configuration names (its protocol's factory, see `registry`), not yet opened."""
+    from runner.deliver import registry
 
-        return SftpDestination(destination, project_dir=settings.base_dir)
-    from runner.deliver.local import LocalDestination
-
-    return LocalDestination(settings.resolve(destination.path), create_dirs=destination.create_dirs, file_mode=destination.mode)
+    return registry.make_destination(settings.destination, settings.base_dir)
 
 
 def still_waiting(destination: Destination | None, name: str) -> bool:

@@ -3,14 +3,45 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
+from runner.config import DestinationSettings
 from runner.deliver import Delivered, Destination, Digest, ProgressCallback, Upload, part_name
+from runner.deliver.registry import Protocol
 from runner.errors import DeliveryError
 from runner.faults import checkpoint
 from runner.permissions import directory_mode, make_dirs
 
 _CHUNK = 1 << 20
+
+
+class LocalDestinationSettings(DestinationSettings):
+    type: Literal["local"] = "local"
+    path: Path = Path("delivered")
+    create_dirs: bool = True
+    file_mode: str = Field(
+        "0600",
+        description="permissions of delivered files, octal; the files hold customer e-mails, so only the owner "
+        "reads them unless this says otherwise (e.g. \"0640\" for a group that picks them up)",
+    )
+
+    @field_validator("file_mode", mode="before")
+    @classmethod
+    def _octal(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML reads an unquoted 0640 as the number 416, and 640 as six hundred and forty.
+            raise ValueError('write the mode quoted, as octal digits, e.g. file_mode: "0640"')
+        if isinstance(value, str) and not re.fullmatch(r"0?[0-7]{3}", value):
+            raise ValueError('must be an octal permission mode such as "0600" or "0640"')
+        return value
+
+    @property
+    def mode(self) -> int:
+        return int(self.file_mode, 8)
 
 
 class LocalDestination(Destination):
@@ -104,4 +135,12 @@ class LocalDestination(Destination):
         return [f"local: {self.directory} is writable"]
 
 
-__all__ = ["LocalDestination"]
+def _make(settings: LocalDestinationSettings, base_dir: Path) -> LocalDestination:
+    path = settings.path.expanduser()
+    directory = path if path.is_absolute() else base_dir / path
+    return LocalDestination(directory, create_dirs=settings.create_dirs, file_mode=settings.mode)
+
+
+PROTOCOL = Protocol("local", LocalDestinationSettings, _make)
+
+__all__ = ["LocalDestination", "LocalDestinationSettings", "PROTOCOL"]

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from runner.config import SftpDestinationSettings
+from runner.deliver.sftp.settings import SftpDestinationSettings
 from sshd import SshServer, sshd_missing_reason
 
 requires_sshd = pytest.mark.skipif(sshd_missing_reason() is not None, reason=sshd_missing_reason() or "")

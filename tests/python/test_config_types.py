@@ -17,11 +17,11 @@ from pydantic import BaseModel
 from runner.config import (
     FeedFormat,
     FeedSettings,
-    LocalDestinationSettings,
     Settings,
-    SftpDestinationSettings,
     load_settings,
 )
+from runner.deliver.local import LocalDestinationSettings
+from runner.deliver.sftp.settings import SftpDestinationSettings
 from runner.errors import ConfigError
 from workspace import REPO, feeds_command
 

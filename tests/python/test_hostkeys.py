@@ -15,14 +15,14 @@ from paramiko.message import Message
 from conftest_sftp import *  # noqa: F401,F403  (fixtures)
 from conftest_sftp import requires_sshd, sftp_env, sftp_settings
 from runner.deliver import Upload
-from runner.deliver.sftp import SftpDestination
+from runner.deliver.sftp.destination import SftpDestination
 from runner.errors import HostKeyError
 from sshd import SshServer, keygen
 from workspace import Workspace
 
 pytestmark = requires_sshd
 
-HOSTKEYS_LOG = "runner.deliver.hostkeys"
+HOSTKEYS_LOG = "runner.deliver.sftp.hostkeys"
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pytest
 from conftest_sftp import *  # noqa: F401,F403  the sshd fixtures
 from conftest_sftp import CuttingProxy, requires_sshd, sftp_env, sftp_settings
 from runner.deliver import Upload
-from runner.deliver.sftp import SftpDestination
+from runner.deliver.sftp.destination import SftpDestination
 from runner.faults import ENV, HOLD_ENV, SWAP_POINTS
 from sshd import SshServer
 from workspace import REPO, SPEC, Workspace

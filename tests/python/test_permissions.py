@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import LocalDestinationSettings
 from runner.deliver import Upload
-from runner.deliver.local import LocalDestination
+from runner.deliver.local import LocalDestination, LocalDestinationSettings
 from runner.errors import ConfigError
 from workspace import FEEDS, Workspace, clean_environment
 

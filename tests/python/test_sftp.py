@@ -17,7 +17,8 @@ import pytest
 from conftest_sftp import *  # noqa: F401,F403  (fixtures)
 from conftest_sftp import requires_sshd, sftp_settings
 from runner.deliver import Upload
-from runner.deliver.sftp import SftpDestination, server_fingerprint
+from runner.deliver.sftp.destination import SftpDestination
+from runner.deliver.sftp.session import server_fingerprint
 from runner.errors import AuthenticationError, DeliveryError, HostKeyError, TransientDeliveryError
 from sshd import keygen, make_password_user, password_user_reason, public_key_fingerprint
 
@@ -343,7 +344,7 @@ def test_silent_server_times_out(tmp_path):
 
 
 def sftp_settings_for_port(port: int, tmp_path: Path, **overrides):
-    from runner.config import SftpDestinationSettings
+    from runner.deliver.sftp.settings import SftpDestinationSettings
 
     values = dict(host="127.0.0.1", port=port, username="nobody", password="x", use_agent=False,
                   known_hosts=tmp_path / "kh", backoff=0.0, connect_timeout=5.0)
