@@ -32,8 +32,8 @@ def upload(
     A file of the same name still waiting at the destination is not replaced unless forced: it may
     hold rows the given file lacks, which Listrak would then never import.
     """
-    paths = Paths.of(settings)
-    store = RunStore(paths.runs_dir)
+    where = Paths.of(settings)
+    store = RunStore(where.runs_dir)
     last = store.last_with_files()
     if not paths:
         if last is None:
@@ -45,7 +45,7 @@ def upload(
     record = store.start(command, {"files": [str(path) for path in paths]})
     run = Progress(record, store, reporter)
     with store.recording(record):
-        with run_lock(paths.state_dir, record.run_id, reporter.warn):
+        with run_lock(where.state_dir, record.run_id, reporter.warn):
             destination = make_destination(settings)
             record.destination = f"{destination.kind}:{destination.describe()}"
             # Files an earlier run wrote keep their recorded hash; others are hashed as they are sent.
