@@ -30,7 +30,8 @@ from runner.record import FeedRecord, RunRecord, RunStore, file_stamp, record_ha
 from runner.reporter import Reporter
 from runner.run import preflight
 from runner.run.gates import check_gates, fingerprint
-from runner.run.plan import FeedPlan, Paths, RunOptions, RunPlan, feed_file_matcher, resolve
+from runner.run.paths import Paths
+from runner.run.plan import FeedPlan, RunOptions, RunPlan, feed_file_matcher, resolve
 from runner.run.progress import Progress
 from runner.state import DeliveryState
 

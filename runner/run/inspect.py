@@ -14,7 +14,8 @@ from runner.config import Settings
 from runner.deliver import make_destination
 from runner.errors import ConfigError
 from runner.feed import Feed
-from runner.run.plan import Paths, choose_feeds, effective_feed, feed_file_matcher, feed_spec
+from runner.run.paths import Paths
+from runner.run.plan import choose_feeds, effective_feed, feed_file_matcher, feed_spec
 from runner.validate import Validation, feed_for_file, validate
 
 

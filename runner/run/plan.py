@@ -8,16 +8,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from runner import export as export_step
-from runner.build import DbtProject
 from runner.config import FeedFormat, GateSettings, Settings
 from runner.deliver import Destination, make_destination
 from runner.errors import ConfigError
 from runner.feed import Feed
+from runner.run.paths import Paths
 from runner.state import Prepared
 
 
@@ -48,39 +47,6 @@ class RunOptions:
             "unit_tests": self.unit_tests,
             **self.extra,
         }
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Every configured path, absolute."""
-
-    project_dir: Path
-    duckdb: Path
-    output_dir: Path
-    state_dir: Path
-    target: str | None = None
-
-    @classmethod
-    def of(cls, settings: Settings) -> "Paths":
-        return cls(
-            project_dir=settings.resolve(settings.project_dir),
-            duckdb=settings.resolve(settings.duckdb_path),
-            output_dir=settings.resolve(settings.output_dir),
-            state_dir=settings.resolve(settings.state_dir),
-            target=settings.target,
-        )
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.state_dir / "runs"
-
-    @property
-    def state_file(self) -> Path:
-        return self.state_dir / "state.duckdb"
-
-    def dbt_project(self) -> DbtProject:
-        return DbtProject(project_dir=self.project_dir, duckdb_path=self.duckdb, target=self.target,
-                          log_dir=self.state_dir / "logs")
 
 
 @dataclass(frozen=True)
@@ -162,10 +128,6 @@ def feed_spec(settings: Settings, feed: Feed) -> FeedSpec:
     overrides = settings.feeds.get(feed.name)
     empty_delta = (overrides.empty_delta if overrides and overrides.empty_delta else None) or settings.empty_delta
     return FeedSpec(effective_feed(settings, feed), settings.feed_format(feed.name), empty_delta, settings.date_format)
-
-
-def dbt_project(settings: Settings) -> DbtProject:
-    return Paths.of(settings).dbt_project()
 
 
 def choose_feeds(settings: Settings, declared: list[Feed], wanted: Sequence[str] | None) -> list[Feed]:

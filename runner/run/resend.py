@@ -15,7 +15,7 @@ from runner.errors import ConfigError, DeliveryError, GateRefused
 from runner.lock import run_lock
 from runner.record import FeedRecord, RunRecord, RunStore, file_stamp, record_hash
 from runner.reporter import Reporter
-from runner.run.plan import Paths
+from runner.run.paths import Paths
 from runner.run.progress import Progress
 
 
