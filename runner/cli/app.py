@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -16,6 +16,9 @@ from runner import __version__
 from runner.cli.handler import FeedsGroup, recording, remember_json
 from runner.config import Settings, config_path, load_settings
 from runner.errors import ConfigError
+
+if TYPE_CHECKING:
+    from runner.cli.render import ConsoleReporter
 
 app = typer.Typer(
     name="feeds",
@@ -70,7 +73,7 @@ def _parse_feeds(value: str | None) -> list[str] | None:
     return names or None
 
 
-def _reporter(settings: Settings, quiet: bool, as_json: bool):
+def _reporter(settings: Settings, quiet: bool, as_json: bool) -> ConsoleReporter:
     from runner.cli import render
 
     return render.reporter(settings.resolve(settings.state_dir), quiet, as_json)
