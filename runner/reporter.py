@@ -1,5 +1,5 @@
 """What the commands tell the user while they work: the `Reporter` interface. The CLI implements it
-for terminals, logs and JSON (runner.output); the pipeline and the upload commands only call it."""
+for terminals, logs and JSON (runner.cli.render); runner.run only calls it."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def test_dbts_own_lock_error_is_the_same_held_file_error(built, held, tmp_path: 
     # then mapped to the same error (exit 4) rather than "dbt build failed".
     from runner.build import DbtProject
     from runner.errors import RunLocked
-    from runner.pipeline import build_failure
+    from runner.run.execute import build_failure
 
     summary = DbtProject(REPO, held, log_dir=tmp_path).build(["listrak_orders"])
     assert not summary.success and "Could not set lock" in (summary.error or "")

@@ -1,7 +1,7 @@
 """Checks before a run touches anything: are the raw tables there and the DuckDB file free (before
 dbt), and did the build that left the marts pass (before `--skip-build` delivers them)?
 
-Like the pipeline, this raises runner.errors classes; the CLI turns them into exit codes.
+Like the rest of the run, this raises runner.errors classes; the CLI turns them into exit codes.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def check_last_build(store: RunStore, record: RunRecord, upload: bool, force: bo
         return
     if force:
         reporter.warn(f"{problem}; delivering them anyway (--force, noted in the run record)")
+        # Written at the run's next checkpoint, with the plan.
         record.options["forced_after_failed_build"] = last.run_id
-        store.save(record)
         return
     for entry in record.feeds.values():
         entry.status = "skipped"

@@ -15,6 +15,8 @@ from runner.errors import ConfigError, DeliveryError, GateRefused
 from runner.lock import run_lock
 from runner.record import FeedRecord, RunRecord, RunStore, file_stamp, record_hash
 from runner.reporter import Reporter
+from runner.run.paths import Paths
+from runner.run.progress import Progress
 
 
 def upload(
@@ -30,7 +32,8 @@ def upload(
     A file of the same name still waiting at the destination is not replaced unless forced: it may
     hold rows the given file lacks, which Listrak would then never import.
     """
-    store = RunStore(settings.runs_dir)
+    where = Paths.of(settings)
+    store = RunStore(where.runs_dir)
     last = store.last_with_files()
     if not paths:
         if last is None:
@@ -40,8 +43,9 @@ def upload(
         if not path.is_file():
             raise ConfigError(f"file {path} does not exist (local files of old runs are removed after keep_runs runs)")
     record = store.start(command, {"files": [str(path) for path in paths]})
+    run = Progress(record, store, reporter)
     with store.recording(record):
-        with run_lock(settings.resolve(settings.state_dir), record.run_id, reporter.warn):
+        with run_lock(where.state_dir, record.run_id, reporter.warn):
             destination = make_destination(settings)
             record.destination = f"{destination.kind}:{destination.describe()}"
             # Files an earlier run wrote keep their recorded hash; others are hashed as they are sent.
@@ -70,7 +74,7 @@ def upload(
                     if not entry.apply_delivery(result):
                         failed.append(f"{result.local_path.name}: {result.error}")
                         record_hash(entry, result.local_path)
-                store.save(record)
+                    run.checkpoint("delivered")
             if failed:
                 raise DeliveryError("delivery failed for " + "; ".join(failed))
     return record
@@ -78,9 +82,10 @@ def upload(
 
 def resend(settings: Settings, run_id: str, reporter: Reporter, force: bool = False) -> RunRecord:
     """Deliver the files of an earlier run again, under their original names."""
-    earlier = RunStore(settings.runs_dir).get(run_id)
+    runs_dir = Paths.of(settings).runs_dir
+    earlier = RunStore(runs_dir).get(run_id)
     if earlier is None:
-        raise ConfigError(f"no run {run_id!r} in {settings.runs_dir}; `feeds history` lists the runs")
+        raise ConfigError(f"no run {run_id!r} in {runs_dir}; `feeds history` lists the runs")
     paths = [Path(feed.local_path) for feed in earlier.feeds.values() if feed.local_path]
     if not paths:
         raise ConfigError(f"run {run_id} exported no files, so there is nothing to resend")

@@ -1,20 +1,26 @@
 """How the CLI talks to people and schedulers: rich progress on a terminal, plain lines otherwise,
-and a log file. Part of the CLI layer; the pipeline only sees the Reporter interface."""
+a log file, and the tables and JSON documents commands print. The run only sees the Reporter
+interface; nothing here decides anything."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
+from rich.text import Text
 
 from runner.deliver import DeliveryResult
 from runner.reporter import Reporter
 from runner.record import RunRecord
+
+if TYPE_CHECKING:
+    from runner.validate import Problem
 
 log = logging.getLogger("feeds")
 
@@ -189,5 +195,62 @@ def history_table(records: list[RunRecord]) -> Table:
             feeds,
             str(rows) if rows else "",
             (record.error or "").splitlines()[0][:80] if record.error else "",
+        )
+    return table
+
+
+def err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def out(stderr: bool = False) -> Console:
+    """A console for tables: the terminal's width, or wide enough not to cut columns in a log."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=220)
+    return console
+
+
+def reporter(state_dir: Path, quiet: bool, as_json: bool) -> ConsoleReporter:
+    """Progress for a command: with --json, stdout carries only the JSON document; progress goes to stderr."""
+    console = err()
+    setup_logging(state_dir / "feeds.log", console, quiet=quiet or as_json)
+    return ConsoleReporter(console, quiet=quiet or as_json)
+
+
+def print_json(document: Any) -> None:
+    print(json.dumps(document, indent=2))
+
+
+def run_result(record: RunRecord, as_json: bool) -> None:
+    """What a command that wrote a run record prints when it succeeded."""
+    if as_json:
+        print_json({"ok": True, "exit_code": 0, "run": record.to_json()})
+    else:
+        out().print(summary_table(record))
+
+
+def preview_table(name: str, model: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Table:
+    # Feeds are wide (up to 31 columns): one line per column, one table column per row.
+    table = Table(title=f"{name} ({model}), first {len(rows)} rows by key", title_justify="left")
+    table.add_column("column", no_wrap=True)
+    for number in range(1, len(rows) + 1):
+        table.add_column(f"row {number}", overflow="fold")
+    for index, column in enumerate(columns):
+        table.add_row(column, *["" if row[index] is None else str(row[index]) for row in rows])
+    return table
+
+
+def problems_table(title: str, problems: Sequence[Problem]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("row", "column", "rule", "message"):
+        table.add_column(column)
+    for problem in problems:
+        # Text, not markup: a message quotes the file's values, which may hold [brackets].
+        table.add_row(
+            "" if problem.row is None else str(problem.row),
+            Text(problem.column or ""),
+            problem.rule,
+            Text(problem.message),
         )
     return table

@@ -1,0 +1,69 @@
+"""The read-only commands' work: `feeds check` (configuration, dbt project, marts, destination),
+`feeds preview` (a mart's first rows) and the feed choice of `feeds validate`. They return plain
+values; the CLI renders them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from runner import warehouse
+from runner.config import Settings
+from runner.deliver import make_destination
+from runner.errors import ConfigError
+from runner.feed import Feed
+from runner.run.paths import Paths
+from runner.run.plan import choose_feeds, effective_feed, feed_file_matcher, feed_spec
+from runner.validate import Validation, feed_for_file, validate
+
+
+def check(settings: Settings, destination: bool = True) -> Iterator[tuple[str, str]]:
+    """Check each part in turn, yielding ("ok", what) as each passes and ("leftover", name) for each
+    temporary an interrupted run left at the destination; a failing part raises its error."""
+    paths = Paths.of(settings)
+    declared = paths.dbt_project().feeds()
+    chosen = choose_feeds(settings, declared, None)
+    yield "ok", f"dbt project: {len(declared)} feeds declared ({', '.join(feed.name for feed in declared)})"
+    with warehouse.connect(paths.duckdb) as connection:
+        missing = [feed.model for feed in chosen if not warehouse.relation_exists(connection, feed.relation)]
+        if missing:
+            raise ConfigError(f"DuckDB file {paths.duckdb}: marts not built yet: {', '.join(missing)}; run `feeds build`")
+        counts = {feed.name: warehouse.row_count(connection, feed) for feed in chosen}
+    yield "ok", f"DuckDB {paths.duckdb}: " + ", ".join(f"{name} {n} rows" for name, n in counts.items())
+    if not destination:
+        return
+    with make_destination(settings) as opened:
+        for line in opened.check():
+            yield "ok", line
+        for line in opened.leftovers(feed_file_matcher([feed_spec(settings, feed) for feed in chosen])):
+            yield "leftover", line
+
+
+@dataclass
+class Preview:
+    feed: Feed
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def preview(settings: Settings, name: str, limit: int) -> Preview:
+    """The first `limit` rows of a feed's mart, by key."""
+    paths = Paths.of(settings)
+    (chosen,) = choose_feeds(settings, paths.dbt_project().feeds(), [name])
+    with warehouse.connect(paths.duckdb) as connection:
+        columns, rows = warehouse.preview(connection, chosen, limit)
+    return Preview(chosen, list(columns), list(rows))
+
+
+def validate_file(settings: Settings, file: Path, feed: str | None, limit: int) -> tuple[Feed, Validation]:
+    """Check a file against its feed's contract: the feed named, else the one its file name shows."""
+    if not file.is_file():
+        raise ConfigError(f"file {file} does not exist")
+    declared = Paths.of(settings).dbt_project().feeds()
+    if feed:
+        (chosen,) = choose_feeds(settings, declared, [feed])
+    else:
+        chosen = feed_for_file(file, [effective_feed(settings, item) for item in declared])
+    return chosen, validate(file, chosen, settings.feed_format(chosen.name), limit=limit)
