@@ -327,7 +327,7 @@ def demo_data(
     config: ConfigOption = None,
 ) -> None:
     """Write demo Shopify raw tables (with real-world defects) into the DuckDB file."""
-    from runner.demo import generate
+    from runner.warehouse.demo import generate
 
     settings = _settings(config)
     path = settings.resolve(settings.duckdb_path)

@@ -7,8 +7,6 @@ looks wrong (empty, shrunk, a delta too large, a delivery state that seems lost)
 
 from __future__ import annotations
 
-
-
 from runner import warehouse
 from runner.deliver import Destination, still_waiting, temporary_of
 from runner.errors import ConfigError, GateRefused

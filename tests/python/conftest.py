@@ -1,6 +1,6 @@
 """Shared pytest fixtures: fresh DuckDB files with demo data, and dbt run through its Python API.
 
-Everything is real: the demo data comes from `runner.demo`, dbt runs in-process via
+Everything is real: the demo data comes from `runner.warehouse.demo`, dbt runs in-process via
 `dbtRunner` against the project at the repository root with `--profiles-dir profiles`, and
 `FEEDS_DUCKDB_PATH` points the profile at the test's own DuckDB file.
 """
@@ -75,7 +75,7 @@ def run_dbt(args: list[str], duckdb_path: Path, *, dbt_vars: dict[str, Any] | No
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One DuckDB file with 1,000 demo orders (seed 42), generated once per session; copy, don't write."""
-    from runner.demo import generate
+    from runner.warehouse.demo import generate
 
     path = tmp_path_factory.mktemp("demo-template") / "feeds.duckdb"
     generate(path, orders=1000, seed=42, as_of=DEMO_AS_OF)

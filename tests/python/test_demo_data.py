@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from runner.demo import TABLES, generate
+from runner.warehouse.demo import TABLES, generate
 from runner.errors import ConfigError
 
 AS_OF = datetime(2025, 6, 1, 12, 0, 0)

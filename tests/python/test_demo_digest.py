@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from runner.demo import TABLES, generate
+from runner.warehouse.demo import TABLES, generate
 
 AS_OF = datetime(2026, 1, 15, 12)
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from runner.demo import SCRIPTS, generate
+from runner.warehouse.demo import SCRIPTS, generate
 from runner.errors import ConfigError
 from workspace import feeds_command
 
 
 def test_every_sql_file_is_run() -> None:
-    """A .sql file added to runner/demo/sql but not to SCRIPTS would silently never run."""
-    shipped = {entry.name for entry in resources.files("runner.demo").joinpath("sql").iterdir()
+    """A .sql file added to runner/warehouse/demo/sql but not to SCRIPTS would silently never run."""
+    shipped = {entry.name for entry in resources.files("runner.warehouse.demo").joinpath("sql").iterdir()
                if entry.name.endswith(".sql")}
     assert shipped == {f"{name}.sql" for name in SCRIPTS}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from workspace import Workspace
 
-from runner.demo import generate
+from runner.warehouse.demo import generate
 
 AS_OF = datetime(2026, 1, 15, 12, 0, 0)
 DATE = "2026-01-14"

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from runner.demo import generate
+from runner.warehouse.demo import generate
 
 REPO = Path(__file__).resolve().parents[2]
 FEEDS = Path(sys.executable).with_name("feeds")

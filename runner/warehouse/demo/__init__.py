@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from runner.errors import ConfigError
+from runner.warehouse.sql import identifier
 
 #: Every raw table written, in creation order.
 TABLES: tuple[str, ...] = (
@@ -58,11 +59,6 @@ _SEED_MIN, _SEED_MAX = -(2**63), 2**63 - 1
 def _script(name: str) -> str:
     """The text of one of the generator's SQL files (`SCRIPTS`)."""
     return resources.files(__package__).joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
-
-
-def _ident(name: str) -> str:
-    """A quoted SQL identifier (quoting also keeps a reserved word such as `order` legal)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _validate(duckdb_path: Path, orders: int, seed: int, schema: str, shop_domain: str) -> Path:
@@ -144,7 +140,7 @@ def generate(
         # Qualified by the database: a file named like the schema (shopify.duckdb) would make a
         # bare `shopify` ambiguous between the two.
         (database,) = con.execute("select current_database()").fetchone()
-        target = f"{_ident(database)}.{_ident(schema)}"
+        target = f"{identifier(database)}.{identifier(schema)}"
         con.execute("begin transaction")
         con.execute(f"create schema if not exists {target}")
         # The scripts name their tables without a schema: `use` puts them in this one, while the
@@ -154,7 +150,7 @@ def generate(
             con.execute(_script(name))
         con.execute("commit")
         counts = {
-            table: con.execute(f"select count(*) from {target}.{_ident(table)}").fetchone()[0]
+            table: con.execute(f"select count(*) from {target}.{identifier(table)}").fetchone()[0]
             for table in TABLES
         }
     except duckdb.Error:
