@@ -11,19 +11,35 @@ A second engine would be a sibling of this package with the same functions; noth
 names DuckDB.
 """
 
-from runner.warehouse.connection import Connection, connect, export_errors, file_in_use, require_file
-from runner.warehouse.queries import RuleCounts, missing_tables, preview, relation_exists, row_count, rule_counts
+from __future__ import annotations
 
-__all__ = [
-    "Connection",
-    "RuleCounts",
-    "connect",
-    "export_errors",
-    "file_in_use",
-    "missing_tables",
-    "preview",
-    "relation_exists",
-    "require_file",
-    "row_count",
-    "rule_counts",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.warehouse.connection import Connection, connect, export_errors, file_in_use, require_file
+    from runner.warehouse.queries import RuleCounts, missing_tables, preview, relation_exists, row_count, rule_counts
+
+# Loaded on first use, so that `runner.warehouse.sql` (quoting, used by the dbt side) and the
+# commands that only deliver (`feeds upload`, `feeds resend`) do not pay for importing DuckDB.
+_HOME = {
+    "Connection": "connection",
+    "connect": "connection",
+    "export_errors": "connection",
+    "file_in_use": "connection",
+    "require_file": "connection",
+    "RuleCounts": "queries",
+    "missing_tables": "queries",
+    "preview": "queries",
+    "relation_exists": "queries",
+    "row_count": "queries",
+    "rule_counts": "queries",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'runner.warehouse' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"runner.warehouse.{_HOME[name]}"), name)

@@ -74,7 +74,7 @@ def test_feeds_run_delivers_through_it(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     # The `feeds` command with the toy module imported first: the plug-in a deployment would add.
-    command = [sys.executable, "-c", "import toy_destination, runner.cli; runner.cli.entry()"]
+    command = [sys.executable, "-c", "import toy_destination, runner.cli.main; runner.cli.main.entry()"]
     env = {**clean_environment(), "PYTHONPATH": str(HERE), "FEEDS_TOY_FOLDER": "crate"}
     result = subprocess.run(
         [*command, "run", "--config", str(workspace.config), "--json"], cwd=workspace.root, env=env,
