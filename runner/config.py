@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from runner.errors import ConfigError
@@ -88,6 +89,17 @@ def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
     return value
 
 
+Encoding = Literal["utf-8", "utf-16", "ascii", "utf-7"]
+#: Encodings that have a byte-order mark: optional for UTF-8, always written for UTF-16.
+_BOM_ENCODINGS = ("utf-8", "utf-16")
+
+
+def _bom_problem(encoding: str, bom: bool) -> str | None:
+    if bom and encoding not in _BOM_ENCODINGS:
+        return f"bom: true does not go with encoding {encoding} (only utf-8 takes an optional BOM; utf-16 always has one)"
+    return None
+
+
 class FeedFormat(_Strict):
     """How one feed file is written. Every key may be set in `defaults:` or per feed."""
 
@@ -98,7 +110,8 @@ class FeedFormat(_Strict):
     delimiter: Literal[",", "|", "\t"] = ","
     quote: Literal['"', "'"] = '"'
     quote_all: bool = False
-    encoding: Literal["utf-8", "utf-16"] = "utf-8"
+    #: Listrak's list: UTF-8, "Unicode" (UTF-16 little-endian with BOM), ASCII (transliterated), UTF-7.
+    encoding: Encoding = "utf-8"
     bom: bool = False
     line_ending: Literal["lf", "crlf"] = "lf"
     timestamp_format: str = "%Y-%m-%d %H:%M:%S"
@@ -110,6 +123,13 @@ class FeedFormat(_Strict):
     _column_format = field_validator("timestamp_format", "date_format")(_check_column_format)
     _text_value = field_validator("true_value", "false_value")(_check_text_value)
     _headers = field_validator("headers")(_check_headers)
+
+    @model_validator(mode="after")
+    def _bom_fits(self) -> "FeedFormat":
+        problem = _bom_problem(self.encoding, self.bom)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @property
     def file_extension(self) -> str:
@@ -132,7 +152,7 @@ class FeedSettings(_Strict):
     delimiter: Literal[",", "|", "\t"] | None = None
     quote: Literal['"', "'"] | None = None
     quote_all: bool | None = None
-    encoding: Literal["utf-8", "utf-16"] | None = None
+    encoding: Encoding | None = None
     bom: bool | None = None
     line_ending: Literal["lf", "crlf"] | None = None
     timestamp_format: str | None = None
@@ -197,6 +217,8 @@ class Settings(_Strict):
     )
     defaults: FeedFormat = Field(default_factory=FeedFormat)
     feeds: dict[str, FeedSettings] = Field(default_factory=dict)
+    sample_prefix: str = Field("Sample_", description="`feeds sample` files are named <prefix><feed file name>")
+    samples_dir: str | None = Field(None, description="`feeds sample` delivers into this folder under the destination's")
 
     @field_validator("gates", "defaults", "feeds", mode="before")
     @classmethod
@@ -221,6 +243,40 @@ class Settings(_Strict):
                 raise ValueError("must be a mapping whose `type` names a registered destination protocol")
             return protocol.settings.model_validate(value or {"type": protocol.name})
         return value
+
+    @field_validator("feeds")
+    @classmethod
+    def _feed_boms(cls, value: dict[str, FeedSettings], info: ValidationInfo) -> dict[str, FeedSettings]:
+        defaults = info.data.get("defaults") or FeedFormat()
+        for name, overrides in value.items():
+            encoding = overrides.encoding or defaults.encoding
+            bom = defaults.bom if overrides.bom is None else overrides.bom
+            problem = _bom_problem(encoding, bom)
+            if problem:
+                raise ValueError(f"{name}: {problem}")
+        return value
+
+    @field_validator("sample_prefix")
+    @classmethod
+    def _sample_prefix(cls, value: str) -> str:
+        if any(char in value for char in "/\\\r\n") or value.startswith("."):
+            raise ValueError("must be plain text for the start of a file name: no / or \\ or line break, not starting with '.'")
+        return value
+
+    @field_validator("samples_dir")
+    @classmethod
+    def _samples_dir(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(char in value for char in "\r\n") or ".." in value.split("/")):
+            raise ValueError("must be a folder name under the destination's folder, e.g. samples (no .., no line break)")
+        return value
+
+    @model_validator(mode="after")
+    def _samples_not_imported(self) -> "Settings":
+        # Listrak imports files under the feed names automatically; a sample must never look like one.
+        if not self.sample_prefix and not self.samples_dir:
+            raise ValueError("sample_prefix is empty and samples_dir unset, so samples would carry the feed file names "
+                             "Listrak imports automatically; keep a prefix (default Sample_) or set samples_dir")
+        return self
 
     @field_validator("output_dir", "state_dir")
     @classmethod

@@ -57,6 +57,8 @@ class FeedRecord:
     excluded: dict[str, int] = field(default_factory=dict)
     #: Values cut to their maximum (over-length policy truncate) in rows sent, per column.
     truncated: dict[str, int] = field(default_factory=dict)
+    #: encoding ascii: characters with no ASCII form left out of the file, per column.
+    dropped: dict[str, int] = field(default_factory=dict)
     #: Whether the delivery state advanced past this file (only after confirmed delivery).
     state_committed: bool = False
     error: str | None = None
@@ -88,6 +90,8 @@ class RunRecord:
     dbt: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
     feeds: dict[str, FeedRecord] = field(default_factory=dict)
+    #: `feeds sample`: rows asked for, and which kinds of row (traits) the sample covers.
+    sample: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     error_type: str | None = None
     #: The process that writes this record, so a reader can tell a live run from one killed mid-way.
