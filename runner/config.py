@@ -90,14 +90,6 @@ def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
 
 
 Encoding = Literal["utf-8", "utf-16", "ascii", "utf-7"]
-#: Encodings that have a byte-order mark: optional for UTF-8, always written for UTF-16.
-_BOM_ENCODINGS = ("utf-8", "utf-16")
-
-
-def _bom_problem(encoding: str, bom: bool) -> str | None:
-    if bom and encoding not in _BOM_ENCODINGS:
-        return f"bom: true does not go with encoding {encoding} (only utf-8 takes an optional BOM; utf-16 always has one)"
-    return None
 
 
 class FeedFormat(_Strict):
@@ -123,13 +115,6 @@ class FeedFormat(_Strict):
     _column_format = field_validator("timestamp_format", "date_format")(_check_column_format)
     _text_value = field_validator("true_value", "false_value")(_check_text_value)
     _headers = field_validator("headers")(_check_headers)
-
-    @model_validator(mode="after")
-    def _bom_fits(self) -> "FeedFormat":
-        problem = _bom_problem(self.encoding, self.bom)
-        if problem:
-            raise ValueError(problem)
-        return self
 
     @property
     def file_extension(self) -> str:
@@ -217,8 +202,9 @@ class Settings(_Strict):
     )
     defaults: FeedFormat = Field(default_factory=FeedFormat)
     feeds: dict[str, FeedSettings] = Field(default_factory=dict)
-    sample_prefix: str = Field("Sample_", description="`feeds sample` files are named <prefix><feed file name>")
-    samples_dir: str | None = Field(None, description="`feeds sample` delivers into this folder under the destination's")
+    #: `feeds sample` names files <prefix><feed file name>, in samples_dir if set (checked by runner.run.sample).
+    sample_prefix: str = "Sample_"
+    samples_dir: str | None = None
 
     @field_validator("gates", "defaults", "feeds", mode="before")
     @classmethod
@@ -244,38 +230,12 @@ class Settings(_Strict):
             return protocol.settings.model_validate(value or {"type": protocol.name})
         return value
 
-    @field_validator("feeds")
-    @classmethod
-    def _feed_boms(cls, value: dict[str, FeedSettings], info: ValidationInfo) -> dict[str, FeedSettings]:
-        defaults = info.data.get("defaults") or FeedFormat()
-        for name, overrides in value.items():
-            encoding = overrides.encoding or defaults.encoding
-            bom = defaults.bom if overrides.bom is None else overrides.bom
-            problem = _bom_problem(encoding, bom)
-            if problem:
-                raise ValueError(f"{name}: {problem}")
-        return value
-
-    @field_validator("sample_prefix")
-    @classmethod
-    def _sample_prefix(cls, value: str) -> str:
-        if any(char in value for char in "/\\\r\n") or value.startswith("."):
-            raise ValueError("must be plain text for the start of a file name: no / or \\ or line break, not starting with '.'")
-        return value
-
-    @field_validator("samples_dir")
-    @classmethod
-    def _samples_dir(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or any(char in value for char in "\r\n") or ".." in value.split("/")):
-            raise ValueError("must be a folder name under the destination's folder, e.g. samples (no .., no line break)")
-        return value
-
     @model_validator(mode="after")
-    def _samples_not_imported(self) -> "Settings":
-        # Listrak imports files under the feed names automatically; a sample must never look like one.
-        if not self.sample_prefix and not self.samples_dir:
-            raise ValueError("sample_prefix is empty and samples_dir unset, so samples would carry the feed file names "
-                             "Listrak imports automatically; keep a prefix (default Sample_) or set samples_dir")
+    def _boms(self) -> "Settings":
+        for where, fmt in [("defaults", self.defaults), *((f"feeds.{name}", self.feed_format(name)) for name in self.feeds)]:
+            if fmt.bom and fmt.encoding not in ("utf-8", "utf-16"):
+                raise ValueError(f"{where}: bom: true does not go with encoding {fmt.encoding} (only utf-8 takes an "
+                                 "optional BOM; utf-16 always has one)")
         return self
 
     @field_validator("output_dir", "state_dir")
