@@ -106,7 +106,22 @@ def validate(path: Path, feed: Feed, fmt: FeedFormat, limit: int = 1000) -> Vali
             _validate_delimited(text, head, "utf-8", feed, fmt, limit, result, label=f"{path.suffix.lstrip('.').lower() or 'text'}, utf-7")
         return result
     _validate_delimited(path, head, encoding, feed, fmt, limit, result)
+    if fmt.encoding == "ascii" and encoding == "utf-8":
+        result.problems[:0] = _non_ascii(path)
     return result
+
+
+def _non_ascii(path: Path) -> list[Problem]:
+    """For a feed configured as ascii: where the file first holds a byte outside ASCII, if it does."""
+    offset = 0
+    with open(path, "rb") as source:
+        while chunk := source.read(_SNIFF_BYTES):
+            if not chunk.isascii():
+                at = offset + next(index for index, byte in enumerate(chunk) if byte > 0x7F)
+                return [Problem(None, None, "encoding", f"the feed's encoding is ascii but the file holds a non-ASCII "
+                                                        f"byte at offset {at}; export it again or set encoding: utf-8")]
+            offset += len(chunk)
+    return []
 
 
 def _validate_delimited(

@@ -141,3 +141,11 @@ def test_ascii_headers_must_be_ascii(products, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="not ASCII"):
         export_feed(connection, feed, FeedFormat(encoding="ascii", headers={"Title": "Titré"}), tmp_path, "p.csv")
     assert codecs.lookup("utf-7")  # the codec the export and validate use ships with Python
+
+
+def test_validate_flags_non_ascii_text_in_a_feed_configured_as_ascii(products, tmp_path: Path) -> None:
+    connection, feed = products
+    result = export_feed(connection, feed, FeedFormat(), tmp_path, "p.csv")  # UTF-8, accents and all
+    problems = validate(result.path, feed, FeedFormat(encoding="ascii")).problems
+    assert [problem.rule for problem in problems] == ["encoding"] and "non-ASCII byte" in problems[0].message
+    assert validate(result.path, feed, FeedFormat()).problems == []
