@@ -211,9 +211,10 @@ class RunStore:
         return committed, exported
 
     def last_with_files(self) -> RunRecord | None:
-        """The newest run that exported at least one file (what `feeds upload` resends by default)."""
+        """The newest run that exported at least one file (what `feeds upload` resends by default); never
+        a `feeds sample`, whose files are not feed files."""
         for record in self.recent(limit=200):
-            if any(feed.local_path for feed in record.feeds.values()):
+            if record.command != "sample" and any(feed.local_path for feed in record.feeds.values()):
                 return record
         return None
 

@@ -131,6 +131,11 @@ def test_sample_after_runs_leaves_the_state_alone_and_goes_to_samples_dir(sample
         assert check.returncode == 0 and "utf-7" in check.stdout, check.stdout + check.stderr
     history = json.loads(workspace.feeds("history", "--json").stdout)
     assert [entry["command"] for entry in history[:3]] == ["sample", "run", "sample"]
+    # `feeds upload` without files resends the last run's feed files, never a sample's.
+    upload = workspace.feeds("upload", "--force", "--json")
+    assert upload.returncode == 0, upload.stderr
+    sent = sorted(json.loads(upload.stdout)["run"]["feeds"])
+    assert len(sent) == 4 and not any(name.startswith(("Try_", "Sample_")) for name in sent), sent
 
 
 def test_ascii_run_reports_dropped_characters_per_feed_and_column(sampled, tmp_path: Path) -> None:
