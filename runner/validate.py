@@ -103,7 +103,8 @@ def validate(path: Path, feed: Feed, fmt: FeedFormat, limit: int = 1000) -> Vali
                 return result
             with open(text, "rb") as source:
                 head = source.read(_SNIFF_BYTES)
-            _validate_delimited(text, head, "utf-8", feed, fmt, limit, result, label=f"{path.suffix.lstrip('.').lower() or 'text'}, utf-7")
+            label = f"{path.suffix.lstrip('.').lower() or 'text'}, utf-7"
+            _validate_delimited(text, head, "utf-8", feed, fmt, limit, result, label=label)
         return result
     _validate_delimited(path, head, encoding, feed, fmt, limit, result)
     if fmt.encoding == "ascii" and encoding == "utf-8":
