@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest_sftp import *  # noqa: F401,F403  (fixtures)
+from conftest_sftp import requires_sshd, sftp_env
 from workspace import SPEC, Workspace
 
 ROWS = 60
@@ -154,3 +156,22 @@ def test_ascii_run_reports_dropped_characters_per_feed_and_column(sampled, tmp_p
     assert f"products: encoding ascii left out {emoji + 3} characters" in done.stderr
     data = Path(entry["local_path"]).read_bytes()
     assert data.isascii() and b"Cafe  " in data
+
+
+@requires_sshd
+def test_sample_goes_through_sftp_into_samples_dir(sampled, sshd, remote_dir, tmp_path: Path) -> None:
+    workspace, _, _ = sampled
+    copy = Workspace(tmp_path / "sftp", generate_data=False)
+    shutil.copyfile(workspace.duckdb, copy.duckdb)
+    copy.config.write_text(copy.config.read_text(encoding="utf-8") + "samples_dir: samples\n", encoding="utf-8")
+    (remote_dir / "samples").mkdir()
+    done = copy.feeds("sample", "--skip-build", "--rows", "25", "--json", env=sftp_env(sshd, remote_dir))
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)["run"]
+    assert record["destination"].startswith("sftp:")
+    names = sorted(path.name for path in (remote_dir / "samples").iterdir())
+    assert len(names) == 4 and all(name.startswith("Sample_Listrak_") for name in names), names
+    assert sorted(path.name for path in remote_dir.iterdir()) == ["samples"]
+    for name, entry in record["feeds"].items():
+        assert entry["remote_path"].endswith(f"/samples/{Path(entry['local_path']).name}")
+        assert (remote_dir / "samples" / Path(entry["local_path"]).name).read_bytes() == Path(entry["local_path"]).read_bytes()
