@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from runner.errors import ConfigError
@@ -88,6 +89,9 @@ def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
     return value
 
 
+Encoding = Literal["utf-8", "utf-16", "ascii", "utf-7"]
+
+
 class FeedFormat(_Strict):
     """How one feed file is written. Every key may be set in `defaults:` or per feed."""
 
@@ -98,7 +102,8 @@ class FeedFormat(_Strict):
     delimiter: Literal[",", "|", "\t"] = ","
     quote: Literal['"', "'"] = '"'
     quote_all: bool = False
-    encoding: Literal["utf-8", "utf-16"] = "utf-8"
+    #: Listrak's list: UTF-8, "Unicode" (UTF-16 little-endian with BOM), ASCII (transliterated), UTF-7.
+    encoding: Encoding = "utf-8"
     bom: bool = False
     line_ending: Literal["lf", "crlf"] = "lf"
     timestamp_format: str = "%Y-%m-%d %H:%M:%S"
@@ -132,7 +137,7 @@ class FeedSettings(_Strict):
     delimiter: Literal[",", "|", "\t"] | None = None
     quote: Literal['"', "'"] | None = None
     quote_all: bool | None = None
-    encoding: Literal["utf-8", "utf-16"] | None = None
+    encoding: Encoding | None = None
     bom: bool | None = None
     line_ending: Literal["lf", "crlf"] | None = None
     timestamp_format: str | None = None
@@ -197,6 +202,9 @@ class Settings(_Strict):
     )
     defaults: FeedFormat = Field(default_factory=FeedFormat)
     feeds: dict[str, FeedSettings] = Field(default_factory=dict)
+    #: `feeds sample` names files <prefix><feed file name>, in samples_dir if set (checked by runner.run.sample).
+    sample_prefix: str = "Sample_"
+    samples_dir: str | None = None
 
     @field_validator("gates", "defaults", "feeds", mode="before")
     @classmethod
@@ -221,6 +229,14 @@ class Settings(_Strict):
                 raise ValueError("must be a mapping whose `type` names a registered destination protocol")
             return protocol.settings.model_validate(value or {"type": protocol.name})
         return value
+
+    @model_validator(mode="after")
+    def _boms(self) -> "Settings":
+        for where, fmt in [("defaults", self.defaults), *((f"feeds.{name}", self.feed_format(name)) for name in self.feeds)]:
+            if fmt.bom and fmt.encoding not in ("utf-8", "utf-16"):
+                raise ValueError(f"{where}: bom: true does not go with encoding {fmt.encoding} (only utf-8 takes an "
+                                 "optional BOM; utf-16 always has one)")
+        return self
 
     @field_validator("output_dir", "state_dir")
     @classmethod

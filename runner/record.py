@@ -57,6 +57,8 @@ class FeedRecord:
     excluded: dict[str, int] = field(default_factory=dict)
     #: Values cut to their maximum (over-length policy truncate) in rows sent, per column.
     truncated: dict[str, int] = field(default_factory=dict)
+    #: encoding ascii: characters with no ASCII form left out of the file, per column.
+    dropped: dict[str, int] = field(default_factory=dict)
     #: Whether the delivery state advanced past this file (only after confirmed delivery).
     state_committed: bool = False
     error: str | None = None
@@ -88,6 +90,8 @@ class RunRecord:
     dbt: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
     feeds: dict[str, FeedRecord] = field(default_factory=dict)
+    #: `feeds sample`: rows asked for, and which kinds of row (traits) the sample covers.
+    sample: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     error_type: str | None = None
     #: The process that writes this record, so a reader can tell a live run from one killed mid-way.
@@ -207,9 +211,10 @@ class RunStore:
         return committed, exported
 
     def last_with_files(self) -> RunRecord | None:
-        """The newest run that exported at least one file (what `feeds upload` resends by default)."""
+        """The newest run that exported at least one file (what `feeds upload` resends by default); never
+        a `feeds sample`, whose files are not feed files."""
         for record in self.recent(limit=200):
-            if any(feed.local_path for feed in record.feeds.values()):
+            if record.command != "sample" and any(feed.local_path for feed in record.feeds.values()):
                 return record
         return None
 

@@ -89,24 +89,77 @@ def validate(path: Path, feed: Feed, fmt: FeedFormat, limit: int = 1000) -> Vali
     if path.suffix.lower() == ".xlsx":
         result.problems = [Problem(None, None, "format", f"{path.name} is named .xlsx but is not an XLSX workbook (no zip signature)")]
         return result
-    encoding_problems, encoding = _check_encoding(head)
+    encoding_problems, encoding = _check_encoding(head, fmt.encoding)
     if encoding is None:
         result.problems = encoding_problems
         return result
+    if encoding == "utf-7":
+        # DuckDB has no UTF-7 reader: the file is decoded to a UTF-8 copy in one streaming pass.
+        with tempfile.TemporaryDirectory(prefix="feeds-validate-") as scratch:
+            text = Path(scratch) / "utf-8.csv"
+            problem = _utf7_to_utf8(path, text)
+            if problem is not None:
+                result.problems = [problem]
+                return result
+            with open(text, "rb") as source:
+                head = source.read(_SNIFF_BYTES)
+            label = f"{path.suffix.lstrip('.').lower() or 'text'}, utf-7"
+            _validate_delimited(text, head, "utf-8", feed, fmt, limit, result, label=label)
+        return result
+    _validate_delimited(path, head, encoding, feed, fmt, limit, result)
+    if fmt.encoding == "ascii" and encoding == "utf-8":
+        result.problems[:0] = _non_ascii(path)
+    return result
+
+
+def _non_ascii(path: Path) -> list[Problem]:
+    """For a feed configured as ascii: where the file first holds a byte outside ASCII, if it does."""
+    offset = 0
+    with open(path, "rb") as source:
+        while chunk := source.read(_SNIFF_BYTES):
+            if not chunk.isascii():
+                at = offset + next(index for index, byte in enumerate(chunk) if byte > 0x7F)
+                return [Problem(None, None, "encoding", f"the feed's encoding is ascii but the file holds a non-ASCII "
+                                                        f"byte at offset {at}; export it again or set encoding: utf-8")]
+            offset += len(chunk)
+    return []
+
+
+def _validate_delimited(
+    path: Path, head: bytes, encoding: str, feed: Feed, fmt: FeedFormat, limit: int, result: Validation, label: str = ""
+) -> None:
     header, header_problem = _header_line(head, encoding)
     if header_problem is not None:
         result.problems = [header_problem]
-        return result
+        return
     assert header is not None
     delimiter, delimiter_problems = _detect_delimiter(header, header_names(feed, fmt), fmt.quote)
     if delimiter is None:
         result.problems = delimiter_problems
-        return result
+        return
     bom = " with BOM" if head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE)) else ""
-    result.detected = f"{path.suffix.lstrip('.').lower() or 'text'}, {encoding}{bom}, {_DELIMITER_NAMES[delimiter]}-delimited"
+    label = label or f"{path.suffix.lstrip('.').lower() or 'text'}, {encoding}"
+    result.detected = f"{label}{bom}, {_DELIMITER_NAMES[delimiter]}-delimited"
     dialect = Dialect(delimiter, fmt.quote, encoding)
     result.problems = delimiter_problems + _validate_text(path, head, feed, fmt, limit, dialect, result.unchecked, header)
-    return result
+
+
+def _utf7_to_utf8(path: Path, target: Path) -> Problem | None:
+    """Decode a UTF-7 file into a UTF-8 copy, chunk by chunk; a Problem if it is not valid UTF-7."""
+    decoder = codecs.getincrementaldecoder("utf-7")()
+    offset = 0
+    try:
+        with open(path, "rb") as source, open(target, "w", encoding="utf-8", newline="") as out:
+            while chunk := source.read(_SNIFF_BYTES):
+                out.write(decoder.decode(chunk, False))
+                offset += len(chunk)
+            out.write(decoder.decode(b"", True))
+    except UnicodeDecodeError as exc:
+        return Problem(
+            None, None, "encoding",
+            f"{path.name} is not valid UTF-7 near byte {offset + exc.start}: {exc.reason} (the feed's encoding is utf-7)",
+        )
+    return None
 
 
 def unchecked_rules(feed: Feed) -> list[str]:
@@ -208,8 +261,21 @@ def _validate_text(
     return problems
 
 
-def _check_encoding(head: bytes) -> tuple[list[Problem], str | None]:
-    """Problems with the file's encoding and the encoding to read it with (None: unreadable)."""
+#: The byte-order mark in UTF-7: "+/v" and one of these (RFC 2152).
+_UTF7_BOM = b"+/v"
+
+
+def _check_encoding(head: bytes, configured: str = "utf-8") -> tuple[list[Problem], str | None]:
+    """Problems with the file's encoding and the encoding to read it with (None: unreadable).
+
+    UTF-7 text is plain ASCII bytes, so it cannot be told from ASCII or UTF-8 by looking: it is read
+    as UTF-7 when it starts with UTF-7's BOM, or when the feed's configured encoding is utf-7 and the
+    head holds only 7-bit bytes.
+    """
+    if head[:3] == _UTF7_BOM and head[3:4] in (b"8", b"9", b"+", b"/"):
+        return [], "utf-7"
+    if configured == "utf-7" and head.isascii() and b"\x00" not in head:
+        return [], "utf-7"
     if head.startswith(codecs.BOM_UTF16_BE):
         return [Problem(None, None, "encoding", "file is UTF-16 big-endian; write UTF-16 little-endian (with BOM) or UTF-8")], None
     if head.startswith(codecs.BOM_UTF16_LE):

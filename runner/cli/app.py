@@ -191,6 +191,35 @@ def export(
 
 
 @app.command()
+def sample(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    feeds: FeedsOption = None,
+    rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Rows per file at most (orders and their lines both fit).")] = 100,
+    run_date: DateOption = None,
+    no_upload: Annotated[bool, typer.Option("--no-upload", help="Write the sample files but do not deliver them.")] = False,
+    skip_build: Annotated[bool, typer.Option("--skip-build", help="Use the marts as they are; do not run dbt build.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --skip-build: sample marts whose last build failed.")] = False,
+    target: TargetOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Onboarding samples: a varied, consistent slice of every feed (the lines of the sampled orders,
+    their customers and products), named so Listrak does not import them (sample_prefix, default
+    Sample_, or samples_dir), delivered through the destination. The delivery state never moves."""
+    from runner.cli import render
+    from runner.run import sample as sampling
+    from runner.run.plan import RunOptions
+
+    settings = _settings(config, target)
+    options = RunOptions(
+        feeds=_parse_feeds(feeds), run_date=_parse_date(run_date), build=not skip_build, upload=not no_upload, force=force
+    )
+    recording(ctx)
+    render.run_result(sampling.sample(settings, options, rows, _reporter(settings, quiet, as_json)), as_json)
+
+
+@app.command()
 def upload(
     ctx: typer.Context,
     files: Annotated[Optional[list[Path]], typer.Argument(help="Files to deliver; default: the files of the last run.")] = None,

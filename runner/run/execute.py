@@ -233,10 +233,20 @@ def export_one(plan: RunPlan, feed_plan: FeedPlan, connection: warehouse.Connect
     entry.rows, entry.bytes, entry.sha256 = result.rows, result.bytes, result.sha256
     entry.local_path, entry.export_seconds = str(result.path), round(result.seconds, 3)
     entry.file_stamp = file_stamp(result.path)
+    entry.dropped = result.dropped
+    if result.dropped:
+        run.reporter.warn(dropped_message(spec.name, result.dropped))
     run.checkpoint("exported")
     run.reporter.exported(spec.name, result.rows, result.bytes, result.path)
     failpoint("export")
     return Upload(result.path, result.path.name, result.sha256)
+
+
+def dropped_message(feed: str, dropped: dict[str, int]) -> str:
+    """The warning for characters an ASCII export left out."""
+    per_column = ", ".join(f"{column} {count}" for column, count in dropped.items())
+    return (f"{feed}: encoding ascii left out {sum(dropped.values())} characters with no ASCII form "
+            f"(per column: {per_column})")
 
 
 def remove_old_outputs(out_root: Path, keep_runs: int) -> None:

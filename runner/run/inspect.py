@@ -65,5 +65,8 @@ def validate_file(settings: Settings, file: Path, feed: str | None, limit: int) 
     if feed:
         (chosen,) = choose_feeds(settings, declared, [feed])
     else:
-        chosen = feed_for_file(file, [effective_feed(settings, item) for item in declared])
+        named = file
+        if settings.sample_prefix and file.name.startswith(settings.sample_prefix):
+            named = file.with_name(file.name[len(settings.sample_prefix):])  # a `feeds sample` file
+        chosen = feed_for_file(named, [effective_feed(settings, item) for item in declared])
     return chosen, validate(file, chosen, settings.feed_format(chosen.name), limit=limit)

@@ -3,8 +3,9 @@
 CSV and TXT files are written by DuckDB's own `COPY ... TO` from a SELECT that formats every column
 by its kind (no Python row loops) and stops the COPY with an error naming the column if any value
 holds a line break. DuckDB's CSV writer only writes UTF-8 without a BOM (its `ENCODING` option is
-read-only), so a BOM or UTF-16 is added in one streaming pass over the file, which also re-checks
-the line endings. The SHA-256 of a plain UTF-8 file is computed here on request, or by the
+read-only), so a BOM, UTF-16 or UTF-7 (Python's codec) is made in one streaming pass over the file,
+which also re-checks the line endings. ASCII is transliterated by the SELECT itself, and the
+characters it drops are counted per column with one query before the COPY. The SHA-256 of a plain UTF-8 file is computed here on request, or by the
 delivery while it reads the file anyway. XLSX is written by xlsxwriter in constant-memory mode
 from batches fetched from DuckDB.
 
@@ -18,7 +19,7 @@ import functools
 import hashlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +31,7 @@ from runner.feed import Column, Feed
 from runner.feed_file import header_names
 from runner.hashing import CHUNK, hash_file
 from runner.warehouse.connection import Connection
-from runner.warehouse.export_sql import LINE_BREAK_MARK, copy_options, select_sql, xlsx_select
+from runner.warehouse.export_sql import LINE_BREAK_MARK, copy_options, dropped_sql, select_sql, xlsx_select
 from runner.warehouse.sql import literal
 
 _UTF8_BOM = codecs.BOM_UTF8
@@ -51,6 +52,8 @@ class ExportResult:
     #: None when the caller asked for no hash (the delivery computes it while sending the file).
     sha256: str | None
     seconds: float
+    #: encoding ascii: characters with no ASCII form left out, per column (only columns with any).
+    dropped: dict[str, int] = field(default_factory=dict)
 
 
 #: Two values differing in every field, for checking a column format before anything is built.
@@ -114,19 +117,22 @@ def export_feed(
     _check_columns(feed)
     _check_headers(feed, fmt)
     sha256: str | None
+    dropped: dict[str, int] = {}
     try:
         expected = _count_rows(connection, feed) if expected_rows is None else expected_rows
         if fmt.format == "xlsx":
             rows = _write_xlsx(connection, feed, fmt, temporary, expected)
             size, sha256 = hash_file(temporary)
         else:
+            if fmt.encoding == "ascii":
+                dropped = _dropped(connection, feed, fmt)
             rows = _copy_csv(connection, feed, fmt, raw)
             if rows != expected:
                 raise ExportError(
                     f"feed {feed.name}: {final} would hold {rows} rows but the mart {feed.relation} has {expected}; "
                     "was the mart changed during the export? Run the export again"
                 )
-            if fmt.bom or fmt.encoding == "utf-16":
+            if fmt.bom or fmt.encoding in ("utf-16", "utf-7"):
                 size, sha256 = _rewrite_text(raw, temporary, fmt, rows, feed, final)
             else:
                 os.replace(raw, temporary)
@@ -147,7 +153,8 @@ def export_feed(
         for leftover in (raw, temporary):
             leftover.unlink(missing_ok=True)
     return ExportResult(
-        feed=feed.name, path=final, rows=rows, bytes=size, sha256=sha256, seconds=time.perf_counter() - started
+        feed=feed.name, path=final, rows=rows, bytes=size, sha256=sha256, seconds=time.perf_counter() - started,
+        dropped=dropped,
     )
 
 
@@ -155,6 +162,19 @@ def _check_headers(feed: Feed, fmt: FeedFormat) -> None:
     for header in header_names(feed, fmt):
         if "\n" in header or "\r" in header or not header.strip():
             raise ExportError(f"feed {feed.name}: header {header!r} must be a non-empty name without line breaks; fix headers:")
+        if fmt.encoding == "ascii" and not header.isascii():
+            raise ExportError(f"feed {feed.name}: header {header!r} is not ASCII but the feed's encoding is ascii; fix headers:")
+
+
+def _dropped(connection: Connection, feed: Feed, fmt: FeedFormat) -> dict[str, int]:
+    """Per column, the characters the ASCII export leaves out (no ASCII form), for the run to report."""
+    sql = dropped_sql(feed, fmt)
+    if sql is None:
+        return {}
+    cursor = connection.execute(sql)
+    row = cursor.fetchone()
+    assert row is not None and cursor.description is not None
+    return {column[0]: int(count) for column, count in zip(cursor.description, row) if count}
 
 
 def _check_columns(feed: Feed) -> None:
@@ -181,7 +201,7 @@ def _copy_csv(connection: Connection, feed: Feed, fmt: FeedFormat, target: Path)
 
 
 def _rewrite_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: Feed, final: Path) -> tuple[int, str]:
-    """Add the BOM or transcode to UTF-16 in one streaming pass, re-checking line breaks and hashing
+    """Add the BOM or transcode to UTF-16 or UTF-7 in one streaming pass, re-checking line breaks and hashing
     the final bytes.
 
     Line breaks (the SELECT already refuses values holding them; this second check costs nothing in
@@ -200,13 +220,16 @@ def _rewrite_text(raw: Path, temporary: Path, fmt: FeedFormat, rows: int, feed: 
     out = open(temporary, "wb")
     encoder: Callable[[bytes, bool], bytes] | None = None
     try:
-        if fmt.encoding == "utf-16":
+        if fmt.encoding in ("utf-16", "utf-7"):
             decoder = codecs.getincrementaldecoder("utf-8")()
+            # UTF-7 through Python's codec: each chunk's text is encoded whole (a base64 run is closed
+            # at its end), which any UTF-7 reader decodes to the same text.
+            target = "utf-16-le" if fmt.encoding == "utf-16" else "utf-7"
 
             def encoder(chunk: bytes, final_chunk: bool) -> bytes:
-                return decoder.decode(chunk, final_chunk).encode("utf-16-le")
+                return decoder.decode(chunk, final_chunk).encode(target)
 
-        head = _UTF16_BOM if fmt.encoding == "utf-16" else _UTF8_BOM
+        head = {"utf-16": _UTF16_BOM, "utf-7": b""}.get(fmt.encoding, _UTF8_BOM)
         out.write(head)
         digest.update(head)
         size += len(head)

@@ -20,7 +20,7 @@ def select_sql(feed: Feed, fmt: FeedFormat) -> str:
     about nothing next to the COPY and saves a pass over the written file.
     """
     expressions = [
-        f"{_guarded(feed, column, format_expression(column, fmt))} as {identifier(header)}"
+        f"{_guarded(feed, column, format_expression(column, fmt), fmt)} as {identifier(header)}"
         for column, header in zip(feed.columns, header_names(feed, fmt))
     ]
     return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation} as mart\n{ordered(feed)}"
@@ -53,14 +53,74 @@ def copy_options(fmt: FeedFormat) -> str:
 LINE_BREAK_MARK = "feeds-line-break:"
 
 
-def _guarded(feed: Feed, column: Column, expression: str) -> str:
+def _guarded(feed: Feed, column: Column, expression: str, fmt: FeedFormat) -> str:
     if column.kind in ("integer", "decimal"):
         return expression
     message = literal(f"{LINE_BREAK_MARK} feed {feed.name}: column {column.name} holds a line break in at least one row")
+    # Transliteration never makes a line break, so the check runs on the value as the mart holds it.
+    written = ascii_expression(expression) if fmt.encoding == "ascii" else expression
     return (
         f"case when contains({expression}, chr(10)) or contains({expression}, chr(13)) "
-        f"then error({message}) else {expression} end"
+        f"then error({message}) else {written} end"
     )
+
+
+#: What DuckDB's strip_accents (which drops combining accents: é -> e) leaves alone, with its usual
+#: ASCII form: quotes, dashes and spaces of typography, letters that are not an accented Latin
+#: letter, ligatures. One character for one goes through translate(), longer forms through replace().
+_ASCII_ONE = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u2039": "'", "\u203a": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+    "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\u200a": " ", "\u202f": " ", "\u3000": " ",
+    "\u00d8": "O", "\u00f8": "o", "\u0141": "L", "\u0142": "l", "\u0110": "D", "\u0111": "d", "\u00d0": "D",
+    "\u00f0": "d", "\u0131": "i", "\u0126": "H", "\u0127": "h", "\u0166": "T", "\u0167": "t", "\u00d7": "x",
+    "\u2022": "*", "\u00b7": ".", "\u00a1": "!", "\u00bf": "?",
+}
+_ASCII_MANY = {
+    "\u00df": "ss", "\u1e9e": "SS", "\u00c6": "AE", "\u00e6": "ae", "\u0152": "OE", "\u0153": "oe",
+    "\u00de": "Th", "\u00fe": "th", "\u2026": "...", "\u20ac": "EUR", "\u00a3": "GBP", "\u00a9": "(c)",
+    "\u00ae": "(r)", "\u2122": "(tm)", "\ufb01": "fi", "\ufb02": "fl", "\u00bd": "1/2", "\u00bc": "1/4",
+    "\u00be": "3/4",
+}
+#: Any character outside ASCII (an RE2 class; DuckDB string literals keep the backslashes).
+NON_ASCII = "[^\\x00-\\x7F]"
+ASCII = "[\\x00-\\x7F]"
+
+
+def _transliterated(expression: str) -> str:
+    """The value with every character that has an ASCII form replaced by it (others still there)."""
+    mapped = f"translate({expression}, {literal(''.join(_ASCII_ONE))}, {literal(''.join(_ASCII_ONE.values()))})"
+    for char, form in _ASCII_MANY.items():
+        mapped = f"replace({mapped}, {literal(char)}, {literal(form)})"
+    return f"strip_accents({mapped})"
+
+
+def _has_non_ascii(expression: str) -> str:
+    # Bytes equal characters exactly when every character is ASCII: the common case costs no regex.
+    return f"strlen({expression}) <> length({expression})"
+
+
+def ascii_expression(expression: str) -> str:
+    """The value as ASCII: transliterated (é -> e, ß -> ss, curly quotes -> straight), and the
+    characters with no ASCII form (emoji, CJK) dropped; `dropped_sql` counts those."""
+    return (
+        f"case when {_has_non_ascii(expression)} "
+        f"then regexp_replace({_transliterated(expression)}, {literal(NON_ASCII)}, '', 'g') else {expression} end"
+    )
+
+
+def dropped_sql(feed: Feed, fmt: FeedFormat) -> str | None:
+    """One row: per text column of the file, how many characters the ASCII export drops (no ASCII form)."""
+    counted = [column for column in feed.columns if column.kind not in ("integer", "decimal")]
+    if not counted:
+        return None
+    sums = []
+    for column in counted:
+        value = format_expression(column, fmt)
+        left = f"length(regexp_replace({_transliterated(value)}, {literal(ASCII)}, '', 'g'))"
+        sums.append(f"coalesce(sum(case when {_has_non_ascii(value)} then {left} end), 0) as {identifier(column.name)}")
+    return "select " + ", ".join(sums) + f" from {feed.relation} as mart"
 
 
 def format_expression(column: Column, fmt: FeedFormat) -> str:
