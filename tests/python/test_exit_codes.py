@@ -74,6 +74,7 @@ COMMANDS = {
     "run": ["--json"], "build": ["--json"], "export": ["--json"], "upload": ["--json"],
     "resend": ["20260101T000000Z-abcd", "--json"], "check": [], "preview": ["orders"],
     "validate": ["feeds.yml", "--json"], "history": ["--json"], "demo-data": [],
+    "status": ["--json"], "report": [],
 }
 
 
