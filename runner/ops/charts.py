@@ -9,7 +9,7 @@ from typing import Sequence
 
 #: Tableau 10: distinguishable, and readable for the common colour-vision deficiencies.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
-WIDTH, HEIGHT = 640, 240
+WIDTH, HEIGHT = 600, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 190, 30, 36
 
 
@@ -37,9 +37,10 @@ def _frame(title: str, labels: Sequence[str], top: float, unit: str) -> list[str
         y = TOP + plot_h - plot_h * step / 4
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" class="g"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="y">{escape(_number(value) + unit)}</text>')
-    every = max(1, len(labels) // 6)
+    # A label is about 70px wide: show every n-th so that they never overlap.
+    every = max(1, math.ceil(len(labels) * 78 / plot_w))
     for index, label in enumerate(labels):
-        if index % every == 0 or index == len(labels) - 1:
+        if index % every == 0:
             x = LEFT + _x(index, len(labels), plot_w)
             parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" class="x">{escape(label)}</text>')
     return parts
