@@ -12,10 +12,11 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from runner.build_summary import BuildSummary, exception_text, summarize
+from runner.build_summary import BuildSummary, _essence, exception_text, summarize
 from runner.errors import ConfigError
 from runner.feed import Column, Feed, Rule
 from runner.warehouse.sql import relation
@@ -155,6 +156,39 @@ class DbtProject:
                 schema_var=variable.group(1) if variable else None,
             ))
         return tables
+
+    def source_freshness(self, models: dict[str, str]) -> dict[str, tuple[datetime | None, str | None]]:
+        """For each name -> model: the newest row (max `loaded_at_field`) over the sources upstream of
+        the model, by `dbt source freshness` on the configured target; or why it is unknown."""
+        manifest = self.parse()
+        upstream = {name: _upstream_sources(manifest, f"model.{manifest.metadata.project_name}.{model}")
+                    for name, model in models.items()}
+        wanted = sorted({source for sources in upstream.values() for source in sources})
+        if not wanted:
+            return {}
+        selection = [f"source:{manifest.sources[uid].source_name}.{manifest.sources[uid].name}" for uid in wanted]
+        args = self._args("freshness", "--select", *selection)
+        args.insert(args.index("freshness"), "source")
+        result = self._invoke(args)
+        if result.result is None or not hasattr(result.result, "results"):
+            raise ConfigError(f"dbt source freshness failed: {exception_text(result.exception)}")
+        newest: dict[str, datetime] = {}
+        errors: dict[str, str] = {}
+        for item in result.result.results:
+            loaded_at = getattr(item, "max_loaded_at", None)
+            if isinstance(loaded_at, datetime):
+                newest[item.node.unique_id] = loaded_at if loaded_at.tzinfo else loaded_at.replace(tzinfo=timezone.utc)
+            else:
+                errors[item.node.unique_id] = _essence(getattr(item, "message", None))
+        answer: dict[str, tuple[datetime | None, str | None]] = {}
+        for name, sources in upstream.items():
+            times = [newest[uid] for uid in sources if uid in newest]
+            problems = [errors[uid] for uid in sources if uid in errors]
+            if times:
+                answer[name] = (max(times), None)
+            elif sources:
+                answer[name] = (None, problems[0] if problems else "dbt source freshness returned nothing")
+        return answer
 
 
 @dataclass(frozen=True)
@@ -313,6 +347,25 @@ def _relation(node: dict[str, Any]) -> str:
     # Schema and name only: the connection's default database is the DuckDB file, whatever its
     # name was when the manifest was written.
     return relation(node["schema"], node.get("alias") or node["name"])
+
+
+def _upstream_sources(manifest: Any, unique_id: str) -> set[str]:
+    """The sources with a `loaded_at_field` that a node reads, directly or through other nodes."""
+    seen: set[str] = set()
+    found: set[str] = set()
+    pending = [unique_id]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in manifest.sources:
+            source = manifest.sources[current]
+            if source.loaded_at_field or getattr(source.config, "loaded_at_field", None):
+                found.add(current)
+        elif current in manifest.nodes:
+            pending.extend(getattr(manifest.nodes[current].depends_on, "nodes", None) or [])  # seeds: macros only
+    return found
 
 
 def _node_callback(on_node: NodeCallback) -> Callable[[Any], None]:

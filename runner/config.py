@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from runner.config_ops import NotifySettings, check_duration as _check_duration
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -111,10 +112,14 @@ class FeedFormat(_Strict):
     true_value: str = "True"
     false_value: str = "False"
     headers: dict[str, str] = Field(default_factory=dict, description="mart column -> header name in the file")
+    #: Not a file property, but set per feed or in `defaults:` like one: `feeds status` calls a feed
+    #: stale when its last delivery is older than this.
+    max_age: str = Field("25h", description="a feed not delivered for longer is stale (`feeds status` exits 5)")
 
     _column_format = field_validator("timestamp_format", "date_format")(_check_column_format)
     _text_value = field_validator("true_value", "false_value")(_check_text_value)
     _headers = field_validator("headers")(_check_headers)
+    _max_age = field_validator("max_age")(_check_duration)
 
     @property
     def file_extension(self) -> str:
@@ -145,10 +150,12 @@ class FeedSettings(_Strict):
     true_value: str | None = None
     false_value: str | None = None
     headers: dict[str, str] | None = None
+    max_age: str | None = None
 
     _column_format = field_validator("timestamp_format", "date_format")(_check_column_format)
     _text_value = field_validator("true_value", "false_value")(_check_text_value)
     _headers = field_validator("headers")(_check_headers)
+    _max_age = field_validator("max_age")(_check_duration)
 
     @field_validator("file_name")
     @classmethod
@@ -205,13 +212,14 @@ class Settings(_Strict):
     #: `feeds sample` names files <prefix><feed file name>, in samples_dir if set (checked by runner.run.sample).
     sample_prefix: str = "Sample_"
     samples_dir: str | None = None
+    notify: list[NotifySettings] = Field(default_factory=list, description="webhooks told of failures, staleness, recovery")
 
-    @field_validator("gates", "defaults", "feeds", mode="before")
+    @field_validator("gates", "defaults", "feeds", "notify", mode="before")
     @classmethod
     def _empty_section(cls, value: Any, info: ValidationInfo) -> Any:
         # `defaults:` with every key below it commented out is YAML null: an empty section, not a mistake.
         if value is None:
-            return {}
+            return [] if info.field_name == "notify" else {}
         if info.field_name == "feeds" and isinstance(value, dict):
             return {name: {} if settings is None else settings for name, settings in value.items()}
         return value

@@ -67,7 +67,8 @@ def _got(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
 
 
 def _is_secret(loc: tuple[str, ...]) -> bool:
-    return bool(loc) and loc[-1] in registry.secret_variables(None)
+    # notify.N.url_env holds a variable's name; a URL written there by mistake is the secret itself.
+    return bool(loc) and (loc[-1] in registry.secret_variables(None) or loc[-1] == "url_env")
 
 
 def _model_at(loc: tuple[Any, ...], destination_model: type[BaseModel] | None = None) -> type[BaseModel] | None:

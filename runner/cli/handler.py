@@ -1,7 +1,8 @@
 """The one place where errors become exit codes: every command runs inside `FeedsGroup.invoke`.
 
 Exit codes (README): 0 success, 1 data tests failed (or a file failed validation/export), 2 usage
-or configuration error, 3 delivery failed, 4 a safety gate refused (or the run lock, or a held file).
+or configuration error, 3 delivery failed, 4 a safety gate refused (or the run lock, or a held file),
+5 `feeds status` found a stale feed.
 A command body raises runner.errors classes and never builds an exit code itself; the handler
 prints the message (no traceback), the JSON document with --json, and the run's summary when the
 error ended a recorded run.
@@ -37,6 +38,8 @@ EXIT_CODES: list[tuple[type[FeedsError], int]] = [
     (FeedsError, 1),
 ]
 INTERRUPTED = 130
+#: `feeds status`: a feed was not delivered within its max_age (not an error of the command).
+STALE = 5
 
 #: Keys in the context's meta, which every nested context shares with the group's.
 _JSON = "feeds.json"

@@ -254,3 +254,31 @@ def problems_table(title: str, problems: Sequence[Problem]) -> Table:
             Text(problem.message),
         )
     return table
+
+
+def status_table(status: Any) -> Table:
+    """`feeds status`: one row per enabled feed (a runner.ops.status.Status)."""
+    from runner.ops.status import describe_age
+
+    table = Table(title=f"feeds status at {status.checked_at.replace('+00:00', '')} UTC", title_justify="left")
+    for column in ("feed", "state", "last delivery (UTC)", "age", "max_age", "rows", "file", "last attempt", "newest source row"):
+        table.add_column(column, justify="right" if column in ("age", "rows") else "left")
+    for feed in status.feeds:
+        success, attempt = feed.last_success, feed.last_attempt
+        if feed.source_age_seconds is not None:
+            source = f"{describe_age(feed.source_age_seconds)} ago"
+        else:
+            source = Text(f"unknown: {feed.source_error}" if feed.source_error else "")
+        table.add_row(
+            feed.feed,
+            Text("STALE", style="bold red") if feed.stale else Text("ok", style="green"),
+            success.at.replace("+00:00", "") if success else "never",
+            describe_age(feed.age_seconds) if feed.age_seconds is not None else "",
+            feed.max_age,
+            "" if success is None or success.rows is None else str(success.rows),
+            (success.file or success.status) if success else "",
+            Text(f"{attempt.run_id}: {attempt.status}" + (f" ({attempt.error_type})" if attempt.error_type else ""))
+            if attempt else "",
+            source,
+        )
+    return table

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runner.warehouse.connection import Connection, connect, export_errors, file_in_use, require_file
-    from runner.warehouse.queries import RuleCounts, missing_tables, preview, relation_exists, row_count, rule_counts
+    from runner.warehouse.queries import (
+        RuleCounts, missing_tables, preview, reject_examples, relation_exists, row_count, rule_counts,
+    )
 
 # Loaded on first use, so that `runner.warehouse.sql` (quoting, used by the dbt side) and the
 # commands that only deliver (`feeds upload`, `feeds resend`) do not pay for importing DuckDB.
@@ -31,6 +33,7 @@ _HOME = {
     "RuleCounts": "queries",
     "missing_tables": "queries",
     "preview": "queries",
+    "reject_examples": "queries",
     "relation_exists": "queries",
     "row_count": "queries",
     "rule_counts": "queries",

@@ -98,3 +98,33 @@ def preview(connection: Connection, feed: Feed, limit: int) -> tuple[list[str], 
     order = ", ".join(identifier(column) for column in feed.key)
     cursor = connection.execute(f"select * from {feed.relation} order by {order} limit {int(limit)}")
     return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+def reject_examples(connection: Connection, feed: Feed, per_reason: int = 3) -> dict[str, list[str]]:
+    """Up to `per_reason` keys of the feed's quarantined rows per reason (its key columns, else the
+    source row's id), for the report; the caller masks e-mail addresses."""
+    if not feed.rejects_relation or not relation_exists(connection, feed.rejects_relation):
+        return {}
+    columns = {d[0] for d in connection.execute(f"select * from {feed.rejects_relation} limit 0").description}
+    keys = [f"coalesce(cast({identifier(column)} as varchar), '')" for column in feed.key if column in columns]
+    key = " || ' / ' || ".join(keys) if keys else "''"
+    reason = "reject_reason || case when reject_reason = 'too_long' then ':' || feed_column else '' end"
+    rows = connection.execute(
+        f"""
+        with labelled as (
+            select distinct {reason} as reason,
+                coalesce(nullif(trim({key}, ' /'), ''), 'source row ' || source_id) as example
+            from {feed.rejects_relation} where kind = 'quarantined'
+        ),
+        numbered as (
+            select reason, example, row_number() over (partition by reason order by example) as position
+            from labelled
+        )
+        select reason, example from numbered where position <= ? order by reason, example
+        """,
+        [int(per_reason)],
+    ).fetchall()
+    examples: dict[str, list[str]] = {}
+    for name, example in rows:
+        examples.setdefault(str(name), []).append(str(example))
+    return examples

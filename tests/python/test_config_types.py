@@ -58,6 +58,8 @@ def _wrong_values(annotation: Any) -> list[Any]:
         return [5, True, "not-an-option", _A_LIST, _A_MAPPING]
     if origin is dict:
         return ["text", 5, _A_LIST, {"Email": _A_LIST}]
+    if origin is list:
+        return ["text", 5, _A_MAPPING, [5]]  # notify: a list of mappings
     if origin in (typing.Union, types.UnionType) or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
         return ["sftp", 5, _A_LIST]  # a section (destination, gates, defaults, one feed)
     if annotation is bool:

@@ -75,6 +75,7 @@ COMMANDS = {
     "resend": ["20260101T000000Z-abcd", "--json"], "check": [], "preview": ["orders"],
     "validate": ["feeds.yml", "--json"], "history": ["--json"], "demo-data": [],
     "sample": ["--json"],
+    "status": ["--json"], "report": [],
 }
 
 
