@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runner.warehouse.connection import Connection, connect, export_errors, file_in_use, require_file
-    from runner.warehouse.queries import RuleCounts, missing_tables, preview, relation_exists, row_count, rule_counts
+    from runner.warehouse.queries import (
+        RuleCounts, missing_tables, preview, relation_exists, row_count, rule_counts, table_columns,
+    )
 
 # Loaded on first use, so that `runner.warehouse.sql` (quoting, used by the dbt side) and the
 # commands that only deliver (`feeds upload`, `feeds resend`) do not pay for importing DuckDB.
@@ -34,6 +36,7 @@ _HOME = {
     "relation_exists": "queries",
     "row_count": "queries",
     "rule_counts": "queries",
+    "table_columns": "queries",
 }
 
 __all__ = sorted(_HOME)
