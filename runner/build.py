@@ -19,6 +19,7 @@ from typing import Any, Callable
 from runner.build_summary import BuildSummary, _essence, exception_text, summarize
 from runner.errors import ConfigError
 from runner.feed import Column, Feed, Rule
+from runner.shopify_api import shopify_vars
 from runner.warehouse.sql import relation
 
 #: Called with (node name, resource type, status) as each dbt node finishes.
@@ -50,6 +51,7 @@ class DbtProject:
         if not self.target_dir.is_absolute():
             self.target_dir = project_dir / self.target_dir
         self._manifest: Any = None
+        self._shopify_vars: dict[str, str] | None = None
 
     # -- invocation ---------------------------------------------------------------------------
 
@@ -61,7 +63,10 @@ class DbtProject:
         args += ["--target-path", str(self.target_dir)]
         # The profile reads the DuckDB path from this var (profiles.yml falls back to FEEDS_DUCKDB_PATH
         # for dbt run by hand): the path reaches dbt without touching this process's environment.
-        args += ["--vars", json.dumps({DUCKDB_PATH_VAR: str(self.duckdb_path)})]
+        # shopify_api (and the GraphQL table names) from the raw tables, when the project leaves it unset.
+        if self._shopify_vars is None:
+            self._shopify_vars = shopify_vars(self.project_dir, self.duckdb_path)
+        args += ["--vars", json.dumps({DUCKDB_PATH_VAR: str(self.duckdb_path), **self._shopify_vars})]
         if self.target:
             args += ["--target", self.target]
         return args + list(extra)

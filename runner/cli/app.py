@@ -409,6 +409,7 @@ def report(
 def demo_data(
     orders: Annotated[int, typer.Option("--orders", min=1, help="How many orders to generate (customers, products and lines scale with it).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")] = 42,
+    api: Annotated[str, typer.Option("--api", help="Shape of the tables: rest or graphql (Fivetran's REST or GraphQL Shopify connector); the same store either way.")] = "rest",
     config: ConfigOption = None,
 ) -> None:
     """Write demo Shopify raw tables (with real-world defects) into the DuckDB file."""
@@ -417,7 +418,7 @@ def demo_data(
     settings = _settings(config)
     path = settings.resolve(settings.duckdb_path)
     started = datetime.now()
-    counts = generate(path, orders=orders, seed=seed)
+    counts = generate(path, orders=orders, seed=seed, api=api.lower())
     seconds = (datetime.now() - started).total_seconds()
     total = sum(counts.values())
     print(f"wrote {total} rows in {len(counts)} raw tables to {path} in {seconds:.1f}s "

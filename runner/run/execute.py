@@ -19,7 +19,7 @@ from runner import warehouse
 from runner.build import BuildSummary, selection_for
 from runner.config import Settings
 from runner.deliver import Destination, DeliveryResult, Upload
-from runner.errors import DataTestsFailed, DeliveryError, FeedsError
+from runner.errors import ConfigError, DataTestsFailed, DeliveryError, FeedsError
 from runner.faults import checkpoint as failpoint
 from runner.hashing import hash_file
 from runner.lock import run_lock
@@ -30,6 +30,7 @@ from runner.run.gates import check_gates, fingerprint
 from runner.run.paths import Paths
 from runner.run.plan import FeedPlan, RunOptions, RunPlan, feed_file_matcher, resolve
 from runner.run.progress import Progress
+from runner.shopify_api import SOURCE_COLUMN_ERROR
 from runner.warehouse import export as export_step
 from runner.warehouse.state import DeliveryState
 
@@ -131,6 +132,10 @@ def build_failure(summary: BuildSummary, duckdb_path: Path) -> FeedsError:
     if held is not None:
         reason = next(line.strip() for line in held.splitlines() if "could not set lock" in line.lower())
         return warehouse.file_in_use(duckdb_path, reason)
+    # A raw table lacking a column the feeds need (macro shopify_source_select) is configuration.
+    missing = next((line.strip() for text in texts for line in text.splitlines() if SOURCE_COLUMN_ERROR in line), None)
+    if missing is not None:
+        return ConfigError(missing[missing.index(SOURCE_COLUMN_ERROR):])
     return DataTestsFailed(build_failure_message(summary))
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from runner.warehouse.connection import Connection, connect, export_errors, file_in_use, require_file
     from runner.warehouse.queries import (
         RuleCounts, missing_tables, preview, reject_examples, relation_exists, row_count, rule_counts,
+        table_columns,
     )
 
 # Loaded on first use, so that `runner.warehouse.sql` (quoting, used by the dbt side) and the
@@ -37,6 +38,7 @@ _HOME = {
     "relation_exists": "queries",
     "row_count": "queries",
     "rule_counts": "queries",
+    "table_columns": "queries",
 }
 
 __all__ = sorted(_HOME)

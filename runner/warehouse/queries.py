@@ -26,6 +26,19 @@ def missing_tables(connection: Connection, tables: list[tuple[str, str]]) -> lis
     return [(schema, table) for schema, table in tables if (schema.lower(), table.lower()) not in have]
 
 
+def table_columns(connection: Connection, schema: str) -> dict[str, set[str]]:
+    """The tables and views of a schema with their columns, all names lower-cased."""
+    rows = connection.execute(
+        "select lower(table_name), lower(column_name) from information_schema.columns"
+        " where lower(table_schema) = lower(?)",
+        [schema],
+    ).fetchall()
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    return tables
+
+
 def relation_exists(connection: Connection, relation: str) -> bool:
     try:
         connection.execute(f"select 1 from {relation} limit 0")

@@ -7,7 +7,8 @@
         {%- if not (node.name.startswith('stg_shopify__') or node.name.startswith('int_shopify__')) -%}
             {%- for parent in node.depends_on.nodes -%}
                 {%- set reads_staging = parent.split('.')[-1].startswith('stg_shopify__') -%}
-                {%- set reads_source = parent.startswith('source.' ~ project_name ~ '.shopify.') -%}
+                {%- set reads_source = parent.startswith('source.' ~ project_name ~ '.shopify.')
+                    or parent.startswith('source.' ~ project_name ~ '.shopify_gql.') -%}
                 {%- if reads_staging or reads_source -%}
                     {%- do offenders.append((node.name, parent)) -%}
                 {%- endif -%}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.warehouse.demo import SCRIPTS, generate
+from runner.warehouse.demo import GRAPHQL_SCRIPTS, SCRIPTS, generate
 from runner.errors import ConfigError
 from workspace import feeds_command
 
@@ -16,7 +16,7 @@ def test_every_sql_file_is_run() -> None:
     """A .sql file added to runner/warehouse/demo/sql but not to SCRIPTS would silently never run."""
     shipped = {entry.name for entry in resources.files("runner.warehouse.demo").joinpath("sql").iterdir()
                if entry.name.endswith(".sql")}
-    assert shipped == {f"{name}.sql" for name in SCRIPTS}
+    assert shipped == {f"{name}.sql" for name in (*SCRIPTS, *GRAPHQL_SCRIPTS)}
 
 
 @pytest.mark.parametrize("seed", [2**63, -(2**63) - 1])

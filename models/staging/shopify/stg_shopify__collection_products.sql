@@ -2,10 +2,7 @@ with
 
 source as (
 
-    select
-        collection_id,
-        product_id
-    from {{ source('shopify', 'collection_product') }}
+    {{ shopify_source_select('shopify', 'collection_product', drop_deleted=true) }}
 
 ),
 

@@ -2,14 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        title,
-        handle,
-        sort_order,
-        published_at,
-        _fivetran_deleted
-    from {{ source('shopify', 'collection') }}
+    {{ shopify_source_select('shopify', 'collection') }}
 
 ),
 

@@ -2,22 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        email,
-        first_name,
-        last_name,
-        phone,
-        state,
-        created_at,
-        updated_at,
-        verified_email,
-        accepts_marketing,
-        email_marketing_consent_state,
-        default_address_id,
-        _fivetran_deleted,
-        _fivetran_synced
-    from {{ source('shopify', 'customer') }}
+    {{ shopify_source_select('shopify', 'customer') }}
 
 ),
 

@@ -2,17 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        order_id,
-        status,
-        created_at,
-        updated_at,
-        tracking_company,
-        tracking_number,
-        service,
-        shipment_status
-    from {{ source('shopify', 'fulfillment') }}
+    {{ shopify_source_select('shopify', 'fulfillment', drop_deleted=true) }}
 
 ),
 

@@ -2,12 +2,7 @@ with
 
 source as (
 
-    select
-        media_id,
-        image_id,
-        image_url,
-        image_alt_text
-    from {{ source('shopify', 'media_image') }}
+    {{ shopify_source_select('shopify', 'media_image', drop_deleted=true) }}
 
 ),
 

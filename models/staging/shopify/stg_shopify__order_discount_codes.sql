@@ -2,13 +2,7 @@ with
 
 source as (
 
-    select
-        order_id,
-        index,
-        code,
-        amount,
-        type
-    from {{ source('shopify', 'order_discount_code') }}
+    {{ shopify_source_select('shopify', 'order_discount_code', drop_deleted=true) }}
 
 ),
 

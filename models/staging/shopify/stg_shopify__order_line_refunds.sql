@@ -2,15 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        refund_id,
-        order_line_id,
-        quantity,
-        subtotal,
-        total_tax,
-        restock_type
-    from {{ source('shopify', 'order_line_refund') }}
+    {{ shopify_source_select('shopify', 'order_line_refund', drop_deleted=true) }}
 
 ),
 

@@ -2,23 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        order_id,
-        index,
-        product_id,
-        variant_id,
-        sku,
-        title,
-        variant_title,
-        name,
-        vendor,
-        price,
-        quantity,
-        total_discount,
-        fulfillment_status,
-        gift_card
-    from {{ source('shopify', 'order_line') }}
+    {{ shopify_source_select('shopify', 'order_line', drop_deleted=true) }}
 
 ),
 

@@ -2,14 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        order_id,
-        title,
-        code,
-        price,
-        discounted_price
-    from {{ source('shopify', 'order_shipping_line') }}
+    {{ shopify_source_select('shopify', 'order_shipping_line', drop_deleted=true) }}
 
 ),
 

@@ -2,33 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        name,
-        order_number,
-        email,
-        customer_id,
-        created_at,
-        updated_at,
-        processed_at,
-        cancelled_at,
-        cancel_reason,
-        closed_at,
-        financial_status,
-        fulfillment_status,
-        currency,
-        subtotal_price,
-        total_line_items_price,
-        total_discounts,
-        total_tax,
-        total_price,
-        source_name,
-        test,
-        billing_address_zip,
-        shipping_address_zip,
-        _fivetran_deleted,
-        _fivetran_synced
-    from {{ source('shopify', 'order') }}
+    {{ shopify_source_select('shopify', 'order') }}
 
 ),
 

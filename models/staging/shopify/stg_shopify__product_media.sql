@@ -2,13 +2,7 @@ with
 
 source as (
 
-    select
-        product_id,
-        media_id,
-        -- Optional: older connectors lack it; stub with `cast(null as bigint) as position`
-        -- and the lowest media_id becomes the main image.
-        position
-    from {{ source('shopify', 'product_media') }}
+    {{ shopify_source_select('shopify', 'product_media', drop_deleted=true) }}
 
 ),
 

@@ -2,11 +2,7 @@ with
 
 source as (
 
-    select
-        product_id,
-        index,
-        value
-    from {{ source('shopify', 'product_tag') }}
+    {{ shopify_source_select('shopify', 'product_tag', drop_deleted=true) }}
 
 ),
 

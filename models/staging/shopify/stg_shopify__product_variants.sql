@@ -2,21 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        product_id,
-        sku,
-        title,
-        price,
-        compare_at_price,
-        inventory_quantity,
-        inventory_policy,
-        position,
-        barcode,
-        available_for_sale,
-        created_at,
-        updated_at
-    from {{ source('shopify', 'product_variant') }}
+    {{ shopify_source_select('shopify', 'product_variant', drop_deleted=true) }}
 
 ),
 

@@ -2,20 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        title,
-        handle,
-        body_html,
-        vendor,
-        product_type,
-        status,
-        created_at,
-        updated_at,
-        published_at,
-        _fivetran_deleted,
-        _fivetran_synced
-    from {{ source('shopify', 'product') }}
+    {{ shopify_source_select('shopify', 'product') }}
 
 ),
 
@@ -29,7 +16,13 @@ renamed as (
         body_html,
         {{ clean_text('vendor') }} as vendor,
         {{ clean_text('product_type') }} as product_type,
-        lower({{ clean_text('status') }}) as status,
+        -- REST connector versions without status: a published product is active, else a draft.
+        lower(
+            coalesce(
+                {{ clean_text('status') }},
+                case when published_at is not null then 'active' else 'draft' end
+            )
+        ) as status,
         cast(created_at as {{ dbt.type_timestamp() }}) as created_at,
         cast(updated_at as {{ dbt.type_timestamp() }}) as updated_at,
         cast(published_at as {{ dbt.type_timestamp() }}) as published_at,

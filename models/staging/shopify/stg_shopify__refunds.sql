@@ -2,13 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        order_id,
-        created_at,
-        processed_at,
-        restock
-    from {{ source('shopify', 'refund') }}
+    {{ shopify_source_select('shopify', 'refund', drop_deleted=true) }}
 
 ),
 

@@ -2,14 +2,7 @@ with
 
 source as (
 
-    select
-        id,
-        name,
-        domain,
-        myshopify_domain,
-        iana_timezone,
-        currency
-    from {{ source('shopify', 'shop') }}
+    {{ shopify_source_select('shopify', 'shop') }}
 
 ),
 

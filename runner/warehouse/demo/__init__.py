@@ -44,11 +44,38 @@ TABLES: tuple[str, ...] = (
     "order_line_refund",
 )
 
+#: Every raw table written in the GraphQL shape (`api="graphql"`, publish_graphql.sql).
+GRAPHQL_TABLES: tuple[str, ...] = (
+    "shop",
+    "customer",
+    "collection",
+    "product",
+    "product_variant",
+    "product_media",
+    "media_image",
+    "collection_product",
+    "product_tag",
+    "order",
+    "order_line",
+    "order_shipping_line",
+    "order_discount_code",
+    "fulfillment",
+    "fulfillment_tracking_info",
+    "refund",
+    "refund_line_item",
+)
+
+#: The Shopify API shapes the generator lands the store in (Fivetran's REST or GraphQL connector).
+APIS: tuple[str, ...] = ("rest", "graphql")
+
 #: The generator's SQL files, run in this order: macros and word lists, then the temp tables
 #: (each file reads those of the files before it), then `publish` copies them into the schema.
 SCRIPTS: tuple[str, ...] = (
     "macros", "words", "customers", "catalog", "orders", "fulfillments", "order_summary", "publish",
 )
+
+#: The scripts for the GraphQL shape: the same store, published by publish_graphql.sql.
+GRAPHQL_SCRIPTS: tuple[str, ...] = (*SCRIPTS[:-1], "publish_graphql")
 
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
@@ -61,7 +88,9 @@ def _script(name: str) -> str:
     return resources.files(__package__).joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
 
 
-def _validate(duckdb_path: Path, orders: int, seed: int, schema: str, shop_domain: str) -> Path:
+def _validate(duckdb_path: Path, orders: int, seed: int, schema: str, shop_domain: str, api: str) -> Path:
+    if api not in APIS:
+        raise ConfigError(f"demo data: --api must be one of {', '.join(APIS)}, got {api!r}")
     if isinstance(orders, bool) or not isinstance(orders, int) or orders < 1:
         raise ConfigError(f"demo data: --orders must be a whole number >= 1, got {orders!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not _SEED_MIN <= seed <= _SEED_MAX:
@@ -108,14 +137,18 @@ def generate(
     shop_domain: str = "demo-shop.example.com",
     *,
     as_of: datetime | None = None,
+    api: str = "rest",
 ) -> dict[str, int]:
     """Write every raw Shopify table into schema `schema` of the DuckDB file (replacing them); return rows per table.
 
     All timestamps are placed relative to `as_of` (UTC, default: the start of the current hour),
     so `_fivetran_synced` is recent enough for dbt source freshness. The same seed and `as_of`
-    give identical tables.
+    give identical tables. `api="graphql"` lands the same store in the GraphQL connector's shape.
     """
-    path = _validate(duckdb_path, orders, seed, schema, shop_domain)
+    path = _validate(duckdb_path, orders, seed, schema, shop_domain, api)
+    # Both shapes are published from the same temp tables: only the last script differs.
+    scripts = SCRIPTS if api == "rest" else GRAPHQL_SCRIPTS
+    tables = TABLES if api == "rest" else GRAPHQL_TABLES
     if as_of is None:
         as_of = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     if as_of.tzinfo is not None:
@@ -146,12 +179,12 @@ def generate(
         # The scripts name their tables without a schema: `use` puts them in this one, while the
         # temp tables they read stay first on the search path.
         con.execute(f"use {target}")
-        for name in SCRIPTS:
+        for name in scripts:
             con.execute(_script(name))
         con.execute("commit")
         counts = {
             table: con.execute(f"select count(*) from {target}.{identifier(table)}").fetchone()[0]
-            for table in TABLES
+            for table in tables
         }
     except duckdb.Error:
         try:

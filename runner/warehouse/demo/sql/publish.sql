@@ -1,6 +1,10 @@
 -- Copies the temp tables into the target schema, which runner/demo selects with `use` before
 -- this script, as the raw tables an EL tool lands. The temp tables are already sorted; a plain
 -- scan keeps that order (preserve_insertion_order), so sorting again here would only cost time.
+-- The GraphQL-only tables of an earlier `--api graphql` run go, so the schema has one shape.
+
+drop table if exists refund_line_item;
+drop table if exists fulfillment_tracking_info;
 
 create or replace table shop as
 select

@@ -1,0 +1,23 @@
+-- GraphQL shape of stg_shopify__shops (models/staging/shopify/): same columns, same meanings.
+with
+
+source as (
+
+    {{ shopify_source_select('shopify_gql', 'shop') }}
+
+),
+
+renamed as (
+
+    select
+        id as shop_id,
+        {{ clean_text('name') }} as shop_name,
+        lower({{ clean_text('primary_domain_host') }}) as shop_domain,
+        lower({{ clean_text('myshopify_domain') }}) as myshopify_domain,
+        {{ clean_text('iana_timezone') }} as iana_timezone,
+        {{ clean_text('currency_code') }} as currency
+    from source
+
+)
+
+select * from renamed
