@@ -97,8 +97,7 @@ class FtpServer:
         require_reuse: bool = False,
         refuse_rename_over: bool = False,
         certificate: str = "server",
-        passive_ports: tuple[int, int] | None = None,
-        advertise_offset: int = 0,
+        advertise: dict[int, int] | None = None,
     ) -> None:
         self.folder = folder
         self.root = folder / "root"
@@ -111,8 +110,7 @@ class FtpServer:
             "--root", str(self.root), "--tls", tls, "--cert", str(self.cert),
             *(["--require-reuse"] if require_reuse else []),
             *(["--refuse-rename-over"] if refuse_rename_over else []),
-            *(["--passive-ports", f"{passive_ports[0]}-{passive_ports[1]}"] if passive_ports else []),
-            "--advertise-offset", str(advertise_offset),
+            *(["--advertise", ",".join(f"{port}:{shown}" for port, shown in advertise.items())] if advertise else []),
         ]
         self.port = 0
         self.process: subprocess.Popen[str] | None = None
@@ -166,6 +164,7 @@ def serve(args: argparse.Namespace) -> None:
     from pyftpdlib.handlers import FTPHandler, TLS_DTPHandler, TLS_FTPHandler
     from pyftpdlib.servers import FTPServer
 
+    advertise = {int(a): int(b) for a, b in (pair.split(":") for pair in args.advertise.split(","))} if args.advertise else {}
     authorizer = DummyAuthorizer()
     authorizer.add_user(USER, PASSWORD, args.root, perm="elradfmwMT")
 
@@ -185,11 +184,11 @@ def serve(args: argparse.Namespace) -> None:
     class Handler(base):  # type: ignore[misc, valid-type]
         def respond(self, resp: str, *rest, **kwargs) -> None:  # noqa: ANN002, ANN003
             # Data connections through the test's cutting proxies: advertise the proxy's port.
-            if args.advertise_offset:
-                resp = re.sub(r"\(\|\|\|(\d+)\|\)", lambda m: f"(|||{int(m[1]) + args.advertise_offset}|)", resp)
+            if advertise:
+                resp = re.sub(r"\(\|\|\|(\d+)\|\)", lambda m: f"(|||{advertise[int(m[1])]}|)", resp)
                 match = re.match(r"227 .*\((\d+,\d+,\d+,\d+),(\d+),(\d+)\)", resp)
                 if match:
-                    port = int(match[2]) * 256 + int(match[3]) + args.advertise_offset
+                    port = advertise[int(match[2]) * 256 + int(match[3])]
                     resp = f"227 Entering passive mode ({match[1]},{port // 256},{port % 256})."
             super().respond(resp, *rest, **kwargs)
 
@@ -207,9 +206,8 @@ def serve(args: argparse.Namespace) -> None:
 
     Handler.authorizer = authorizer
     Handler.banner = "feeds test ftpd"
-    if args.passive_ports:
-        low, high = (int(x) for x in args.passive_ports.split("-"))
-        Handler.passive_ports = list(range(low, high + 1))
+    if advertise:
+        Handler.passive_ports = sorted(advertise)
     if args.tls != "none":
         context = SSL.Context(SSL.TLS_SERVER_METHOD)
         context.use_certificate_chain_file(args.cert)
@@ -236,7 +234,6 @@ if __name__ == "__main__":
     parser.add_argument("--cert")
     parser.add_argument("--require-reuse", action="store_true")
     parser.add_argument("--refuse-rename-over", action="store_true")
-    parser.add_argument("--passive-ports")
-    parser.add_argument("--advertise-offset", type=int, default=0)
+    parser.add_argument("--advertise", help="PORT:SHOWN,...: passive ports, and the port each PASV/EPSV reply names")
     parser.add_argument("--port-file", required=True)
     serve(parser.parse_args())

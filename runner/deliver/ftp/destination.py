@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import ftplib
 import logging
-import secrets
 import ssl
 import time
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from runner.deliver import Delivered, Destination, Digest, ProgressCallback, Upload, aside_name, part_name
-from runner.deliver.ftp.session import Connector, Session, classify, fingerprint
+from runner.deliver.ftp.session import Connector, Session, classify
 from runner.deliver.ftp.settings import FtpDestinationSettings
 from runner.deliver.retry import ConnectionPool, Retrier
 from runner.errors import AuthenticationError, CertificateError, DeliveryError, FeedsError
@@ -158,57 +157,9 @@ class FtpDestination(Destination):
         self._retrying(f"rename {old} to {new}", lambda session, attempt: self._move(session, attempt, old, new))
 
     def check(self) -> list[str]:
-        return self._retrying(f"check remote directory {self._remote_dir()}", lambda session, _: self._check(session))
+        from runner.deliver.ftp.check import report
 
-    # -- check ------------------------------------------------------------------------------
-
-    def _check(self, session: Session) -> list[str]:
-        s = self.settings
-        client = session.client
-        self._ensure_remote_dir(session)
-        lines = [f"ftp: logged in to {s.host}:{s.effective_port} as {s.username} ({_tls_mode(s.tls)})"]
-        if session.tls:
-            lines.append("certificate: " + _describe_certificate(client.sock, s))
-        probe = self._remote_path(f".feeds-check-{secrets.token_hex(4)}.tmp")
-        other = self._remote_path(f".feeds-check-{secrets.token_hex(4)}.tmp")
-        try:
-            for path in (probe, other):
-                client.storbinary(f"STOR {path}", _Bytes(b"feeds check\n"))
-            if self._size(session, probe) != 12:
-                raise DeliveryError(f"{s.host}: test file {probe} has the wrong size after writing it")
-            try:
-                client.rename(probe, other)
-                replaces = True
-            except ftplib.error_perm:
-                replaces = False
-            self._replaces = replaces
-            for path in (probe, other):
-                self._remove_if_present(session, path)
-        except Exception as exc:
-            for path in (probe, other):
-                self._remove_quietly(session, path)
-            raise self._classify(exc, session, f"write a test file {probe}") from None
-        supported = session.features
-        yes = {True: "yes", False: "no"}
-        lines += [
-            f"server: {(client.welcome or '').strip()[:80]}",
-            "supports: "
-            + ", ".join(
-                f"{name} {yes[name in supported]}" for name in ("MLST", "SIZE", "REST", "EPSV")
-            ),
-            "rename onto an existing file: "
-            + ("yes (a waiting file is replaced in one step)" if replaces
-               else "refused (a waiting file is moved aside to .NAME.old, then replaced; the final name briefly absent)"),
-        ]
-        if session.tls:
-            resumed = client.last_data_resumed
-            lines.append(
-                "TLS session reuse on data connections: "
-                + ("yes (each data connection resumes the control connection's session)" if resumed
-                   else "not resumed (the server accepted new sessions)")
-            )
-        lines.append(f"remote directory {self._remote_dir()} is writable (test file written, renamed and removed)")
-        return lines
+        return self._retrying(f"check remote directory {self._remote_dir()}", lambda session, _: report(self, session))
 
     # -- paths and directories ---------------------------------------------------------------
 
@@ -424,41 +375,6 @@ class FtpDestination(Destination):
 
     def _classify(self, exc: BaseException, session: Session | None, what: str) -> DeliveryError:
         return classify(self.settings, exc, session, what)
-
-
-class _Bytes:
-    """A tiny readable for storbinary."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def read(self, _size: int = -1) -> bytes:
-        data, self._data = self._data, b""
-        return data
-
-
-def _tls_mode(tls: str) -> str:
-    return {
-        "explicit": "explicit TLS: AUTH TLS, data connections PROT P",
-        "implicit": "implicit TLS",
-        "none": "plain FTP: the password and the files travel in clear",
-    }[tls]
-
-
-def _describe_certificate(sock: ssl.SSLSocket, settings: FtpDestinationSettings) -> str:
-    der = sock.getpeercert(binary_form=True) or b""
-    how = "matches the pinned fingerprint" if settings.cert_fingerprint else (
-        f"verified against {settings.ca_file}" if settings.ca_file else "verified against the system CAs"
-    )
-    try:
-        from cryptography import x509
-
-        cert = x509.load_der_x509_certificate(der)
-        about = (f"subject {cert.subject.rfc4514_string()}, issuer {cert.issuer.rfc4514_string()}, "
-                 f"valid until {cert.not_valid_after_utc:%Y-%m-%d}")
-    except Exception:  # noqa: BLE001  the fingerprint is what matters
-        about = "details unreadable"
-    return f"{fingerprint(der)} ({how}); {about}"
 
 
 __all__ = ["FtpDestination"]

@@ -1,0 +1,111 @@
+"""FTPS upload throughput: our FtpDestination against `curl --ssl-reqd -T`, same file, same server.
+
+Starts a throwaway pyftpdlib FTPS server on a loopback port (tests/python/ftpd.py: explicit TLS,
+TLS required on the data connections, data connections must resume the control connection's TLS
+session), writes a file of random bytes, then alternates curl and FtpDestination for several rounds
+and prints both throughputs and their ratio (median of the per-round ratios). Both are timed from
+connecting to the end (ours also checks the size and renames the temporary file into place, and
+hashes what it sends).
+
+    python bench/ftps_throughput.py                 # 1 GiB, 3 rounds
+    python bench/ftps_throughput.py --size 256M --rounds 5 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+sys.path.insert(0, str(ROOT))
+
+from ftpd import PASSWORD, USER, FtpServer  # noqa: E402
+from sftp_throughput import MIB, make_file, parse_size  # noqa: E402
+
+from runner.deliver import Upload  # noqa: E402
+from runner.deliver.ftp.destination import FtpDestination  # noqa: E402
+from runner.deliver.ftp.settings import FtpDestinationSettings  # noqa: E402
+
+
+def time_curl(server: FtpServer, source: Path, remote: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        ["curl", "--silent", "--show-error", "--ssl-reqd", "--cacert", str(server.ca_file), "--user",
+         f"{USER}:{PASSWORD}", "-T", str(source), f"ftp://127.0.0.1:{server.port}/{remote}"],
+        check=True, capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def time_ours(settings: FtpDestinationSettings, source: Path, name: str) -> float:
+    started = time.perf_counter()
+    with FtpDestination(settings) as destination:
+        destination.deliver_one(Upload(source, name))
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1G", help="file size, e.g. 1G, 256M (default 1G)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new one under /tmp)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    args = parser.parse_args()
+    if shutil.which("curl") is None:
+        print("cannot benchmark: curl is not installed", file=sys.stderr)
+        return 2
+
+    size = parse_size(args.size)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="ftps-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / "payload.bin"
+    make_file(source, size)
+    server = FtpServer(work / "ftpd", require_reuse=True).start()
+    try:
+        (server.root / "bench").mkdir(exist_ok=True)
+        settings = FtpDestinationSettings(
+            host="127.0.0.1", port=server.port, username=USER, password=PASSWORD, ca_file=server.ca_file,
+            remote_dir="/bench", concurrency=1,
+        )
+        times: dict[str, list[float]] = {"curl": [], "ours": []}
+        for _ in range(args.rounds):
+            times["curl"].append(time_curl(server, source, "bench/curl.bin"))
+            times["ours"].append(time_ours(settings, source, "ours.bin"))
+            for leftover in (server.root / "bench").iterdir():
+                assert leftover.stat().st_size == size, leftover
+                leftover.unlink()
+    finally:
+        server.stop()
+        shutil.rmtree(work / "ftpd", ignore_errors=True)
+
+    mb = size / 1e6
+    ratios = [c / o for c, o in zip(times["curl"], times["ours"])]
+    result = {
+        "size_bytes": size,
+        "rounds": args.rounds,
+        "mb_per_s": {name: [round(mb / t, 1) for t in values] for name, values in times.items()},
+        "median_mb_per_s": {name: round(mb / statistics.median(values), 1) for name, values in times.items()},
+        "ratio_per_round": [round(r, 3) for r in ratios],
+        "ratio_median": round(statistics.median(ratios), 3),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"file: {size / MIB:.0f} MiB, {args.rounds} rounds, loopback pyftpdlib FTPS (session reuse required)")
+    for name, values in result["mb_per_s"].items():
+        median = result["median_mb_per_s"][name]
+        print(f"  {name:<5}  median {median:7.1f} MB/s   rounds: {', '.join(f'{v:.1f}' for v in values)}")
+    print(f"ratio ours / curl --ssl-reqd -T: median {result['ratio_median']:.3f} (per round: {result['ratio_per_round']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
