@@ -9,6 +9,7 @@ hashes what it sends).
 
     python bench/ftps_throughput.py                 # 1 GiB, 3 rounds
     python bench/ftps_throughput.py --size 256M --rounds 5 --json
+    python bench/ftps_throughput.py --files out/<run_id>/*.csv   # the four feed files of a run, one after another
 """
 
 from __future__ import annotations
@@ -35,20 +36,23 @@ from runner.deliver.ftp.destination import FtpDestination  # noqa: E402
 from runner.deliver.ftp.settings import FtpDestinationSettings  # noqa: E402
 
 
-def time_curl(server: FtpServer, source: Path, remote: str) -> float:
+def time_curl(server: FtpServer, sources: list[Path], remote_dir: str) -> float:
+    """One curl process storing every file in turn over one control connection (`-T {a,b}`)."""
+    files = sources[0] if len(sources) == 1 else "{" + ",".join(str(path) for path in sources) + "}"
     started = time.perf_counter()
     subprocess.run(
         ["curl", "--silent", "--show-error", "--ssl-reqd", "--cacert", str(server.ca_file), "--user",
-         f"{USER}:{PASSWORD}", "-T", str(source), f"ftp://127.0.0.1:{server.port}/{remote}"],
+         f"{USER}:{PASSWORD}", "-T", str(files), f"ftp://127.0.0.1:{server.port}/{remote_dir}/"],
         check=True, capture_output=True,
     )
     return time.perf_counter() - started
 
 
-def time_ours(settings: FtpDestinationSettings, source: Path, name: str) -> float:
+def time_ours(settings: FtpDestinationSettings, sources: list[Path]) -> float:
     started = time.perf_counter()
     with FtpDestination(settings) as destination:
-        destination.deliver_one(Upload(source, name))
+        for result in destination.deliver_all([Upload(source, source.name) for source in sources]):
+            assert result.status == "delivered", result.error
     return time.perf_counter() - started
 
 
@@ -57,31 +61,40 @@ def main() -> int:
     parser.add_argument("--size", default="1G", help="file size, e.g. 1G, 256M (default 1G)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new one under /tmp)")
+    parser.add_argument("--files", type=Path, nargs="+", help="upload these files (one after another) instead")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args()
     if shutil.which("curl") is None:
         print("cannot benchmark: curl is not installed", file=sys.stderr)
         return 2
 
-    size = parse_size(args.size)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ftps-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    source = work / "payload.bin"
-    make_file(source, size)
+    if args.files:
+        sources = [path.resolve() for path in args.files]
+    else:
+        sources = [work / "payload.bin"]
+        make_file(sources[0], parse_size(args.size))
+    size = sum(path.stat().st_size for path in sources)
+    sizes = {path.name: path.stat().st_size for path in sources}
     server = FtpServer(work / "ftpd", require_reuse=True).start()
     try:
-        (server.root / "bench").mkdir(exist_ok=True)
+        for folder in ("curl", "ours"):
+            (server.root / folder).mkdir(exist_ok=True)
+        # One file at a time, as curl does (a run's default concurrency is 2).
         settings = FtpDestinationSettings(
             host="127.0.0.1", port=server.port, username=USER, password=PASSWORD, ca_file=server.ca_file,
-            remote_dir="/bench", concurrency=1,
+            remote_dir="/ours", concurrency=1,
         )
         times: dict[str, list[float]] = {"curl": [], "ours": []}
         for _ in range(args.rounds):
-            times["curl"].append(time_curl(server, source, "bench/curl.bin"))
-            times["ours"].append(time_ours(settings, source, "ours.bin"))
-            for leftover in (server.root / "bench").iterdir():
-                assert leftover.stat().st_size == size, leftover
-                leftover.unlink()
+            times["curl"].append(time_curl(server, sources, "curl"))
+            times["ours"].append(time_ours(settings, sources))
+            for folder in ("curl", "ours"):
+                stored = {path.name: path.stat().st_size for path in (server.root / folder).iterdir()}
+                assert stored == sizes, (folder, stored)
+                for path in (server.root / folder).iterdir():
+                    path.unlink()
     finally:
         server.stop()
         shutil.rmtree(work / "ftpd", ignore_errors=True)
@@ -89,6 +102,7 @@ def main() -> int:
     mb = size / 1e6
     ratios = [c / o for c, o in zip(times["curl"], times["ours"])]
     result = {
+        "files": sizes,
         "size_bytes": size,
         "rounds": args.rounds,
         "mb_per_s": {name: [round(mb / t, 1) for t in values] for name, values in times.items()},
@@ -99,7 +113,8 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"file: {size / MIB:.0f} MiB, {args.rounds} rounds, loopback pyftpdlib FTPS (session reuse required)")
+    print(f"{len(sources)} file(s), {size / MIB:.0f} MiB, {args.rounds} rounds, loopback pyftpdlib FTPS "
+          "(session reuse required)")
     for name, values in result["mb_per_s"].items():
         median = result["median_mb_per_s"][name]
         print(f"  {name:<5}  median {median:7.1f} MB/s   rounds: {', '.join(f'{v:.1f}' for v in values)}")

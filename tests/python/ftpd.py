@@ -4,6 +4,7 @@ in its own process on a loopback port, with the variants real servers have.
     FtpServer(folder, tls="explicit", require_reuse=True).start()    # like vsftpd's require_ssl_reuse
     FtpServer(folder, refuse_rename_over=True).start()               # RNTO onto an existing file: 550
     FtpServer(folder, certificate="wrong").start()                   # a certificate our CA did not sign
+    FtpServer(folder, advertise={40001: 51234})                      # PASV/EPSV name a proxy's port
 
 Run as a script, this file is the server process (its options mirror FtpServer's).
 Certificates are made with `cryptography`: one test CA (`ca.pem`, which clients trust through
@@ -206,6 +207,7 @@ def serve(args: argparse.Namespace) -> None:
 
     Handler.authorizer = authorizer
     Handler.banner = "feeds test ftpd"
+    Handler.auth_failed_timeout = 0.1  # pyftpdlib waits 3 s before answering a wrong password
     if advertise:
         Handler.passive_ports = sorted(advertise)
     if args.tls != "none":

@@ -172,10 +172,11 @@ def test_a_wrong_certificate_is_exit_3_with_the_fingerprint_it_showed(
         assert result.returncode == 3, output
         assert server.fingerprint in output and "Traceback" not in output
         assert "FEEDS_FTP_CERT_FINGERPRINT" in output
-    # Not retried: one connection, then the fingerprint read for the message.
+    # Not retried: one connection (then one more, only to read the fingerprint for the message).
+    destination = FtpDestination(settings_for(wrong, remote, retries=3))
     with pytest.raises(CertificateError, match="not trusted"):
-        with FtpDestination(settings_for(wrong, remote, retries=3)):
-            pass
+        destination.open()
+    assert destination.connection_attempts == 1
     assert list(remote.iterdir()) == []
 
 
