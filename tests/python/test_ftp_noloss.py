@@ -97,3 +97,21 @@ def test_ftps_delivery_interrupted_at_each_step_loses_no_row(ftps: Setup, tmp_pa
     record = json.loads(run(workspace, env, "--skip-build", "--json").stdout)["run"]
     assert {name: entry["changed_rows"] for name, entry in record["feeds"].items() if entry["mode"] == "delta"} == {
         "orders": 0, "order_items": 0, "customers": 0}
+
+
+def test_feeds_check_over_ftps_shows_the_certificate_and_what_the_server_supports(ftps: Setup) -> None:
+    leftover = ftps.remote / f".{sorted(path.name for path in waiting_files(ftps.remote))[0]}.part"
+    leftover.write_text("an upload that did not finish\n")
+    try:
+        check = ftps.workspace.feeds("check", "--config", str(ftps.workspace.config), env=ftps.env)
+    finally:
+        leftover.unlink()
+    assert check.returncode == 0, check.stdout + check.stderr
+    out = check.stdout
+    assert f"verified against {ftps.env['FEEDS_FTP_CA_FILE']}" in out
+    assert "certificate: SHA256:" in out
+    assert "supports: MLST yes, SIZE yes, REST yes, EPSV yes" in out
+    assert "rename onto an existing file: refused" in out
+    assert "TLS session reuse on data connections: yes" in out
+    assert f"leftover  {leftover.name}: the next delivery removes it" in out
+    assert hidden(ftps.remote) == [], "the probe files are removed"

@@ -224,7 +224,13 @@ class Connector:
         try:
             client.connect(s.host, s.effective_port)
             client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if s.keepalive:
+                # The control connection sits idle during a long upload: TCP keep-alive probes keep a
+                # NAT or firewall from dropping it (a NOOP mid-transfer confuses many servers).
+                client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                if hasattr(socket, "TCP_KEEPIDLE"):
+                    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, s.keepalive)
+                    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, s.keepalive)
             if s.tls == "explicit":
                 client.auth()
             try:
