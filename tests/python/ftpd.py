@@ -99,11 +99,12 @@ class FtpServer:
         refuse_rename_over: bool = False,
         certificate: str = "server",
         advertise: dict[int, int] | None = None,
+        certificates: Path | None = None,
     ) -> None:
         self.folder = folder
         self.root = folder / "root"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.certificates = make_certificates(folder.parent / "ftp-certificates")
+        self.certificates = make_certificates(certificates or folder.parent / "ftp-certificates")
         self.ca_file = self.certificates["ca"]
         self.cert = self.certificates[certificate]
         self.fingerprint = certificate_fingerprint(self.cert)
