@@ -24,6 +24,7 @@ import ftplib
 import logging
 import ssl
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
@@ -208,21 +209,31 @@ class FtpDestination(Destination):
         self, session: Session, local: Path, remote: str, offset: int, total: int,
         progress: ProgressCallback | None, digest: Digest,
     ) -> None:
-        """STOR (after REST `offset`) the local file's bytes from `offset` on; `digest` sees each one."""
+        """STOR (after REST `offset`) the local file's bytes from `offset` on; `digest` sees each one.
+
+        The SHA-256 of a block is computed on a second thread while the block is encrypted and sent
+        (both release the GIL), so hashing what is sent does not slow the upload; two buffers take
+        turns, and a buffer is refilled only once its hash is done."""
         client = session.client
-        buffer = bytearray(BLOCK)
-        view = memoryview(buffer)
+        buffers = [memoryview(bytearray(BLOCK)), memoryview(bytearray(BLOCK))]
         sent = offset
-        with open(local, "rb") as source:
+        hashed: Future[None] | None = None
+        with open(local, "rb") as source, ThreadPoolExecutor(1, thread_name_prefix="ftp-hash") as hasher:
             source.seek(offset)
             conn = client.transfercmd(f"STOR {remote}", rest=offset or None)
             try:
                 while sent < total:
+                    buffer = buffers[0]
                     filled = source.readinto(buffer)
                     if not filled:
                         raise DeliveryError(f"{local} shrank while it was being uploaded")
-                    conn.sendall(view[:filled])
-                    digest.update(view[:filled])
+                    block = buffer[:filled]
+                    hashing = hasher.submit(digest.update, block)
+                    conn.sendall(block)
+                    if hashed is not None:
+                        hashed.result()  # the other buffer is free again
+                    hashed = hashing
+                    buffers.reverse()
                     sent += filled
                     if progress:
                         progress(local, sent, total)
@@ -231,6 +242,8 @@ class FtpDestination(Destination):
                     conn.unwrap()  # TLS close_notify: the server knows the file is complete, not cut
             finally:
                 conn.close()
+                if hashed is not None:
+                    hashed.result()
         client.voidresp()
         session.last_used = time.monotonic()
 
