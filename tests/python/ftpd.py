@@ -97,6 +97,8 @@ class FtpServer:
         tls: str = "explicit",
         require_reuse: bool = False,
         refuse_rename_over: bool = False,
+        no_epsv: bool = False,
+        minimal: bool = False,
         certificate: str = "server",
         advertise: dict[int, int] | None = None,
         certificates: Path | None = None,
@@ -112,6 +114,8 @@ class FtpServer:
             "--root", str(self.root), "--tls", tls, "--cert", str(self.cert),
             *(["--require-reuse"] if require_reuse else []),
             *(["--refuse-rename-over"] if refuse_rename_over else []),
+            *(["--no-epsv"] if no_epsv else []),
+            *(["--minimal"] if minimal else []),
             *(["--advertise", ",".join(f"{port}:{shown}" for port, shown in advertise.items())] if advertise else []),
         ]
         self.port = 0
@@ -201,12 +205,18 @@ def serve(args: argparse.Namespace) -> None:
                 return None
             return super().ftp_RNTO(path)
 
+        if args.no_epsv:
+            def ftp_EPSV(self, line: str) -> None:  # noqa: ARG002  an older server: PASV only
+                self.respond('500 Command "EPSV" not understood.')
+
         if args.tls == "implicit":
             def handle(self) -> None:
                 self.secure_connection(self.ssl_context)
                 super().handle()
 
     Handler.authorizer = authorizer
+    if args.minimal:  # an older server: no SIZE, no MLST/MLSD (sizes and names from LIST and NLST)
+        Handler.proto_cmds = {cmd: spec for cmd, spec in base.proto_cmds.items() if cmd not in ("SIZE", "MLST", "MLSD")}
     Handler.banner = "feeds test ftpd"
     Handler.auth_failed_timeout = 0.1  # pyftpdlib waits 3 s before answering a wrong password
     if advertise:
@@ -237,6 +247,8 @@ if __name__ == "__main__":
     parser.add_argument("--cert")
     parser.add_argument("--require-reuse", action="store_true")
     parser.add_argument("--refuse-rename-over", action="store_true")
+    parser.add_argument("--no-epsv", action="store_true")
+    parser.add_argument("--minimal", action="store_true")
     parser.add_argument("--advertise", help="PORT:SHOWN,...: passive ports, and the port each PASV/EPSV reply names")
     parser.add_argument("--port-file", required=True)
     serve(parser.parse_args())

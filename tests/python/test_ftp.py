@@ -154,6 +154,25 @@ def test_a_server_refusing_rename_over_a_file_gets_the_waiting_file_replaced_via
     assert sum(f"removed /{remote.name}/.{local.name}.old" in r.getMessage() for r in caplog.records) == 2
 
 
+def test_a_server_without_size_and_mlst_is_read_with_list_and_nlst(
+    ftpd_factory: Callable[..., FtpServer], tmp_path: Path
+) -> None:
+    server = ftpd_factory(require_reuse=True, refuse_rename_over=True, minimal=True)
+    remote = fresh_dir(server)
+    local = feed_file(tmp_path, size=100_000)
+    (remote / local.name).write_bytes(b"waiting\n")
+    (remote / f".{local.name}.part").write_bytes(b"an upload that did not finish\n")
+    with FtpDestination(settings_for(server, remote)) as destination:
+        assert any("supports: MLST no, SIZE no, REST yes" in line for line in destination.check())
+        assert destination.leftovers(lambda name: name.startswith("Listrak_")) == [
+            f".{local.name}.part: the next delivery removes it (an upload that did not finish)"]
+        assert destination.exists(local.name) and not destination.exists("Listrak_Customer_20260101.csv")
+        destination.tidy(lambda name: name.startswith("Listrak_"))
+        destination.deliver_one(Upload(local, local.name))
+    assert sorted(path.name for path in remote.iterdir()) == [local.name]
+    assert (remote / local.name).read_bytes() == local.read_bytes()
+
+
 # -- certificates, passwords, plain FTP ----------------------------------------------------------------------
 
 
@@ -325,6 +344,20 @@ def test_a_data_connection_cut_mid_file_is_resumed(
         assert (remote / local.name).read_bytes() == local.read_bytes()
         assert [path.name for path in remote.iterdir()] == [local.name]
         assert any("resuming" in r.getMessage() for r in caplog.records)
+    finally:
+        proxies.close()
+
+
+def test_a_server_without_epsv_is_used_in_pasv_mode(ftpd_factory: Callable[..., FtpServer], tmp_path: Path) -> None:
+    server, proxies = proxied_ftpd(ftpd_factory, require_reuse=True, no_epsv=True)
+    try:
+        remote = fresh_dir(server)
+        local = feed_file(tmp_path, size=300_000)
+        with FtpDestination(settings_for(server, remote, port=proxies.control.port)) as destination:
+            destination.deliver_one(Upload(local, local.name))
+            destination.deliver_one(Upload(local, "second.csv"))
+        assert (remote / local.name).read_bytes() == local.read_bytes() == (remote / "second.csv").read_bytes()
+        assert proxies.data_connections() == 2, "both data connections went where the PASV replies said"
     finally:
         proxies.close()
 
