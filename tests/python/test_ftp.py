@@ -11,6 +11,8 @@ import itertools
 import logging
 import socket
 import ssl
+import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -307,22 +309,33 @@ def test_an_upload_cut_on_control_and_data_resumes_with_rest(
     cut_ftpd: tuple[FtpServer, Proxies], tmp_path: Path, caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from test_noloss import Holder
-
     server, proxies = cut_ftpd
     remote = fresh_dir(server)
     local = feed_file(tmp_path, size=6_000_000)
-    holder = Holder(proxies, tmp_path / "hold", "upload")  # type: ignore[arg-type]
-    for name, value in holder.env.items():
-        monkeypatch.setenv(name, value)
-    try:
-        with caplog.at_level(logging.INFO, logger="runner.deliver"):
-            with FtpDestination(settings_for(server, remote, port=proxies.control.port, retries=2)) as destination:
-                destination.deliver_one(Upload(local, local.name))
-                attempts = destination.connection_attempts
-    finally:
-        holder.stop()
-    assert holder.cut.is_set()
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    monkeypatch.setenv(ENV, "upload")
+    monkeypatch.setenv(HOLD_ENV, str(hold))
+    part = remote / f".{local.name}.part"
+
+    def cut_once_the_server_has_bytes() -> None:
+        # Held after the first block is sent: cut control and data once some of it is on the server's
+        # disk, so the next attempt has something to resume from.
+        deadline = time.monotonic() + 20
+        while not (hold / "upload").exists() or not part.exists() or part.stat().st_size == 0:
+            assert time.monotonic() < deadline, "the upload never reached the server"
+            time.sleep(0.01)
+        proxies.cut_all()
+        (hold / "upload.done").touch()
+
+    cutter = threading.Thread(target=cut_once_the_server_has_bytes, daemon=True)
+    cutter.start()
+    with caplog.at_level(logging.INFO, logger="runner.deliver"):
+        with FtpDestination(settings_for(server, remote, port=proxies.control.port, retries=2)) as destination:
+            destination.deliver_one(Upload(local, local.name))
+            attempts = destination.connection_attempts
+    cutter.join(timeout=5)
+    assert (hold / "upload.done").exists()
     assert attempts == 2
     assert sorted(path.name for path in remote.iterdir()) == [local.name]
     assert (remote / local.name).read_bytes() == local.read_bytes()
@@ -401,3 +414,12 @@ def test_ftp_configuration_errors_are_exit_2(tmp_path: Path, yaml_text: str, env
     result = feeds_command("check", "--no-destination", "--config", str(config), env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_fingerprint_in_an_error_message_is_printed_as_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    """rich turns `:cd:` into an emoji unless told not to; a fingerprint holds such pairs."""
+    from runner.cli.handler import fail
+
+    message = "the certificate of h:21 has fingerprint SHA256:9E:94:A3:74:6B:DD:CD:BC:D0; Not retried"
+    assert fail(CertificateError(message)).exit_code == 3
+    assert message in " ".join(capsys.readouterr().err.split())
