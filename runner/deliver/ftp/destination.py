@@ -20,6 +20,7 @@ log-in failures are never retried.
 
 from __future__ import annotations
 
+import collections
 import ftplib
 import logging
 import ssl
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Bytes read from the local file and handed to the data connection at once.
 BLOCK = 1024 * 1024
+#: Blocks the SHA-256 thread may fall behind the send before the send waits for it.
+HASH_LAG = 4
 
 
 class FtpDestination(Destination):
@@ -211,29 +214,29 @@ class FtpDestination(Destination):
     ) -> None:
         """STOR (after REST `offset`) the local file's bytes from `offset` on; `digest` sees each one.
 
-        The SHA-256 of a block is computed on a second thread while the block is encrypted and sent
-        (both release the GIL), so hashing what is sent does not slow the upload; two buffers take
-        turns, and a buffer is refilled only once its hash is done."""
+        The SHA-256 of a block is computed on a second thread while blocks are encrypted and sent
+        (both release the GIL), so hashing what is sent does not slow the upload. A ring of buffers
+        lets the hash fall a few blocks behind without stalling the send; a buffer is refilled only
+        once its hash is done."""
         client = session.client
-        buffers = [memoryview(bytearray(BLOCK)), memoryview(bytearray(BLOCK))]
+        ring = [memoryview(bytearray(BLOCK)) for _ in range(HASH_LAG)]
+        hashing: collections.deque[Future[None]] = collections.deque()
         sent = offset
-        hashed: Future[None] | None = None
         with open(local, "rb") as source, ThreadPoolExecutor(1, thread_name_prefix="ftp-hash") as hasher:
             source.seek(offset)
             conn = client.transfercmd(f"STOR {remote}", rest=offset or None)
             try:
                 while sent < total:
-                    buffer = buffers[0]
+                    if len(hashing) == HASH_LAG:
+                        hashing.popleft().result()  # the oldest buffer is free again
+                    buffer = ring[0]
+                    ring.append(ring.pop(0))  # used again HASH_LAG blocks from now
                     filled = source.readinto(buffer)
                     if not filled:
                         raise DeliveryError(f"{local} shrank while it was being uploaded")
                     block = buffer[:filled]
-                    hashing = hasher.submit(digest.update, block)
+                    hashing.append(hasher.submit(digest.update, block))
                     conn.sendall(block)
-                    if hashed is not None:
-                        hashed.result()  # the other buffer is free again
-                    hashed = hashing
-                    buffers.reverse()
                     sent += filled
                     if progress:
                         progress(local, sent, total)
@@ -242,8 +245,8 @@ class FtpDestination(Destination):
                     conn.unwrap()  # TLS close_notify: the server knows the file is complete, not cut
             finally:
                 conn.close()
-                if hashed is not None:
-                    hashed.result()
+                for future in hashing:
+                    future.result()
         client.voidresp()
         session.last_used = time.monotonic()
 
