@@ -139,16 +139,16 @@ def apply_environment(
 ) -> dict[str, Any]:
     """The section with its protocol's variables applied (a protocol's selecting variable switches the
     type, and keys of another type do not carry over); `from_env` learns which key each set."""
-    selecting = [p for p in protocols() if p.selected_by and environ.get(p.selected_by)]
+    selecting = {p.selected_by: p for p in protocols() if p.selected_by and environ.get(p.selected_by)}
     if len(selecting) > 1:
         # Which server the files should go to is not ours to guess.
         from runner.errors import ConfigError
 
         raise ConfigError(
-            f"{' and '.join(sorted(p.selected_by for p in selecting))} are both set: each selects a destination; "  # type: ignore[misc]
+            f"{' and '.join(sorted(selecting))} are both set: each selects a destination; "
             "unset all but the one you deliver to"
         )
-    for protocol in selecting:
+    for protocol in selecting.values():
         if section.get("type") != protocol.name:
             section = {"type": protocol.name}
     protocol = get(section.get("type"))
