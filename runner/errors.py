@@ -55,3 +55,7 @@ class GateRefused(FeedsError):
 
 class RunLocked(GateRefused):
     """Another run holds the run lock (exit 4: refused, nothing done)."""
+
+
+class CertificateError(DeliveryError):
+    """The FTPS server's certificate failed verification (CA, host name or pin); never retried."""

@@ -200,14 +200,15 @@ def history_table(records: list[RunRecord]) -> Table:
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    # No emoji codes: a certificate fingerprint (SHA256:..:DD:CD:BC:..) would print ':cd:' as an emoji.
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def out(stderr: bool = False) -> Console:
     """A console for tables: the terminal's width, or wide enough not to cut columns in a log."""
-    console = Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False, emoji=False)
     if not console.is_terminal:
-        console = Console(stderr=stderr, highlight=False, width=220)
+        console = Console(stderr=stderr, highlight=False, width=220, emoji=False)
     return console
 
 

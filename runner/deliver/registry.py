@@ -50,10 +50,11 @@ DEFAULT = "local"
 def _builtin() -> list[Protocol]:
     """The protocols this package ships: one line each. (Imported on first use: each module imports
     this one for `Protocol`.)"""
+    from runner.deliver.ftp.settings import PROTOCOL as FTP
     from runner.deliver.local import PROTOCOL as LOCAL
     from runner.deliver.sftp.settings import PROTOCOL as SFTP
 
-    return [LOCAL, SFTP]
+    return [LOCAL, SFTP, FTP]
 
 
 _PROTOCOLS: dict[str, Protocol] = {}
@@ -138,11 +139,18 @@ def apply_environment(
 ) -> dict[str, Any]:
     """The section with its protocol's variables applied (a protocol's selecting variable switches the
     type, and keys of another type do not carry over); `from_env` learns which key each set."""
-    for protocol in protocols():
-        if protocol.selected_by and environ.get(protocol.selected_by):
-            if section.get("type") != protocol.name:
-                section = {"type": protocol.name}
-            break
+    selecting = {p.selected_by: p for p in protocols() if p.selected_by and environ.get(p.selected_by)}
+    if len(selecting) > 1:
+        # Which server the files should go to is not ours to guess.
+        from runner.errors import ConfigError
+
+        raise ConfigError(
+            f"{' and '.join(sorted(selecting))} are both set: each selects a destination; "
+            "unset all but the one you deliver to"
+        )
+    for protocol in selecting.values():
+        if section.get("type") != protocol.name:
+            section = {"type": protocol.name}
     protocol = get(section.get("type"))
     if protocol is not None:
         for env, key in protocol.environment.items():

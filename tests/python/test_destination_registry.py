@@ -54,8 +54,8 @@ def test_its_errors_name_its_keys_and_variables(toy: None, tmp_path: Path) -> No
     with pytest.raises(ConfigError) as raised:
         load_settings(_config(tmp_path, "  type: toy\n  folder: box\n  workers: many\n"), environ={})
     assert "destination.workers:" in str(raised.value)
-    with pytest.raises(ConfigError, match=r"destination.type: must be local, sftp or toy \(got ftp\)"):
-        load_settings(_config(tmp_path, "  type: ftp\n"), environ={})
+    with pytest.raises(ConfigError, match=r"destination.type: must be ftp, local, sftp or toy \(got gopher\)"):
+        load_settings(_config(tmp_path, "  type: gopher\n"), environ={})
     with pytest.raises(ConfigError, match="remove it and set the environment variable FEEDS_TOY_TOKEN instead"):
         load_settings(_config(tmp_path, "  type: toy\n  folder: box\n  token: s3cret\n"), environ={})
 

@@ -27,6 +27,7 @@ DOCUMENTED = {
     errors.TransientDeliveryError: 3,
     errors.HostKeyError: 3,
     errors.AuthenticationError: 3,
+    errors.CertificateError: 3,
     errors.GateRefused: 4,
     errors.RunLocked: 4,
 }
