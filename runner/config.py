@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SerializeAsAny,
@@ -29,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from runner.config_ops import NotifySettings, check_duration as _check_duration
+from runner.config_ops import Count, NotifySettings, Number, check_duration as _check_duration
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -51,17 +50,6 @@ class _Strict(BaseModel):
         if isinstance(value, (str, Path)) and "\x00" in str(value):
             raise ValueError("must not contain a NUL character")
         return value
-
-
-def _not_bool(value: Any) -> Any:
-    # pydantic's lax mode reads `true` as 1: `port: true` or `keep_runs: yes` is a mistake, not a number.
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not true/false")
-    return value
-
-
-Count = Annotated[int, BeforeValidator(_not_bool)]
-Number = Annotated[float, BeforeValidator(_not_bool)]
 
 
 def _check_column_format(value: str | None, info: ValidationInfo) -> str | None:

@@ -1,4 +1,5 @@
-"""The operations keys of the configuration (`max_age`, `notify:`), apart so that config.py stays small.
+"""The operations keys of the configuration (`max_age`, `notify:`) and the number types every
+settings model uses, apart so that config.py stays small.
 
 Imported by runner.config, so it imports nothing of the runner.
 """
@@ -12,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 
 def _not_bool(value: Any) -> Any:
-    # As in runner.config: `retries: yes` is a mistake, not 1.
+    # pydantic's lax mode reads `true` as 1: `port: true` or `keep_runs: yes` is a mistake, not a number.
     if isinstance(value, bool):
         raise ValueError("must be a number, not true/false")
     return value

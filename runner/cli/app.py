@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from runner import __version__
-from runner.cli.handler import STALE, FeedsGroup, recording, remember_json
+from runner.cli.handler import FeedsGroup, recording, remember_json
 from runner.config import Settings, config_path, load_settings
 from runner.errors import ConfigError
 
@@ -356,55 +356,6 @@ def history(
         render.out().print(render.history_table(records))
 
 
-@app.command()
-def status(
-    config: ConfigOption = None,
-    prometheus: Annotated[
-        Optional[Path],
-        typer.Option("--prometheus", help="Also write the metrics to FILE (Prometheus text, atomically), for node_exporter's textfile collector."),
-    ] = None,
-    alert: Annotated[
-        bool, typer.Option("--notify", help="Send the `stale` event to the notify: webhooks for feeds that went stale since the last check.")
-    ] = False,
-    freshness: Annotated[
-        bool, typer.Option("--freshness/--no-freshness", help="Ask the warehouse for the newest source row (dbt source freshness).")
-    ] = True,
-    target: TargetOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Each enabled feed's last delivery, last attempt and source freshness; exit 5 when any feed was
-    not delivered within its max_age."""
-    from runner.cli import render
-    from runner.ops import commands
-
-    settings = _settings(config, target)
-    render.setup_logging(settings.resolve(settings.state_dir) / "feeds.log", render.err())
-    result = commands.status(settings, freshness=freshness, prometheus=prometheus, alert=alert)
-    if as_json:
-        render.print_json({**result.to_json(), "exit_code": STALE if result.stale else 0})
-    else:
-        render.out().print(render.status_table(result))
-    for feed in result.stale:
-        render.err().print(f"stale: {feed.feed}: {feed.reason}", markup=False, style="bold red")
-    if result.stale:
-        raise typer.Exit(STALE)
-
-
-@app.command()
-def report(
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The HTML file (default: <state_dir>/report.html).")] = None,
-    runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="How many of the last runs the charts show.")] = 30,
-    config: ConfigOption = None,
-) -> None:
-    """Write a self-contained HTML report (status, charts of the last runs, failures, quarantine)."""
-    from runner.ops import report as ops_report
-
-    settings = _settings(config)
-    path = output or settings.resolve(settings.state_dir) / "report.html"
-    ops_report.write(settings, path, runs)
-    print(f"wrote {path}")
-
-
 @app.command("demo-data")
 def demo_data(
     orders: Annotated[int, typer.Option("--orders", min=1, help="How many orders to generate (customers, products and lines scale with it).")] = 1000,
@@ -423,3 +374,7 @@ def demo_data(
     total = sum(counts.values())
     print(f"wrote {total} rows in {len(counts)} raw tables to {path} in {seconds:.1f}s "
           f"({', '.join(f'{name} {n}' for name, n in counts.items())})")
+
+
+# The operations commands (status, report) live in their own module; importing it registers them.
+from runner.cli import operate as _operate  # noqa: E402,F401  (after `app` and the options exist)
