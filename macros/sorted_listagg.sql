@@ -15,3 +15,8 @@
 {% macro duckdb__sorted_listagg(measure, delimiter_text) -%}
     array_to_string(list_sort(list({{ measure }}) filter (where {{ measure }} is not null)), {{ delimiter_text }})
 {%- endmacro %}
+
+{#- Spark: dbt-spark's listagg cannot order; sort_array sorts the collected values themselves. -#}
+{% macro spark__sorted_listagg(measure, delimiter_text) -%}
+    nullif(array_join(cast(sort_array(collect_list({{ measure }})) as array<string>), {{ delimiter_text }}), '')
+{%- endmacro %}
