@@ -160,3 +160,9 @@ def test_missing_schema_and_missing_marts_are_named(postgres: PostgresServer, tm
     assert exported.returncode == 2, output
     assert "listrak.listrak_orders" in output and "feeds build --target postgres" in output, output
     assert "Traceback" not in output
+
+
+def test_check_connects_to_postgres_and_finds_the_marts(golden_on_postgres: Workspace, postgres: PostgresServer) -> None:
+    checked = golden_on_postgres.feeds("check", "--no-destination", "--target", "postgres", env=postgres.env())
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"ok  target postgres (postgres at 127.0.0.1:{postgres.port}, database feeds): connected" in checked.stdout
