@@ -84,7 +84,7 @@ def copy_out(handle: Any, relations: list[tuple[str, str]], duck: duckdb.DuckDBP
     cursor = handle.cursor()
     try:
         # Explicit transactions, whatever autocommit mode the adapter left: one snapshot for every relation.
-        handle.autocommit = True
+        _autocommit(handle)
         cursor.execute("begin isolation level repeatable read, read only")
         # Text forms DuckDB reads back exactly: ISO dates, shortest round-trip floats.
         cursor.execute("set local datestyle = 'ISO, YMD'")
@@ -120,7 +120,7 @@ def copy_out(handle: Any, relations: list[tuple[str, str]], duck: duckdb.DuckDBP
 
 def missing_tables(handle: Any, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Those of the (schema, table) pairs PostgreSQL has neither as a table nor as a view."""
-    handle.autocommit = True
+    _autocommit(handle)
     cursor = handle.cursor()
     try:
         cursor.execute("select table_schema, table_name from information_schema.tables")
@@ -132,7 +132,7 @@ def missing_tables(handle: Any, tables: list[tuple[str, str]]) -> list[tuple[str
 
 def load_tables(handle: Any, duck: duckdb.DuckDBPyConnection, schema: str, tables: list[str], scratch: Path) -> None:
     """Replace `schema`.<table> in PostgreSQL with DuckDB's table of the same name, by COPY FROM STDIN."""
-    handle.autocommit = True
+    _autocommit(handle)
     cursor = handle.cursor()
     try:
         # One transaction: the dbt models never see half the raw tables.
@@ -179,3 +179,10 @@ def _quiet_rollback(cursor: Any) -> None:
         cursor.execute("rollback")
     except Exception:  # the connection may be gone; the error that brought us here is the one to show
         pass
+
+
+def _autocommit(handle: Any) -> None:
+    """Statements as written (explicit begin/commit), whatever the adapter's manager left open."""
+    if not handle.autocommit:
+        handle.rollback()
+        handle.autocommit = True

@@ -34,7 +34,10 @@ def _session(handle: Any) -> Any:
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in parameters.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    # Spark's INFO/WARN lines would bury the command's own output on stderr.
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def _quoted(schema: str, name: str) -> str:
@@ -51,7 +54,7 @@ def copy_out(handle: Any, relations: list[tuple[str, str]], duck: duckdb.DuckDBP
     missing: list[tuple[str, str]] = []
     try:
         for schema, name in relations:
-            if not spark.catalog.tableExists(name, schema):
+            if not spark.catalog.tableExists(f"{schema}.{name}"):
                 missing.append((schema, name))
                 continue
             frame = spark.table(_quoted(schema, name))
@@ -79,7 +82,7 @@ def copy_out(handle: Any, relations: list[tuple[str, str]], duck: duckdb.DuckDBP
 def missing_tables(handle: Any, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
     spark = _session(handle)
     return [(schema, table) for schema, table in tables
-            if not spark.catalog.databaseExists(schema) or not spark.catalog.tableExists(table, schema)]
+            if not spark.catalog.databaseExists(schema) or not spark.catalog.tableExists(f"{schema}.{table}")]
 
 
 def load_tables(handle: Any, duck: duckdb.DuckDBPyConnection, schema: str, tables: list[str], scratch: Path) -> None:
