@@ -60,7 +60,9 @@ final as (
         live_products.image_url as {{ adapter.quote('ImageUrl') }},
         live_products.product_url as {{ adapter.quote('LinkUrl') }},
         -- Cut to the feed maximum by the mart (Description's over-length policy is truncate).
-        coalesce({{ clean_text('descriptions.description_text') }}, descriptions.title_text) as {{ adapter.quote('Description') }},
+        coalesce(
+            {{ clean_text('descriptions.description_text') }}, descriptions.title_text
+        ) as {{ adapter.quote('Description') }},
         case
             when variants.compare_at_price > variants.price then variants.compare_at_price
             else variants.price
@@ -75,7 +77,9 @@ final as (
         live_products.is_clearance as {{ adapter.quote('IsClearance') }},
         live_products.is_outlet as {{ adapter.quote('IsOutlet') }},
         -- Negative stock (overselling while backorders are allowed) is reported as 0 on hand.
-        case when variants.inventory_quantity > 0 then variants.inventory_quantity else 0 end as {{ adapter.quote('QOH') }},
+        case
+            when variants.inventory_quantity > 0 then variants.inventory_quantity else 0
+        end as {{ adapter.quote('QOH') }},
         not live_products.is_discontinued
         and (
             coalesce(variants.inventory_quantity, 0) > 0
