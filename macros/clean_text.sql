@@ -23,3 +23,18 @@
 {% macro normalize_email(expression) -%}
     lower({{ clean_text(expression) }})
 {%- endmacro %}
+
+{#- Spark: regexp_replace replaces every match (its fourth argument is a position, not flags), and
+    chr() only makes ASCII, so the class is written with Java regex escapes. -#}
+{% macro spark__clean_text(expression) -%}
+    nullif(
+        trim(
+            regexp_replace(
+                cast({{ expression }} as {{ dbt.type_string() }}),
+                '[\\r\\n\\t\\x0B\\f\\u0085\\u2028\\u2029]+',
+                ' '
+            )
+        ),
+        ''
+    )
+{%- endmacro %}

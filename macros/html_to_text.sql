@@ -79,3 +79,39 @@
 {% macro spark__has_html_markup(expression) -%}
     coalesce({{ expression }} rlike '<(/?[a-zA-Z][^<>]*|!--.*?--)>', false)
 {%- endmacro %}
+
+{#- Spark: Java regular expressions with inline flags ((?i) case-insensitive, (?s) dot matches
+    newlines); regexp_replace always replaces every match. A quote is written \' in a Spark string
+    literal, where '' would end one literal and start the next. -#}
+{% macro spark__strip_html_tags(expression) -%}
+    regexp_replace(
+        regexp_replace(
+            regexp_replace(
+                regexp_replace(
+                    cast({{ expression }} as {{ dbt.type_string() }}),
+                    '(?is)<(script|style)[^>]*>.*?</(script|style)>', ' '
+                ),
+                '(?s)<!--.*?-->', ' '
+            ),
+            '(?i)</?(p|div|br|li|ul|ol|h[1-6]|tr|td|th|table|section|article|header|footer|blockquote|hr)(\\s[^>]*)?/?>',
+            ' '
+        ),
+        '<[^>]*>', ''
+    )
+{%- endmacro %}
+
+{% macro spark__decode_html_entities(expression) -%}
+    {%- set decoded = namespace(sql="replace(" ~ expression ~ ", '&amp;', chr(1))") -%}
+    {%- for names, text in html_entity_groups() -%}
+        {%- set decoded.sql = "regexp_replace(" ~ decoded.sql ~ ", '(?i)&(" ~ names ~ ");', '" ~ (text | replace("''", "\\'")) ~ "')" -%}
+    {%- endfor -%}
+    nullif(
+        trim(
+            regexp_replace(
+                replace(regexp_replace({{ decoded.sql }}, '(?i)&#?[a-z0-9]+;', ' '), chr(1), '&'),
+                '\\s+', ' '
+            )
+        ),
+        ''
+    )
+{%- endmacro %}

@@ -17,3 +17,8 @@
 {% macro duckdb__is_valid_email(expression) -%}
     regexp_full_match(lower({{ expression }}), '{{ email_regex() }}')
 {%- endmacro %}
+
+{#- Spark: rlike finds the anchored pattern; a quote inside a Spark string literal is \'. -#}
+{% macro spark__is_valid_email(expression) -%}
+    coalesce(lower({{ expression }}) rlike '{{ email_regex() | replace("''", "\\'") }}', false)
+{%- endmacro %}

@@ -23,7 +23,7 @@
     {%- for test in graph.nodes.values()
             if test.resource_type == 'test' and test.attached_node == model_id and test.column_name -%}
         {%- set test_name = test.test_metadata.name if test.test_metadata else none -%}
-        {%- set column_checks = checks.setdefault(test.column_name | replace('"', ''), {}) -%}
+        {%- set column_checks = checks.setdefault(test.column_name | replace('"', '') | replace('`', ''), {}) -%}
         {%- if test_name == 'max_length' -%}
             {%- do column_checks.update({'max_length': test.test_metadata.kwargs['length'] | int}) -%}
         {%- elif test_name == 'not_null' -%}

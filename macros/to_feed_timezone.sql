@@ -12,3 +12,9 @@
 {% macro duckdb__to_feed_timezone(expression) -%}
     timezone('{{ var("feed_timezone") }}', timezone('UTC', cast({{ expression }} as timestamp)))
 {%- endmacro %}
+
+{#- Spark: timestamps are instants shown in the session time zone (UTC in the profile);
+    from_utc_timestamp shifts a UTC wall-clock time to the zone's. -#}
+{% macro spark__to_feed_timezone(expression) -%}
+    from_utc_timestamp(cast({{ expression }} as timestamp), '{{ var("feed_timezone") }}')
+{%- endmacro %}

@@ -50,6 +50,10 @@ class DbtProject:
         self.target_dir = Path(os.environ.get("DBT_TARGET_PATH") or project_dir / "target")
         if not self.target_dir.is_absolute():
             self.target_dir = project_dir / self.target_dir
+        if target:
+            # Relations in the manifest carry the target's schema: one manifest per named target, so
+            # the fresh-manifest shortcut in feeds() never hands one target's relations to another.
+            self.target_dir = self.target_dir / target
         self._manifest: Any = None
         self._shopify_vars: dict[str, str] | None = None
 
@@ -249,7 +253,7 @@ def feeds_from_manifest(manifest: dict[str, Any]) -> list[Feed]:
         metadata = node.get("test_metadata")
         if node["resource_type"] != "test" or not metadata:
             continue
-        attached, column = node.get("attached_node"), node.get("column_name")
+        attached, column = node.get("attached_node"), _unquoted(node.get("column_name"))
         if attached:
             rules.setdefault(attached, []).append(_rule(node, metadata, email_pattern, seeds))
         if not attached or not column:
@@ -313,7 +317,7 @@ def _rule(
     return Rule(
         test=str(metadata["name"]),
         name=str(node["name"]),
-        column=node.get("column_name"),
+        column=_unquoted(node.get("column_name")),
         arguments=arguments,
         severity=str((node.get("config") or {}).get("severity") or "error").lower(),
     )
@@ -346,6 +350,13 @@ def _email_pattern(manifest: dict[str, Any]) -> str | None:
             # The macro's text is pasted inside a SQL string literal, so quotes are doubled there.
             return found.group(1).replace("''", "'")
     return None
+
+
+def _unquoted(column: str | None) -> str | None:
+    """A test's column as the YAML names it: dbt quotes a `quote: true` column in the target's way."""
+    if column and len(column) > 1 and column[0] == column[-1] and column[0] in "\"`":
+        return column[1:-1]
+    return column
 
 
 def _relation(node: dict[str, Any]) -> str:

@@ -7,5 +7,5 @@
 {% macro default__test_listrak_expression_is_true(model, expression, column_name=none) %}
     select *
     from {{ model }}
-    where not ({{ column_name ~ ' ' if column_name }}{{ expression }})
+    where not ({{ column_name ~ ' ' if column_name }}{{ quoted_identifiers(expression) }})
 {% endmacro %}

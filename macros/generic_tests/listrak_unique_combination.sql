@@ -4,10 +4,11 @@
 {% endtest %}
 
 {% macro default__test_listrak_unique_combination(model, combination_of_columns) %}
+    {%- set columns = quoted_identifiers(combination_of_columns | join(', ')) %}
     select
-        {{ combination_of_columns | join(', ') }},
+        {{ columns }},
         count(*) as rows_with_combination
     from {{ model }}
-    group by {{ combination_of_columns | join(', ') }}
+    group by {{ columns }}
     having count(*) > 1
 {% endmacro %}

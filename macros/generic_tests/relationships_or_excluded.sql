@@ -5,6 +5,7 @@
 {% endtest %}
 
 {% macro default__test_relationships_or_excluded(model, column_name, to, field, excluded_in) %}
+    {%- set field = quoted_identifiers(field) %}
     select child.{{ column_name }} as failing_value
     from {{ model }} as child
     left join {{ to }} as parent

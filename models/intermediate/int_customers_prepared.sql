@@ -50,19 +50,19 @@ order_zip_codes as (
 final as (
 
     select
-        ranked_customers.email as "Email",
-        ranked_customers.first_name as "FirstName",
-        ranked_customers.last_name as "LastName",
-        cast(null as {{ dbt.type_string() }}) as "Gender",
-        cast(null as date) as "Birthday",
-        order_zip_codes.zip_code as "ZipCode",
-        cast(ranked_customers.customer_id as {{ dbt.type_string() }}) as "CustomerNumber",
-        ranked_customers.is_registered as "Registered",
-        cast(null as {{ dbt.type_string() }}) as "Meta1",
-        cast(null as {{ dbt.type_string() }}) as "Meta2",
-        cast(null as {{ dbt.type_string() }}) as "Meta3",
-        cast(null as {{ dbt.type_string() }}) as "Meta4",
-        cast(null as {{ dbt.type_string() }}) as "Meta5",
+        ranked_customers.email as {{ adapter.quote('Email') }},
+        ranked_customers.first_name as {{ adapter.quote('FirstName') }},
+        ranked_customers.last_name as {{ adapter.quote('LastName') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Gender') }},
+        cast(null as date) as {{ adapter.quote('Birthday') }},
+        order_zip_codes.zip_code as {{ adapter.quote('ZipCode') }},
+        cast(ranked_customers.customer_id as {{ dbt.type_string() }}) as {{ adapter.quote('CustomerNumber') }},
+        ranked_customers.is_registered as {{ adapter.quote('Registered') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta1') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta2') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta3') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta4') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta5') }},
         cast(ranked_customers.customer_id as {{ dbt.type_string() }}) as source_id
     from ranked_customers
     left join order_zip_codes

@@ -36,7 +36,7 @@ joined as (
 
     select
         order_id,
-        {{ dbt.listagg('code', "','", 'order by code_rank') }} as all_codes
+        {{ ordered_listagg('code', "','", 'code_rank') }} as all_codes
     from ranked_codes
     group by order_id
 

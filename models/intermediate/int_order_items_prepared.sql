@@ -45,27 +45,27 @@ real_orders as (
 final as (
 
     select
-        real_orders.order_number as "OrderNumber",
-        order_lines.sku as "Sku",
-        order_lines.quantity as "Quantity",
-        order_lines.unit_price as "Price",
-        status_codes.code as "Status",
+        real_orders.order_number as {{ adapter.quote('OrderNumber') }},
+        order_lines.sku as {{ adapter.quote('Sku') }},
+        order_lines.quantity as {{ adapter.quote('Quantity') }},
+        order_lines.unit_price as {{ adapter.quote('Price') }},
+        status_codes.code as {{ adapter.quote('Status') }},
         case
             when order_lines.fulfillment_status = 'fulfilled'
                 then {{ to_feed_timezone('fulfillments.last_shipped_at') }}
-        end as "ShipDate",
+        end as {{ adapter.quote('ShipDate') }},
         case
             when order_lines.fulfillment_status in ('fulfilled', 'partial')
                 then fulfillments.tracking_number
-        end as "TrackingNumber",
-        coalesce(shipping.shipping_method, fulfillments.carrier) as "ShippingMethod",
-        order_lines.discounted_unit_price as "DiscountedPrice",
-        order_lines.line_total as "ItemTotal",
-        cast(null as {{ dbt.type_string() }}) as "Meta1",
-        cast(null as {{ dbt.type_string() }}) as "Meta2",
-        cast(null as {{ dbt.type_string() }}) as "Meta3",
-        cast(null as {{ dbt.type_string() }}) as "Meta4",
-        cast(null as {{ dbt.type_string() }}) as "Meta5",
+        end as {{ adapter.quote('TrackingNumber') }},
+        coalesce(shipping.shipping_method, fulfillments.carrier) as {{ adapter.quote('ShippingMethod') }},
+        order_lines.discounted_unit_price as {{ adapter.quote('DiscountedPrice') }},
+        order_lines.line_total as {{ adapter.quote('ItemTotal') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta1') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta2') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta3') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta4') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta5') }},
         order_lines.order_line_ids as source_id
     from order_lines
     inner join real_orders

@@ -62,30 +62,30 @@ quantities as (
 final as (
 
     select
-        real_orders.email as "Email",
-        real_orders.order_number as "OrderNumber",
-        {{ to_feed_timezone('real_orders.placed_at') }} as "DateEntered",
-        real_orders.order_total as "OrderTotal",
-        real_orders.item_subtotal as "ItemTotal",
-        real_orders.tax_total as "TaxTotal",
-        shipping.shipping_total as "ShippingTotal",
-        cast(null as {{ dbt.type_numeric() }}) as "HandlingTotal",
-        status_codes.code as "Status",
+        real_orders.email as {{ adapter.quote('Email') }},
+        real_orders.order_number as {{ adapter.quote('OrderNumber') }},
+        {{ to_feed_timezone('real_orders.placed_at') }} as {{ adapter.quote('DateEntered') }},
+        real_orders.order_total as {{ adapter.quote('OrderTotal') }},
+        real_orders.item_subtotal as {{ adapter.quote('ItemTotal') }},
+        real_orders.tax_total as {{ adapter.quote('TaxTotal') }},
+        shipping.shipping_total as {{ adapter.quote('ShippingTotal') }},
+        cast(null as {{ dbt.type_numeric() }}) as {{ adapter.quote('HandlingTotal') }},
+        status_codes.code as {{ adapter.quote('Status') }},
         -- Only a completely fulfilled order has shipped as a whole.
         case
             when real_orders.fulfillment_status = 'fulfilled'
                 then {{ to_feed_timezone('fulfillments.last_shipped_at') }}
-        end as "ShipDate",
-        fulfillments.tracking_number as "TrackingNumber",
-        coalesce(shipping.shipping_method, fulfillments.carrier) as "ShippingMethod",
-        discount_codes.coupon_code as "CouponCode",
-        real_orders.discount_total as "DiscountTotal",
-        real_orders.sales_channel as "Source",
-        cast(null as {{ dbt.type_string() }}) as "Meta1",
-        cast(null as {{ dbt.type_string() }}) as "Meta2",
-        cast(null as {{ dbt.type_string() }}) as "Meta3",
-        cast(null as {{ dbt.type_string() }}) as "Meta4",
-        cast(null as {{ dbt.type_string() }}) as "Meta5",
+        end as {{ adapter.quote('ShipDate') }},
+        fulfillments.tracking_number as {{ adapter.quote('TrackingNumber') }},
+        coalesce(shipping.shipping_method, fulfillments.carrier) as {{ adapter.quote('ShippingMethod') }},
+        discount_codes.coupon_code as {{ adapter.quote('CouponCode') }},
+        real_orders.discount_total as {{ adapter.quote('DiscountTotal') }},
+        real_orders.sales_channel as {{ adapter.quote('Source') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta1') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta2') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta3') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta4') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta5') }},
         cast(real_orders.order_id as {{ dbt.type_string() }}) as source_id
     from real_orders
     left join quantities

@@ -52,52 +52,56 @@ descriptions as (
 final as (
 
     select
-        variants.sku as "Sku",
+        variants.sku as {{ adapter.quote('Sku') }},
         case
             when variants.title is null then descriptions.title_text
             else descriptions.title_text || ' - ' || variants.title
-        end as "Title",
-        live_products.image_url as "ImageUrl",
-        live_products.product_url as "LinkUrl",
+        end as {{ adapter.quote('Title') }},
+        live_products.image_url as {{ adapter.quote('ImageUrl') }},
+        live_products.product_url as {{ adapter.quote('LinkUrl') }},
         -- Cut to the feed maximum by the mart (Description's over-length policy is truncate).
-        coalesce({{ clean_text('descriptions.description_text') }}, descriptions.title_text) as "Description",
+        coalesce(
+            {{ clean_text('descriptions.description_text') }}, descriptions.title_text
+        ) as {{ adapter.quote('Description') }},
         case
             when variants.compare_at_price > variants.price then variants.compare_at_price
             else variants.price
-        end as "Price",
-        live_products.brand as "Brand",
-        live_products.category as "Category",
-        live_products.sub_category as "SubCategory",
-        variants.price as "SalePrice",
-        cast(null as date) as "SaleStartDate",
-        cast(null as date) as "SaleEndDate",
-        coalesce(variants.compare_at_price > variants.price, false) as "OnSale",
-        live_products.is_clearance as "IsClearance",
-        live_products.is_outlet as "IsOutlet",
+        end as {{ adapter.quote('Price') }},
+        live_products.brand as {{ adapter.quote('Brand') }},
+        live_products.category as {{ adapter.quote('Category') }},
+        live_products.sub_category as {{ adapter.quote('SubCategory') }},
+        variants.price as {{ adapter.quote('SalePrice') }},
+        cast(null as date) as {{ adapter.quote('SaleStartDate') }},
+        cast(null as date) as {{ adapter.quote('SaleEndDate') }},
+        coalesce(variants.compare_at_price > variants.price, false) as {{ adapter.quote('OnSale') }},
+        live_products.is_clearance as {{ adapter.quote('IsClearance') }},
+        live_products.is_outlet as {{ adapter.quote('IsOutlet') }},
         -- Negative stock (overselling while backorders are allowed) is reported as 0 on hand.
-        case when variants.inventory_quantity > 0 then variants.inventory_quantity else 0 end as "QOH",
+        case
+            when variants.inventory_quantity > 0 then variants.inventory_quantity else 0
+        end as {{ adapter.quote('QOH') }},
         not live_products.is_discontinued
         and (
             coalesce(variants.inventory_quantity, 0) > 0
             or variants.allows_backorder
-        ) as "InStock",
-        cast(live_products.product_id as {{ dbt.type_string() }}) as "MasterSku",
+        ) as {{ adapter.quote('InStock') }},
+        cast(live_products.product_id as {{ dbt.type_string() }}) as {{ adapter.quote('MasterSku') }},
         -- Review apps (for Shopify: Yotpo, Judge.me, Okendo) key reviews by the product id.
-        cast(live_products.product_id as {{ dbt.type_string() }}) as "ReviewProductID",
-        cast(null as {{ dbt.type_string() }}) as "ReviewUrl",
-        live_products.is_discontinued as "Discontinued",
-        cast(null as {{ dbt.type_string() }}) as "Size",
-        cast(null as {{ dbt.type_string() }}) as "Color",
-        cast(null as {{ dbt.type_string() }}) as "Style",
-        live_products.gender as "Gender",
+        cast(live_products.product_id as {{ dbt.type_string() }}) as {{ adapter.quote('ReviewProductID') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('ReviewUrl') }},
+        live_products.is_discontinued as {{ adapter.quote('Discontinued') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Size') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Color') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Style') }},
+        live_products.gender as {{ adapter.quote('Gender') }},
         case
             when variants.compare_at_price > variants.price then variants.compare_at_price
-        end as "MSRP",
-        cast(null as {{ dbt.type_string() }}) as "Meta1",
-        cast(null as {{ dbt.type_string() }}) as "Meta2",
-        cast(null as {{ dbt.type_string() }}) as "Meta3",
-        cast(null as {{ dbt.type_string() }}) as "Meta4",
-        cast(null as {{ dbt.type_string() }}) as "Meta5",
+        end as {{ adapter.quote('MSRP') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta1') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta2') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta3') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta4') }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta5') }},
         cast(variants.variant_id as {{ dbt.type_string() }}) as source_id
     from variants
     inner join live_products

@@ -184,6 +184,7 @@ def export(
     ] = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
+    target: TargetOption = None,
 ) -> None:
     """Export the marts as they are to dated files, whole whatever each feed's mode (no build, no
     delivery; the delivery state never moves); recorded as a run."""
@@ -191,7 +192,7 @@ def export(
     from runner.run import execute
     from runner.run.plan import RunOptions
 
-    settings = _settings(config)
+    settings = _settings(config, target)
     options = RunOptions(feeds=_parse_feeds(feeds), run_date=_parse_date(run_date), build=False, upload=False, full=not delta)
     recording(ctx)
     render.run_result(execute.run(settings, options, _reporter(settings, quiet, as_json)), as_json)
@@ -362,17 +363,18 @@ def demo_data(
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")] = 42,
     api: Annotated[str, typer.Option("--api", help="Shape of the tables: rest or graphql (Fivetran's REST or GraphQL Shopify connector); the same store either way.")] = "rest",
     config: ConfigOption = None,
+    target: TargetOption = None,
 ) -> None:
-    """Write demo Shopify raw tables (with real-world defects) into the DuckDB file."""
-    from runner.warehouse.demo import generate
+    """Write demo Shopify raw tables (with real-world defects) into the DuckDB file, or with
+    --target into that warehouse (generated locally, then loaded in bulk)."""
+    from runner.run.demo import demo_data as load
 
-    settings = _settings(config)
-    path = settings.resolve(settings.duckdb_path)
+    settings = _settings(config, target)
     started = datetime.now()
-    counts = generate(path, orders=orders, seed=seed, api=api.lower())
+    where, counts = load(settings, orders=orders, seed=seed, api=api.lower())
     seconds = (datetime.now() - started).total_seconds()
     total = sum(counts.values())
-    print(f"wrote {total} rows in {len(counts)} raw tables to {path} in {seconds:.1f}s "
+    print(f"wrote {total} rows in {len(counts)} raw tables to {where} in {seconds:.1f}s "
           f"({', '.join(f'{name} {n}' for name, n in counts.items())})")
 
 

@@ -32,6 +32,7 @@ from runner.run.plan import FeedPlan, RunOptions, RunPlan, feed_file_matcher, re
 from runner.run.progress import Progress
 from runner.shopify_api import SOURCE_COLUMN_ERROR
 from runner.warehouse import export as export_step
+from runner.warehouse import target as targets
 from runner.warehouse.state import DeliveryState
 
 
@@ -43,9 +44,11 @@ def run(settings: Settings, options: RunOptions, reporter: Reporter) -> RunRecor
     progress = Progress(store.start("run", options.to_json()), store, reporter)
     with store.recording(progress.record):
         with run_lock(paths.state_dir, progress.record.run_id, reporter.warn):
-            warehouse.require_file(paths.duckdb)  # before dbt, which would create an empty file
+            target = paths.warehouse()
+            if target.embedded:
+                warehouse.require_file(paths.duckdb)  # before dbt, which would create an empty file
             reporter.stage("parse", str(paths.project_dir))
-            plan = resolve(settings, options, paths.dbt_project().feeds())
+            plan = resolve(settings, options, paths.dbt_project().feeds(), target)
             _execute(plan, progress)
     remove_old_outputs(paths.output_dir, plan.keep_runs)
     return progress.record
@@ -61,8 +64,9 @@ def _execute(plan: RunPlan, run: Progress) -> None:
     else:
         preflight.check_last_build(run.store, record, plan.destination is not None, plan.force, reporter)
 
+    marts = _marts_file(plan, run)
     destination = plan.destination() if plan.destination is not None else None
-    with warehouse.connect(paths.duckdb) as connection, _opened(destination), warehouse.export_errors(paths.duckdb):
+    with warehouse.connect(marts) as connection, _opened(destination), warehouse.export_errors(marts):
         if destination is not None:
             record.destination = f"{destination.kind}:{destination.describe()}"
             # Before planning, so a waiting file an interrupted replace moved aside is back under its name,
@@ -79,11 +83,25 @@ def _execute(plan: RunPlan, run: Progress) -> None:
         export_and_deliver(plan, feeds, connection, state, destination, run)
 
 
+def _marts_file(plan: RunPlan, run: Progress) -> Path:
+    """The DuckDB file to export from: the embedded one, or a local copy of a warehouse's marts and
+    rejects models (runner.warehouse.target), so every later step runs the same on any target."""
+    if plan.target is None or plan.target.embedded:
+        return plan.paths.duckdb
+    run.reporter.stage("read", plan.target.describe())
+    return targets.stage_marts(
+        plan.target,
+        [spec.feed.relation for spec in plan.feeds],
+        [spec.feed.rejects_relation for spec in plan.feeds if spec.feed.rejects_relation],
+        plan.paths.state_dir,
+    )
+
+
 def _build(plan: RunPlan, run: Progress) -> None:
     """dbt build of the chosen feeds' upstream (or --select); warnings other than quarantine reported."""
     project, reporter = plan.paths.dbt_project(), run.reporter
     selection = list(plan.select or selection_for([spec.feed for spec in plan.feeds]))
-    preflight.check_sources(plan.paths.duckdb, project, selection)
+    preflight.check_sources(plan.paths.duckdb, project, selection, plan.target)
     reporter.stage("build", "dbt build " + " ".join(selection))
 
     def on_node(name: str, resource_type: str, status: str) -> None:
@@ -113,7 +131,7 @@ def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter) 
     with store.recording(record):
         project = paths.dbt_project()
         selection = list(select or selection_for(project.feeds()))
-        preflight.check_sources(paths.duckdb, project, selection)
+        preflight.check_sources(paths.duckdb, project, selection, paths.warehouse())
         reporter.stage("build", "dbt build " + " ".join(selection))
         summary = project.build(selection, on_node=reporter.node)
         record.dbt = summary.to_json()

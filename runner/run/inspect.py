@@ -17,6 +17,7 @@ from runner.feed import Feed
 from runner.run.paths import Paths
 from runner.run.plan import choose_feeds, effective_feed, feed_file_matcher, feed_spec
 from runner.validate import Validation, feed_for_file, validate
+from runner.warehouse import target as targets
 
 
 def check(settings: Settings, destination: bool = True) -> Iterator[tuple[str, str]]:
@@ -26,12 +27,16 @@ def check(settings: Settings, destination: bool = True) -> Iterator[tuple[str, s
     declared = paths.dbt_project().feeds()
     chosen = choose_feeds(settings, declared, None)
     yield "ok", f"dbt project: {len(declared)} feeds declared ({', '.join(feed.name for feed in declared)})"
-    with warehouse.connect(paths.duckdb) as connection:
-        missing = [feed.model for feed in chosen if not warehouse.relation_exists(connection, feed.relation)]
-        if missing:
-            raise ConfigError(f"DuckDB file {paths.duckdb}: marts not built yet: {', '.join(missing)}; run `feeds build`")
-        counts = {feed.name: warehouse.row_count(connection, feed) for feed in chosen}
-    yield "ok", f"DuckDB {paths.duckdb}: " + ", ".join(f"{name} {n} rows" for name, n in counts.items())
+    target = paths.warehouse()
+    if not target.embedded:
+        # Connects (exit 2 naming target, host and database when it cannot) and looks the marts up.
+        absent = targets.missing_tables(target, [targets.split_relation(feed.relation) for feed in chosen])
+        if absent:
+            names = ", ".join(f"{schema}.{name}" for schema, name in absent)
+            raise ConfigError(f"{target.describe()}: marts not built yet: {names}; run `feeds build --target {target.name}`")
+        yield "ok", f"{target.describe()}: connected; marts {', '.join(feed.model for feed in chosen)} present"
+    else:
+        yield from _check_duckdb(paths, chosen)
     if not destination:
         return
     with make_destination(settings) as opened:
@@ -39,6 +44,15 @@ def check(settings: Settings, destination: bool = True) -> Iterator[tuple[str, s
             yield "ok", line
         for line in opened.leftovers(feed_file_matcher([feed_spec(settings, feed) for feed in chosen])):
             yield "leftover", line
+
+
+def _check_duckdb(paths: Paths, chosen: list[Feed]) -> Iterator[tuple[str, str]]:
+    with warehouse.connect(paths.duckdb) as connection:
+        missing = [feed.model for feed in chosen if not warehouse.relation_exists(connection, feed.relation)]
+        if missing:
+            raise ConfigError(f"DuckDB file {paths.duckdb}: marts not built yet: {', '.join(missing)}; run `feeds build`")
+        counts = {feed.name: warehouse.row_count(connection, feed) for feed in chosen}
+    yield "ok", f"DuckDB {paths.duckdb}: " + ", ".join(f"{name} {n} rows" for name, n in counts.items())
 
 
 @dataclass

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from runner.build import DbtProject
 from runner.config import Settings
+from runner.warehouse import target as targets
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class Paths:
     @property
     def state_file(self) -> Path:
         return self.state_dir / "state.duckdb"
+
+    def warehouse(self) -> targets.Target:
+        """The dbt target of this run, with its engine (and a warehouse's credentials)."""
+        return targets.resolve(self.project_dir, self.project_dir / "profiles", self.target)
 
     def dbt_project(self) -> DbtProject:
         return DbtProject(project_dir=self.project_dir, duckdb_path=self.duckdb, target=self.target,

@@ -18,6 +18,7 @@ from runner.errors import ConfigError
 from runner.feed import Feed
 from runner.run.paths import Paths
 from runner.warehouse.state import Prepared
+from runner.warehouse.target import Target
 
 
 @dataclass
@@ -86,6 +87,8 @@ class RunPlan:
     force: bool
     #: Opens the destination (None: export only); called after the build, as before.
     destination: Callable[[], Destination] | None
+    #: The dbt target the marts are built on and read from (None: the profile's default, DuckDB).
+    target: Target | None = None
 
 
 @dataclass
@@ -103,7 +106,7 @@ class FeedPlan:
         return self.spec.feed
 
 
-def resolve(settings: Settings, options: RunOptions, declared: list[Feed]) -> RunPlan:
+def resolve(settings: Settings, options: RunOptions, declared: list[Feed], target: Target | None = None) -> RunPlan:
     """The run's plan from the settings and the feeds the dbt project declares."""
     chosen = choose_feeds(settings, declared, options.feeds)
     specs = [feed_spec(settings, feed) for feed in declared]
@@ -121,6 +124,7 @@ def resolve(settings: Settings, options: RunOptions, declared: list[Feed]) -> Ru
         full=options.full,
         force=options.force,
         destination=(lambda: make_destination(settings)) if options.upload else None,
+        target=target,
     )
 
 

@@ -13,16 +13,25 @@ from runner.build import DbtProject
 from runner.errors import ConfigError, DataTestsFailed
 from runner.record import RunRecord, RunStore
 from runner.reporter import Reporter
+from runner.warehouse import target as targets
+from runner.warehouse.target import Target
 
 
-def check_sources(duckdb_path: Path, project: DbtProject, selection: list[str]) -> None:
+def check_sources(duckdb_path: Path, project: DbtProject, selection: list[str], target: Target | None = None) -> None:
     """Before dbt starts: the DuckDB file exists, no other process holds it (exit 4, as at export),
     and it has every raw table the selection reads (exit 2). Without this dbt creates an empty
-    file, fails on the lock, or prints one Catalog Error per staging model."""
-    warehouse.require_file(duckdb_path)
+    file, fails on the lock, or prints one Catalog Error per staging model. On a warehouse target
+    the raw tables are looked up there (an unreachable server or a wrong password is exit 2 too)."""
+    embedded = target is None or target.embedded
+    if embedded:
+        warehouse.require_file(duckdb_path)
     sources = project.sources(selection)
-    with warehouse.connect(duckdb_path) as connection:
-        missing = set(warehouse.missing_tables(connection, [(table.schema, table.identifier) for table in sources]))
+    wanted = [(table.schema, table.identifier) for table in sources]
+    if embedded:
+        with warehouse.connect(duckdb_path) as connection:
+            missing = set(warehouse.missing_tables(connection, wanted))
+    else:
+        missing = set(targets.missing_tables(target, wanted))
     absent = [table for table in sources if (table.schema, table.identifier) in missing]
     if not absent:
         return
@@ -38,8 +47,9 @@ def check_sources(duckdb_path: Path, project: DbtProject, selection: list[str]) 
     hint = ""
     if variables:
         hint = f", or set {' / '.join(variables)} under vars: in dbt_project.yml to the schema that holds them"
+    where = f"DuckDB file {duckdb_path}" if embedded else target.describe()
     raise ConfigError(
-        f"DuckDB file {duckdb_path}: " + "; ".join(problems)
+        f"{where}: " + "; ".join(problems)
         + f". Load the raw tables there (`feeds demo-data` writes demo ones){hint}"
     )
 

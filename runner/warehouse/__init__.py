@@ -6,9 +6,11 @@ queries     read-side queries: marts and sources present, rule counts, row count
 export      the writers of feed files (DuckDB's COPY for CSV/TXT, xlsxwriter for XLSX)
 state       the delivery state that delta files are computed from
 file_reader / file_checks   the DuckDB reader and SQL checks behind `feeds validate`
+target      which engine a dbt target runs on; a warehouse's marts copied into a local DuckDB file
+postgres / spark   those copies (and the demo loader, the raw-tables check) per engine, through
+            the dbt adapter's connection
 
-A second engine would be a sibling of this package with the same functions; nothing outside it
-names DuckDB.
+Nothing outside this package names an engine.
 """
 
 from __future__ import annotations

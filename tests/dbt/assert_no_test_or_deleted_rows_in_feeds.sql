@@ -66,32 +66,32 @@ leaks as (
 
     select
         'listrak_orders' as feed,
-        listrak_orders."OrderNumber" as feed_key
+        listrak_orders.{{ adapter.quote('OrderNumber') }} as feed_key
     from {{ ref('listrak_orders') }} as listrak_orders
     inner join excluded_order_numbers
-        on listrak_orders."OrderNumber" = excluded_order_numbers.order_number
+        on listrak_orders.{{ adapter.quote('OrderNumber') }} = excluded_order_numbers.order_number
     union all
     select
         'listrak_order_items' as feed,
-        listrak_order_items."OrderNumber" as feed_key
+        listrak_order_items.{{ adapter.quote('OrderNumber') }} as feed_key
     from {{ ref('listrak_order_items') }} as listrak_order_items
     inner join excluded_order_numbers
-        on listrak_order_items."OrderNumber" = excluded_order_numbers.order_number
+        on listrak_order_items.{{ adapter.quote('OrderNumber') }} = excluded_order_numbers.order_number
     union all
     select
         'listrak_customers' as feed,
-        listrak_customers."Email" as feed_key
+        listrak_customers.{{ adapter.quote('Email') }} as feed_key
     from {{ ref('listrak_customers') }} as listrak_customers
     inner join excluded_emails
-        on listrak_customers."Email" = excluded_emails.email
+        on listrak_customers.{{ adapter.quote('Email') }} = excluded_emails.email
     {%- if not var('deleted_products_as_discontinued', false) %}
         union all
         select
             'listrak_products' as feed,
-            listrak_products."Sku" as feed_key
+            listrak_products.{{ adapter.quote('Sku') }} as feed_key
         from {{ ref('listrak_products') }} as listrak_products
         inner join deleted_skus
-            on listrak_products."Sku" = deleted_skus.sku
+            on listrak_products.{{ adapter.quote('Sku') }} = deleted_skus.sku
     {%- endif %}
 
 )

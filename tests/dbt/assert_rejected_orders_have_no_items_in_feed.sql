@@ -17,9 +17,9 @@ order_rejects as (
 )
 
 select
-    order_items."OrderNumber",
-    order_items."Sku",
+    order_items.{{ adapter.quote('OrderNumber') }},
+    order_items.{{ adapter.quote('Sku') }},
     order_rejects.reject_reason
 from order_items
 inner join order_rejects
-    on order_items."OrderNumber" = order_rejects."OrderNumber"
+    on order_items.{{ adapter.quote('OrderNumber') }} = order_rejects.{{ adapter.quote('OrderNumber') }}

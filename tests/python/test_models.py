@@ -252,7 +252,8 @@ def test_manifest_declares_feeds_limits_and_required_columns_for_the_runner(plan
     limits, required = {}, set()
     for node in manifest.nodes.values():
         if node.resource_type == "test" and getattr(node, "test_metadata", None) and node.column_name:
-            key = (node.attached_node.split(".")[-1], node.column_name)
+            # Feed columns are `quote: true`: dbt records the column quoted for the target.
+            key = (node.attached_node.split(".")[-1], node.column_name.strip('"'))
             if node.test_metadata.name == "max_length":
                 limits[key] = node.test_metadata.kwargs["length"]
             elif node.test_metadata.name == "not_null":

@@ -36,7 +36,7 @@ not_candidates as (
 exclusions as (
 
     select
-        email as "Email",
+        email as {{ adapter.quote('Email') }},
         cast(customer_id as {{ dbt.type_string() }}) as source_id,
         cast('excluded' as {{ dbt.type_string() }}) as kind,
         cast(

@@ -39,8 +39,8 @@ own_rejects as (
         extra_checks=[
             {
                 'reason': 'invalid_quantity',
-                'condition': '"Quantity" < 1',
-                'detail': "'Quantity is ' || cast(\"Quantity\" as " ~ dbt.type_string() ~ ")",
+                'condition': adapter.quote('Quantity') ~ ' < 1',
+                'detail': "'Quantity is ' || cast(" ~ adapter.quote('Quantity') ~ " as " ~ dbt.type_string() ~ ")",
             },
         ]) }}
 
@@ -49,7 +49,7 @@ own_rejects as (
 rejected_orders as (
 
     select distinct
-        "OrderNumber",
+        {{ adapter.quote('OrderNumber') }},
         reject_reason
     from order_rejects
     where kind = 'quarantined'
@@ -59,8 +59,8 @@ rejected_orders as (
 items_of_rejected_orders as (
 
     select
-        order_items."OrderNumber",
-        order_items."Sku",
+        order_items.{{ adapter.quote('OrderNumber') }},
+        order_items.{{ adapter.quote('Sku') }},
         order_items.source_id,
         cast('quarantined' as {{ dbt.type_string() }}) as kind,
         case
@@ -68,19 +68,19 @@ items_of_rejected_orders as (
             else 'order_rejected'
         end as reject_reason,
         cast(null as {{ dbt.type_string() }}) as feed_column,
-        'order ' || order_items."OrderNumber"
+        'order ' || order_items.{{ adapter.quote('OrderNumber') }}
         || ' is rejected (' || rejected_orders.reject_reason || ')' as reject_detail
     from order_items
     inner join rejected_orders
-        on order_items."OrderNumber" = rejected_orders."OrderNumber"
+        on order_items.{{ adapter.quote('OrderNumber') }} = rejected_orders.{{ adapter.quote('OrderNumber') }}
 
 ),
 
 exclusions as (
 
     select
-        source_orders.order_number as "OrderNumber",
-        source_lines.sku as "Sku",
+        source_orders.order_number as {{ adapter.quote('OrderNumber') }},
+        source_lines.sku as {{ adapter.quote('Sku') }},
         source_lines.order_line_ids as source_id,
         cast('excluded' as {{ dbt.type_string() }}) as kind,
         cast(

@@ -26,7 +26,7 @@ rejects as (
 exclusions as (
 
     select
-        source_orders.order_number as "OrderNumber",
+        source_orders.order_number as {{ adapter.quote('OrderNumber') }},
         cast(source_orders.order_id as {{ dbt.type_string() }}) as source_id,
         cast('excluded' as {{ dbt.type_string() }}) as kind,
         cast(

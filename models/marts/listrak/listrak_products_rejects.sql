@@ -27,11 +27,12 @@ source_products as (
 
 rejects as (
 
+    {%- set sale_price, price = adapter.quote('SalePrice'), adapter.quote('Price') %}
     {{ listrak_rejects('listrak_products', 'products', ['Sku'], extra_checks=[
         {
             'reason': 'invalid_value',
-            'condition': '"SalePrice" > "Price" or "Price" < 0 or "SalePrice" < 0',
-            'detail': "'SalePrice ' || cast(\"SalePrice\" as " ~ dbt.type_string() ~ ") || ' / Price ' || cast(\"Price\" as " ~ dbt.type_string() ~ ") || ': negative or SalePrice above Price'",
+            'condition': sale_price ~ ' > ' ~ price ~ ' or ' ~ price ~ ' < 0 or ' ~ sale_price ~ ' < 0',
+            'detail': "'SalePrice ' || cast(" ~ sale_price ~ " as " ~ dbt.type_string() ~ ") || ' / Price ' || cast(" ~ price ~ " as " ~ dbt.type_string() ~ ") || ': negative or SalePrice above Price'",
         },
     ]) }}
 
@@ -73,7 +74,7 @@ classified as (
 exclusions as (
 
     select
-        sku as "Sku",
+        sku as {{ adapter.quote('Sku') }},
         cast(variant_id as {{ dbt.type_string() }}) as source_id,
         cast('excluded' as {{ dbt.type_string() }}) as kind,
         cast(reason as {{ dbt.type_string() }}) as reject_reason,

@@ -1,0 +1,209 @@
+"""Which engine a dbt target runs on, and the one switch between the embedded DuckDB file and a
+warehouse (PostgreSQL, Spark) reached through its dbt adapter.
+
+On DuckDB the marts are read where dbt built them. On any other target the marts (and their rejects
+models) are first copied, streamed in bulk, into a local DuckDB file, `<state_dir>/targets/<target>.duckdb`,
+under the same schema and table names; every later step (fingerprints, delivery state, gates,
+quarantine counts, the file writers) then runs unchanged on that copy. So the four files are written by
+one writer whatever the engine, and the delivery state stays local.
+
+The profile is read twice: as plain YAML for a target's `type` (no dbt import on the DuckDB path),
+and rendered by dbt's own renderer for a warehouse's credentials, which the adapter's connection
+manager opens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from runner.errors import ConfigError
+from runner.warehouse.sql import identifier
+
+#: The profile's targets this project knows how to read marts from (README "Run on your warehouse").
+ENGINES = ("duckdb", "postgres", "spark")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A dbt target as the runner needs it: its name and engine, and for a warehouse its credentials."""
+
+    name: str
+    engine: str
+    #: dbt's rendered Credentials (None for DuckDB, read lazily for the others).
+    credentials: Any = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.engine == "duckdb"
+
+    def describe(self) -> str:
+        """`target postgres (postgres at 127.0.0.1:5432, database feeds)`: never a password."""
+        creds = self.credentials
+        if creds is None:
+            return f"target {self.name} ({self.engine})"
+        if self.engine == "spark":
+            method = getattr(creds.method, "value", creds.method)
+            where = "a local Spark session" if method == "session" else f"{creds.host}:{creds.port} over {method}"
+            return f"target {self.name} (spark, {where}, schema {creds.schema})"
+        return f"target {self.name} ({self.engine} at {creds.host}:{creds.port}, database {creds.database})"
+
+    @property
+    def schema(self) -> str | None:
+        return None if self.credentials is None else str(self.credentials.schema)
+
+
+def _profile(project_dir: Path, profiles_dir: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+        profiles = yaml.safe_load((profiles_dir / "profiles.yml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the dbt profile in {profiles_dir}: {exc}") from None
+    name = str(project.get("profile") or "")
+    if name not in profiles:
+        raise ConfigError(f"{profiles_dir / 'profiles.yml'} has no profile {name!r} (dbt_project.yml profile:)")
+    return name, profiles[name]
+
+
+def resolve(project_dir: Path, profiles_dir: Path, target: str | None) -> Target:
+    """The target `target` (None: the profile's default) with its engine, credentials rendered for warehouses."""
+    profile_name, profile = _profile(project_dir, profiles_dir)
+    outputs = profile.get("outputs") or {}
+    name = target or str(profile.get("target") or "default")
+    if name not in outputs:
+        raise ConfigError(
+            f"dbt target {name!r} is not in profile {profile_name} ({profiles_dir / 'profiles.yml'}); "
+            f"choose one of: {', '.join(outputs)}"
+        )
+    engine = str(outputs[name].get("type"))
+    if engine not in ENGINES:
+        raise ConfigError(
+            f"dbt target {name!r} is of type {engine!r}; feeds reads marts from {', '.join(ENGINES)} "
+            "(README: Run on your warehouse)"
+        )
+    if engine == "duckdb":
+        return Target(name, engine)
+    return Target(name, engine, _credentials(profile_name, profile, name))
+
+
+def _credentials(profile_name: str, profile: dict[str, Any], target: str) -> Any:
+    """The target's credentials rendered as dbt renders profiles.yml (env_var and all)."""
+    from dbt.config.profile import Profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+    from dbt_common.exceptions import DbtBaseException
+
+    set_invocation_context(os.environ)
+    try:
+        name, data = Profile.render_profile(profile, profile_name, target, ProfileRenderer({}))
+        data.pop("threads", None)
+        return Profile._credentials_from_profile(data, profile_name, name)
+    except DbtBaseException as exc:
+        raise ConfigError(f"dbt target {target!r}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() not in ("Runtime Error", "Database Error")]
+    return lines[0] if lines else type(exc).__name__
+
+
+@contextlib.contextmanager
+def connection(target: Target) -> Iterator[Any]:
+    """The warehouse's DB-API connection, opened by its dbt adapter's connection manager (as dbt
+    itself connects: same credentials, SSL and retry settings). Failures name target, host and
+    database (exit 2); the password never appears."""
+    from dbt.adapters.contracts.connection import Connection
+    from dbt.adapters.factory import FACTORY
+    from dbt_common.exceptions import DbtBaseException
+
+    manager = FACTORY.get_adapter_class_by_name(target.engine).ConnectionManager
+    opened = Connection(type=target.engine, name="feeds", credentials=target.credentials)
+    try:
+        manager.open(opened)
+    except DbtBaseException as exc:
+        raise ConfigError(f"cannot connect to {target.describe()}: {_scrub(_first_line(exc), target)}") from None
+    if opened.handle is None or str(getattr(opened.state, "value", opened.state)) != "open":
+        raise ConfigError(f"cannot connect to {target.describe()}")
+    try:
+        yield opened.handle
+    finally:
+        with contextlib.suppress(Exception):
+            opened.handle.close()
+
+
+def _scrub(text: str, target: Target) -> str:
+    password = getattr(target.credentials, "password", None) or getattr(target.credentials, "token", None)
+    return text.replace(password, "***") if password else text
+
+
+def staging_file(state_dir: Path, target: Target) -> Path:
+    """The local DuckDB file a warehouse's marts are copied into for export."""
+    return state_dir / "targets" / f"{target.name}.duckdb"
+
+
+_RELATION = re.compile(r'"((?:[^"]|"")*)"\."((?:[^"]|"")*)"')
+
+
+def split_relation(relation: str) -> tuple[str, str]:
+    """`"schema"."name"` (as runner.warehouse.sql.relation writes it) -> (schema, name)."""
+    found = _RELATION.fullmatch(relation)
+    if not found:
+        raise ConfigError(f"cannot read the relation {relation}; expected \"schema\".\"name\"")
+    return found.group(1).replace('""', '"'), found.group(2).replace('""', '"')
+
+
+def stage_marts(target: Target, marts: list[str], others: list[str], state_dir: Path) -> Path:
+    """Copy the marts (and `others`, such as rejects models, when present) from the warehouse into the
+    local staging file under the same names; return that file. A missing mart is a ConfigError naming
+    it, as on DuckDB (runner.run.gates)."""
+    import duckdb
+
+    from runner.warehouse import postgres, spark
+    from runner.warehouse.connection import connect
+
+    path = staging_file(state_dir, target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (path, path.with_name(path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    duckdb.connect(str(path)).close()
+    relations = [split_relation(relation) for relation in dict.fromkeys(marts + others)]
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".copy-") as scratch, \
+            connection(target) as handle, connect(path) as duck:
+        copy_out = postgres.copy_out if target.engine == "postgres" else spark.copy_out
+        missing = copy_out(handle, relations, duck, Path(scratch), target.describe())
+    absent = [f"{schema}.{name}" for schema, name in missing if f"{identifier(schema)}.{identifier(name)}" in marts]
+    if absent:
+        raise ConfigError(
+            f"{target.describe()}: the mart{'s' if len(absent) > 1 else ''} {', '.join(absent)} "
+            f"{'do' if len(absent) > 1 else 'does'} not exist; build {'them' if len(absent) > 1 else 'it'} first "
+            f"(feeds build --target {target.name})"
+        )
+    return path
+
+
+def missing_tables(target: Target, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Those of the (schema, table) pairs the warehouse lacks (the raw tables a build reads)."""
+    from runner.warehouse import postgres, spark
+
+    with connection(target) as handle:
+        if target.engine == "postgres":
+            return postgres.missing_tables(handle, tables)
+        return spark.missing_tables(handle, tables)
+
+
+def load_demo(target: Target, duckdb_path: Path, schema: str, tables: list[str]) -> None:
+    """Bulk-load the demo raw tables of a local DuckDB file into the warehouse's `schema`."""
+    from runner.warehouse import postgres, spark
+    from runner.warehouse.connection import connect
+
+    with tempfile.TemporaryDirectory(dir=duckdb_path.parent, prefix=".load-") as scratch, \
+            connection(target) as handle, connect(duckdb_path) as duck:
+        load = postgres.load_tables if target.engine == "postgres" else spark.load_tables
+        load(handle, duck, schema, tables, Path(scratch))

@@ -1,0 +1,168 @@
+"""The project on a real PostgreSQL server (Debian's postgresql, started by the tests, password
+authentication): `feeds build --target postgres` passes every model, seed, data test and unit
+test; `feeds run --target postgres` writes the same four files, byte for byte, with the same run
+counts as the DuckDB golden run (test_golden.GOLDEN, same seed, clock and --date); the delivery
+state works there; demo data loads in bulk; connection problems are exit 2 naming the target.
+
+One server and one build per session. Without PostgreSQL the tests skip, unless
+FEEDS_REQUIRE_TARGETS is set (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_golden import AS_OF, COUNTED, DATE, GOLDEN
+from warehouse_servers import PostgresServer, free_port, postgres_missing_reason, required
+from workspace import REPO, Workspace
+
+from runner.warehouse import target as targets
+from runner.warehouse.demo import TABLES, generate
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    reason = postgres_missing_reason()
+    if reason:
+        if required():
+            pytest.fail(f"FEEDS_REQUIRE_TARGETS is set but PostgreSQL cannot run: {reason}")
+        pytest.skip(reason)
+    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    try:
+        server.start()
+    except (subprocess.SubprocessError, OSError, RuntimeError) as exc:
+        detail = getattr(exc, "stderr", "") or str(exc)
+        if required():
+            pytest.fail(f"FEEDS_REQUIRE_TARGETS is set but PostgreSQL did not start: {detail}")
+        pytest.skip(f"PostgreSQL did not start: {detail}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def golden_on_postgres(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The golden demo store (orders=600, seed=11, AS_OF) in PostgreSQL, built once with unit tests,
+    and `feeds run --skip-build --date DATE` delivered from it."""
+    space = Workspace(tmp_path_factory.mktemp("pg-golden"), generate_data=False)
+    local = space.root / "demo.duckdb"
+    generate(local, orders=600, seed=11, as_of=AS_OF)
+    with environment(postgres.env()):
+        targets.load_demo(targets.resolve(REPO, REPO / "profiles", "postgres"), local, "shopify", list(TABLES))
+    built = space.feeds("build", "--target", "postgres", env=postgres.env())
+    assert built.returncode == 0, built.stdout + built.stderr
+    ran = space.feeds("run", "--skip-build", "--target", "postgres", "--date", DATE, "--json", env=postgres.env())
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return space
+
+
+def _records(space: Workspace) -> list[dict]:
+    paths = sorted((space.root / "state" / "runs").glob("*.json"))
+    return [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+
+
+def test_build_on_postgres_passes_models_tests_and_unit_tests(golden_on_postgres: Workspace) -> None:
+    (build,) = [record for record in _records(golden_on_postgres) if record["command"] == "build"]
+    assert build["dbt"]["success"], build["dbt"]
+    counts = build["dbt"]["counts"]
+    # Every kind of node ran on PostgreSQL: models, seeds, data tests and unit tests.
+    assert counts.get("pass", 0) + counts.get("success", 0) > 150, counts
+    assert not counts.get("error") and not counts.get("fail"), counts
+
+
+def test_postgres_writes_the_duckdb_files_byte_for_byte(golden_on_postgres: Workspace) -> None:
+    (run,) = [record for record in _records(golden_on_postgres) if record["command"] == "run"]
+    found = {}
+    for name, entry in run["feeds"].items():
+        found[name] = {key: entry[key] for key in COUNTED} | {"file": Path(entry["remote_path"]).name}
+    # Same rows, same bytes (sha256), same quarantine, exclusion and truncation counts as DuckDB.
+    assert found == GOLDEN, json.dumps(found, indent=2, sort_keys=True)
+
+
+def test_delta_state_works_on_postgres(golden_on_postgres: Workspace, postgres: PostgresServer) -> None:
+    space = golden_on_postgres
+    again = space.feeds("run", "--skip-build", "--target", "postgres", "--date", "2026-01-16", "--json",
+                        env=postgres.env())
+    assert again.returncode == 0, again.stdout + again.stderr
+    feeds = json.loads(again.stdout)["run"]["feeds"]
+    # Nothing changed since the first delivery: the delta feeds send no row, the full feed all.
+    assert {name: feed["rows"] for name, feed in feeds.items()} == {
+        "orders": 0, "order_items": 0, "customers": 0, "products": GOLDEN["products"]["rows"]}
+    # The delivery state is local, beside the run records, not in the warehouse.
+    assert (space.root / "state" / "state.duckdb").is_file()
+
+
+def test_demo_data_loads_postgres_in_bulk(postgres: PostgresServer, tmp_path: Path) -> None:
+    postgres.psql("create database demo_cli")
+    env = {**postgres.env(), "PGDATABASE": "demo_cli"}
+    space = Workspace(tmp_path / "demo", generate_data=False)
+    loaded = space.feeds("demo-data", "--orders", "300", "--seed", "3", "--target", "postgres", env=env)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "target postgres" in loaded.stdout and "database demo_cli" in loaded.stdout
+    rows = subprocess.run(["psql", "-At", "-c", 'select count(*) from shopify."order"'], env={**os.environ, **env},
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert rows == "300"
+    # Loaded with COPY, not row by row: PostgreSQL's statistics count no single-row inserts.
+    inserts = subprocess.run(
+        ["psql", "-At", "-c", "select coalesce(sum(n_tup_ins), 0) from pg_stat_user_tables where schemaname = 'shopify'"],
+        env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout.strip()
+    assert int(inserts) > 300
+
+
+def test_connection_problems_name_target_host_and_database(postgres: PostgresServer, tmp_path: Path) -> None:
+    space = Workspace(tmp_path / "errors", generate_data=False)
+    wrong_password = {**postgres.env(), "PGPASSWORD": "not-the-password-42"}
+    result = space.feeds("build", "--target", "postgres", env=wrong_password)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert f"target postgres (postgres at 127.0.0.1:{postgres.port}, database feeds)" in output, output
+    assert "password authentication failed" in output
+    assert "not-the-password-42" not in output and "Traceback" not in output
+
+    unreachable = {**postgres.env(), "PGPORT": str(free_port())}
+    result = space.feeds("export", "--target", "postgres", env=unreachable)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "cannot connect to target postgres" in output and "database feeds" in output, output
+    assert "Traceback" not in output
+
+
+def test_missing_schema_and_missing_marts_are_named(postgres: PostgresServer, tmp_path: Path) -> None:
+    postgres.psql("create database empty_store")
+    env = {**postgres.env(), "PGDATABASE": "empty_store"}
+    space = Workspace(tmp_path / "empty", generate_data=False)
+    built = space.feeds("build", "--target", "postgres", env=env)
+    output = built.stdout + built.stderr
+    assert built.returncode == 2, output
+    assert "database empty_store" in output and "schema 'shopify' (dbt var shopify_schema) has none" in output, output
+
+    exported = space.feeds("export", "--target", "postgres", env=env)
+    output = exported.stdout + exported.stderr
+    assert exported.returncode == 2, output
+    assert "listrak.listrak_orders" in output and "feeds build --target postgres" in output, output
+    assert "Traceback" not in output
+
+
+def test_check_connects_to_postgres_and_finds_the_marts(golden_on_postgres: Workspace, postgres: PostgresServer) -> None:
+    checked = golden_on_postgres.feeds("check", "--no-destination", "--target", "postgres", env=postgres.env())
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"ok  target postgres (postgres at 127.0.0.1:{postgres.port}, database feeds): connected" in checked.stdout

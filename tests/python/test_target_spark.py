@@ -1,0 +1,89 @@
+"""The project on Apache Spark (pyspark from PyPI, Java 17, dbt-spark `method: session`): `feeds
+build --target spark` passes every model, seed, data test and unit test, and `feeds run --target
+spark` writes the same four files, byte for byte, with the same run counts as the DuckDB golden run.
+
+A session lives in the process that opens it, and the local (Derby) metastore admits one process at
+a time: every step runs as its own `feeds` process, in order, on one warehouse folder per session,
+built once. Without Java or pyspark the tests skip, unless FEEDS_REQUIRE_TARGETS is set (CI).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_golden import AS_OF, COUNTED, DATE, GOLDEN
+from warehouse_servers import required, spark_missing_reason
+from workspace import Workspace, clean_environment
+
+#: Loads the golden demo store (fixed clock) into Spark the way `feeds demo-data --target spark` does.
+_LOAD = """
+import sys
+from datetime import datetime
+from pathlib import Path
+from runner.warehouse import target as targets
+from runner.warehouse.demo import TABLES, generate
+local = Path(sys.argv[1])
+generate(local, orders=600, seed=11, as_of=datetime.fromisoformat(sys.argv[2]))
+targets.load_demo(targets.resolve(Path(sys.argv[3]), Path(sys.argv[3]) / "profiles", "spark"), local, "shopify", list(TABLES))
+"""
+
+
+def spark_env(root: Path) -> dict[str, str]:
+    return {
+        "FEEDS_SPARK_WAREHOUSE": str(root / "spark-warehouse"),
+        "FEEDS_SPARK_METASTORE": str(root / "metastore_db"),
+        "FEEDS_SPARK_DRIVER_MEMORY": "1g",
+    }
+
+
+@pytest.fixture(scope="session")
+def golden_on_spark(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, dict[str, str]]:
+    reason = spark_missing_reason()
+    if reason:
+        if required():
+            pytest.fail(f"FEEDS_REQUIRE_TARGETS is set but Spark cannot run: {reason}")
+        pytest.skip(reason)
+    space = Workspace(tmp_path_factory.mktemp("spark-golden"), generate_data=False)
+    env = spark_env(space.root)
+    repo = Path(__file__).resolve().parents[2]
+    loaded = subprocess.run(
+        [sys.executable, "-c", _LOAD, str(space.root / "demo.duckdb"), AS_OF.isoformat(), str(repo)],
+        cwd=space.root, env={**clean_environment(), **env}, capture_output=True, text=True, timeout=600, check=False,
+    )
+    if loaded.returncode != 0:
+        message = f"Spark did not start or load: {loaded.stderr[-2000:]}"
+        if required():
+            pytest.fail(message)
+        pytest.skip(message)
+    built = space.feeds("build", "--target", "spark", env=env)
+    assert built.returncode == 0, built.stdout + built.stderr[-5000:]
+    ran = space.feeds("run", "--skip-build", "--target", "spark", "--date", DATE, "--json", env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr[-5000:]
+    return space, env
+
+
+def _records(space: Workspace) -> list[dict]:
+    paths = sorted((space.root / "state" / "runs").glob("*.json"))
+    return [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+
+
+def test_build_on_spark_passes_models_tests_and_unit_tests(golden_on_spark: tuple[Workspace, dict[str, str]]) -> None:
+    space, _ = golden_on_spark
+    (build,) = [record for record in _records(space) if record["command"] == "build"]
+    assert build["dbt"]["success"], build["dbt"]
+    counts = build["dbt"]["counts"]
+    assert counts.get("pass", 0) + counts.get("success", 0) > 150, counts
+    assert not counts.get("error") and not counts.get("fail"), counts
+
+
+def test_spark_writes_the_duckdb_files_byte_for_byte(golden_on_spark: tuple[Workspace, dict[str, str]]) -> None:
+    space, _ = golden_on_spark
+    (run,) = [record for record in _records(space) if record["command"] == "run"]
+    found = {}
+    for name, entry in run["feeds"].items():
+        found[name] = {key: entry[key] for key in COUNTED} | {"file": Path(entry["remote_path"]).name}
+    assert found == GOLDEN, json.dumps(found, indent=2, sort_keys=True)
