@@ -23,7 +23,7 @@ from runner.hashing import hash_file
 if TYPE_CHECKING:
     from runner.deliver import DeliveryResult
 
-_RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
+_RUN_ID = re.compile(r"\d{8}T\d{6}(\d{3})?Z-[0-9a-f]{4}")  # milliseconds since 2026-12 (older ids have none)
 
 
 @dataclass
@@ -114,9 +114,13 @@ class RunRecord:
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    """Sortable and unique: UTC time plus a random suffix, e.g. 20261128T211500Z-3fa9."""
+    """Sortable and unique: UTC time to the millisecond plus a random suffix, e.g. 20261128T211500042Z-3fa9.
+
+    The milliseconds keep runs started within one second (a `feeds sample` right after a `feeds
+    run`) in the order they started: history, and the "last run with files" that `feeds upload`
+    resends, read the records in run id order."""
     now = now or datetime.now(timezone.utc)
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
 
 
 def utc_now() -> str:
