@@ -4,7 +4,8 @@ Delivery moves files; it never imports dbt or DuckDB. Every destination implemen
 :class:`Destination`, so a new one (FTPS, object storage) is one new module (its settings model,
 variables, secrets and factory in a `registry.Protocol`) plus one line in `registry._builtin`.
 A network protocol reuses `retry.ConnectionPool` and `retry.Retrier` by supplying connect and
-classify. The destination owns the concurrency of its deliveries (`submit`, `deliver_all`).
+classify, and `remote.RemoteDestination` (paths, lookups, moves, clean-up after a failure) by
+supplying the primitives on one session. The destination owns the concurrency of its deliveries (`submit`, `deliver_all`).
 A destination must make each file appear under its final name atomically: a reader of the
 destination never sees a partial file under the final name.
 

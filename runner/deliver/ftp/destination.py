@@ -29,11 +29,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from runner.deliver import Delivered, Destination, Digest, ProgressCallback, Upload, aside_name, part_name
+from runner.deliver import Delivered, Digest, ProgressCallback, Upload, aside_name, part_name
 from runner.deliver.ftp.session import Connector, Session, classify
 from runner.deliver.ftp.settings import FtpDestinationSettings
+from runner.deliver.remote import RemoteDestination
 from runner.deliver.retry import ConnectionPool, Retrier
-from runner.errors import AuthenticationError, CertificateError, DeliveryError, FeedsError
+from runner.errors import AuthenticationError, CertificateError, DeliveryError
 from runner.faults import checkpoint
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ BLOCK = 1024 * 1024
 HASH_LAG = 4
 
 
-class FtpDestination(Destination):
+class FtpDestination(RemoteDestination[Session]):
     """Deliver into a directory on an FTP or FTPS server."""
 
     kind = "ftp"
@@ -68,10 +69,6 @@ class FtpDestination(Destination):
             self._pool, self._classify, retries=settings.retries, backoff=settings.backoff, sleep=sleep
         )
 
-    @property
-    def connection_attempts(self) -> int:
-        return self._connector.attempts
-
     # -- the Destination interface ---------------------------------------------------------
 
     def describe(self) -> str:
@@ -87,9 +84,6 @@ class FtpDestination(Destination):
             )
         directory = self._remote_dir()
         self._retrying(f"look up remote directory {directory}", lambda session, _: self._ensure_remote_dir(session))
-
-    def close(self) -> None:
-        self._pool.close()
 
     def deliver_one(self, upload: Upload, progress: ProgressCallback | None = None) -> Delivered:
         """Store one file under a temporary name, verify its size, rename it; return the final path and
@@ -139,45 +133,12 @@ class FtpDestination(Destination):
             raise
         return Delivered(final, digest.hexdigest())
 
-    def exists(self, remote_name: str) -> bool:
-        final = self._remote_path(remote_name)
-        aside = self._remote_path(aside_name(remote_name))
-
-        def look(session: Session, _attempt: int) -> bool:
-            return self._exists(session, final) or self._exists(session, aside)
-
-        return self._retrying(f"look up {final}", look)
-
-    def names(self) -> list[str]:
-        directory = self._remote_dir()
-        return self._retrying(f"list remote directory {directory}", lambda session, _: self._names(session, directory))
-
-    def remove(self, name: str) -> None:
-        path = self._remote_path(name)
-        self._retrying(f"remove {path}", lambda session, _: self._remove_if_present(session, path))
-
-    def rename(self, source: str, target: str) -> None:
-        old, new = self._remote_path(source), self._remote_path(target)
-        self._retrying(f"rename {old} to {new}", lambda session, attempt: self._move(session, attempt, old, new))
-
     def check(self) -> list[str]:
         from runner.deliver.ftp.check import report
 
         return self._retrying(f"check remote directory {self._remote_dir()}", lambda session, _: report(self, session))
 
     # -- paths and directories ---------------------------------------------------------------
-
-    def _resolve(self, path: Path) -> Path:
-        path = Path(path).expanduser()
-        return path if path.is_absolute() else self.project_dir / path
-
-    def _remote_dir(self) -> str:
-        return self.settings.remote_dir.rstrip("/") or "/"
-
-    def _remote_path(self, name: str) -> str:
-        if "/" in name or name in ("", ".", ".."):
-            raise DeliveryError(f"remote file name {name!r} must be a plain file name without '/'")
-        return str(PurePosixPath(self._remote_dir()) / name)
 
     def _is_dir(self, session: Session, path: str) -> bool:
         client = session.client
@@ -285,7 +246,7 @@ class FtpDestination(Destination):
     def _exists(self, session: Session, path: str) -> bool:
         return self._size(session, path) is not None
 
-    def _names(self, session: Session, directory: str) -> list[str]:
+    def _list(self, session: Session, directory: str) -> list[str]:
         client = session.client
         try:
             if "MLST" in session.features:
@@ -293,12 +254,6 @@ class FtpDestination(Destination):
             return [PurePosixPath(name).name for name in client.nlst(directory)]
         finally:
             client.voidcmd("TYPE I")  # the listing switched to ASCII; SIZE and STOR need binary
-
-    def _remove_if_present(self, session: Session, path: str) -> bool:
-        if not self._exists(session, path):
-            return False
-        session.client.delete(path)
-        return True
 
     def _move(self, session: Session, attempt: int, source: str, target: str) -> None:
         if attempt and not self._exists(session, source) and self._exists(session, target):
@@ -359,35 +314,11 @@ class FtpDestination(Destination):
         )
         checkpoint("remove-old")
 
-    def _remove_quietly(self, session: Session, path: str) -> None:
-        try:
-            if session.alive():
-                self._remove_if_present(session, path)
-        except Exception as exc:  # noqa: BLE001  the next delivery removes it
-            log.warning("could not remove %s on %s (%s); the next delivery will", path, self.settings.host, exc)
+    def _delete(self, session: Session, path: str) -> None:
+        session.client.delete(path)
 
-    def _cleanup_after_failure(self, temporary: str, final: str, aside: str) -> None:
-        """After a failed delivery, once: put a file moved aside back if nothing replaced it, and remove
-        the temporary file. What this cannot do, the next delivery's `tidy` does."""
-        host = self.settings.host
-        try:
-            session = self._pool.acquire()
-        except FeedsError as exc:
-            log.warning("could not clean up %s on %s after the failed delivery (%s); the next delivery will",
-                        final, host, exc)
-            return
-        try:
-            if not self._exists(session, final) and self._exists(session, aside):
-                session.client.rename(aside, final)
-                log.warning("put the waiting file %s back from %s on %s after the failed delivery", final, aside, host)
-            if self._remove_if_present(session, temporary):
-                log.info("removed %s after the failed delivery", temporary)
-        except Exception as exc:  # noqa: BLE001  the delivery's own error is the one to report
-            log.warning("could not clean up %s on %s after the failed delivery (%s); the next delivery will",
-                        final, host, self._classify(exc, session, "clean up"))
-            session.close()
-            return
-        self._pool.release(session)
+    def _rename_now(self, session: Session, source: str, target: str) -> None:
+        session.client.rename(source, target)
 
     def _classify(self, exc: BaseException, session: Session | None, what: str) -> DeliveryError:
         return classify(self.settings, exc, session, what)

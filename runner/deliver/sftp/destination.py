@@ -35,13 +35,14 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from runner.deliver import Delivered, Destination, Digest, ProgressCallback, Upload, aside_name, part_name
+from runner.deliver import Delivered, Digest, ProgressCallback, Upload, aside_name, part_name
+from runner.deliver.remote import RemoteDestination
 from runner.deliver.retry import ConnectionPool, Retrier
 from runner.deliver.sftp import hostkeys
 from runner.deliver.sftp.session import Connector, Session, classify
 from runner.deliver.sftp.settings import SftpDestinationSettings
 from runner.deliver.sftp.wire import Tuning, resume_offset, upload_file
-from runner.errors import AuthenticationError, DeliveryError, FeedsError, HostKeyError
+from runner.errors import AuthenticationError, DeliveryError, HostKeyError
 from runner.faults import checkpoint
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 POSIX_RENAME = "posix-rename@openssh.com"
 
 
-class SftpDestination(Destination):
+class SftpDestination(RemoteDestination[Session]):
     """Deliver into a directory on an SFTP server."""
 
     kind = "sftp"
@@ -74,11 +75,6 @@ class SftpDestination(Destination):
             self._pool, self._classify, retries=settings.retries, backoff=settings.backoff, sleep=sleep
         )
 
-    @property
-    def connection_attempts(self) -> int:
-        """Connection attempts made so far (each TCP connect counts); shown in logs and tests."""
-        return self._connector.attempts
-
     # -- the Destination interface ---------------------------------------------------------
 
     def describe(self) -> str:
@@ -88,9 +84,6 @@ class SftpDestination(Destination):
     def open(self) -> None:
         directory = self._remote_dir()
         self._retrying(f"look up remote directory {directory}", lambda session, _: self._ensure_remote_dir(session))
-
-    def close(self) -> None:
-        self._pool.close()
 
     def check(self) -> list[str]:
         return self._retrying(f"check remote directory {self._remote_dir()}", lambda session, _: self._check(session))
@@ -169,43 +162,6 @@ class SftpDestination(Destination):
                 self._cleanup_after_failure(temporary, final, aside)
             raise
         return Delivered(final, digest.hexdigest())
-
-    def exists(self, remote_name: str) -> bool:
-        """Whether a file of this final name is waiting in the remote directory now (e.g. not yet
-        picked up), or moved aside by a replace that did not finish (``.NAME.old``)."""
-        final = self._remote_path(remote_name)
-        aside = self._remote_path(aside_name(remote_name))
-
-        def look(session: Session, _attempt: int) -> bool:
-            return self._exists(session, final) or self._exists(session, aside)
-
-        return self._retrying(f"look up {final}", look)
-
-    def names(self) -> list[str]:
-        directory = self._remote_dir()
-        return self._retrying(f"list remote directory {directory}", lambda session, _: session.sftp.listdir(directory))
-
-    def remove(self, name: str) -> None:
-        path = self._remote_path(name)
-        self._retrying(f"remove {path}", lambda session, _: self._remove_if_present(session, path))
-
-    def rename(self, source: str, target: str) -> None:
-        old, new = self._remote_path(source), self._remote_path(target)
-        self._retrying(f"rename {old} to {new}", lambda session, attempt: self._move(session, attempt, old, new))
-
-    # -- paths and directories ---------------------------------------------------------------
-
-    def _resolve(self, path: Path) -> Path:
-        path = Path(path).expanduser()
-        return path if path.is_absolute() else self.project_dir / path
-
-    def _remote_dir(self) -> str:
-        return self.settings.remote_dir.rstrip("/") or "/"
-
-    def _remote_path(self, name: str) -> str:
-        if "/" in name or name in ("", ".", ".."):
-            raise DeliveryError(f"remote file name {name!r} must be a plain file name without '/'")
-        return str(PurePosixPath(self._remote_dir()) / name)
 
     def _ensure_remote_dir(self, session: Session) -> None:
         directory = self._remote_dir()
@@ -303,13 +259,6 @@ class SftpDestination(Destination):
             return False
         return True
 
-    def _remove_if_present(self, session: Session, path: str) -> bool:
-        """Remove `path` if it is there (so repeating it after a lost answer is harmless)."""
-        if not self._exists(session, path):
-            return False
-        session.sftp.remove(path)
-        return True
-
     def _move(self, session: Session, attempt: int, source: str, target: str, *, atomic: bool = False) -> None:
         """Rename `source` to `target` (plain SFTP rename refuses to overwrite; `atomic` replaces)."""
         if attempt and not self._exists(session, source) and self._exists(session, target):
@@ -319,35 +268,14 @@ class SftpDestination(Destination):
         else:
             session.sftp.rename(source, target)
 
-    def _remove_quietly(self, session: Session, path: str) -> None:
-        try:
-            if session.alive():
-                self._remove_if_present(session, path)
-        except Exception as exc:  # noqa: BLE001  the next delivery removes it
-            log.warning("could not remove %s on %s (%s); the next delivery will", path, self.settings.host, exc)
+    def _delete(self, session: Session, path: str) -> None:
+        session.sftp.remove(path)
 
-    def _cleanup_after_failure(self, temporary: str, final: str, aside: str) -> None:
-        """After a failed delivery, once: put a file moved aside back if nothing replaced it, and
-        remove the temporary file. What this cannot do, the next delivery's `tidy` does."""
-        host = self.settings.host
-        try:
-            session = self._pool.acquire()
-        except FeedsError as exc:
-            log.warning("could not clean up %s on %s after the failed delivery (%s); the next delivery will",
-                        final, host, exc)
-            return
-        try:
-            if not self._exists(session, final) and self._exists(session, aside):
-                session.sftp.rename(aside, final)
-                log.warning("put the waiting file %s back from %s on %s after the failed delivery", final, aside, host)
-            if self._remove_if_present(session, temporary):
-                log.info("removed %s after the failed delivery", temporary)
-        except Exception as exc:  # noqa: BLE001  the delivery's own error is the one to report
-            log.warning("could not clean up %s on %s after the failed delivery (%s); the next delivery will",
-                        final, host, self._classify(exc, session, "clean up"))
-            session.close()
-            return
-        self._pool.release(session)
+    def _list(self, session: Session, directory: str) -> list[str]:
+        return session.sftp.listdir(directory)
+
+    def _rename_now(self, session: Session, source: str, target: str) -> None:
+        session.sftp.rename(source, target)
 
     def _classify(self, exc: BaseException, session: Session | None, what: str) -> DeliveryError:
         return classify(self.settings, exc, session, what)
