@@ -11,9 +11,10 @@ import os
 import re
 import secrets
 import socket
+import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -119,8 +120,15 @@ def new_run_id(now: datetime | None = None) -> str:
     The milliseconds keep runs started within one second (a `feeds sample` right after a `feeds
     run`) in the order they started: history, and the "last run with files" that `feeds upload`
     resends, read the records in run id order."""
-    now = now or datetime.now(timezone.utc)
+    if now is None:
+        with _ID_LOCK:  # within one process, ids also follow one another when started in the same millisecond
+            now = max(datetime.now(timezone.utc), _LAST_ID_TIME[0] + timedelta(milliseconds=1))
+            _LAST_ID_TIME[0] = now
     return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
+
+
+_ID_LOCK = threading.Lock()
+_LAST_ID_TIME = [datetime.min.replace(tzinfo=timezone.utc)]
 
 
 def utc_now() -> str:
