@@ -2,7 +2,15 @@
 -- PascalCase names). Test orders and deleted orders are left out here and appear nowhere.
 -- Rows that cannot meet the contract are quarantined by listrak_orders_rejects; the rest
 -- become listrak_orders.
+{{ config(**feeds_incremental('order_id')) }}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 orders as (
 
@@ -19,6 +27,9 @@ status_codes as (
 order_lines as (
 
     select * from {{ ref('int_order_lines_merged') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changes)
+    {%- endif %}
 
 ),
 
@@ -44,7 +55,12 @@ real_orders as (
 
     select *
     from orders
-    where not is_test and not is_deleted
+    where
+        not is_test
+        and not is_deleted
+        {%- if is_incremental() %}
+        and order_id in (select order_id from changes)
+        {%- endif %}
 
 ),
 
@@ -86,7 +102,8 @@ final as (
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta3') }},
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta4') }},
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta5') }},
-        cast(real_orders.order_id as {{ dbt.type_string() }}) as source_id
+        cast(real_orders.order_id as {{ dbt.type_string() }}) as source_id,
+        real_orders.order_id
     from real_orders
     left join quantities
         on real_orders.order_id = quantities.order_id
@@ -107,4 +124,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', 'changes') }}

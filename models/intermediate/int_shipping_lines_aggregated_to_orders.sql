@@ -1,10 +1,21 @@
 -- Shipping method and shipping total per order. The method is that of the order's first shipping
 -- line; the total is what the customer paid for shipping, after shipping discounts.
+{{ config(**feeds_incremental('order_id')) }}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 shipping_lines as (
 
     select * from {{ ref('int_order_shipping_lines_conformed') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changes)
+    {%- endif %}
 
 ),
 
@@ -42,4 +53,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', 'changes') }}
