@@ -10,7 +10,7 @@ Operations are drawn by hypothesis as plain tuples naming what to do and small i
 slice's own entities (taken modulo how many exist), so every drawn operation applies to whatever
 state the slice has reached. Every row an operation writes gets `_fivetran_synced` of the step,
 as Fivetran stamps the rows of a sync, except the late-arriving rows, stamped before the previous
-build's newest row (within any sensible lookback window).
+build's newest row but within the project's lookback window (var incremental_lookback_hours).
 
 Rows are upserted as Fivetran merges them: delete by key, insert. Only the columns in `COLUMNS`
 are set; every other column is copied from one demo row of the same table, so the slices look like
@@ -160,22 +160,26 @@ def pick(items: list[int], index: int) -> int | None:
 class World:
     """The rows the slices own, the changes of the current step, and the step's clock."""
 
-    def __init__(self, slices: int, start: datetime, collections: list[int]) -> None:
+    def __init__(self, slices: int, start: datetime, collections: list[int], lookback: timedelta) -> None:
         self.start = start
         self.collections = collections
+        # Runs further apart than the lookback window, so a build recomputes what changed rather than
+        # everything of the last hours; late rows land within the window, before the previous run's
+        # newest row (without a window, a quarter of an hour before it).
+        self.gap = lookback + timedelta(hours=1)
+        self.lateness = lookback / 2 if lookback else timedelta(minutes=15)
         self.rows: dict[str, dict[tuple, dict[str, Any]]] = {table: {} for table in COLUMNS}
         self.changed: dict[str, set[tuple]] = {table: set() for table in COLUMNS}
         self.invalid: dict[str, set[int]] = {name: set() for name in INVALID_CAPS}
         self.slices = [Slice(number) for number in range(slices)]
         self.step = 0
 
-    # The clock: the base rows are synced at `start`, step k at start + 5k minutes, and a late row
-    # 15 minutes before the previous step's newest row, i.e. after the previous build had run.
+    # The clock: the base rows are synced at `start`, the rows of step k one gap later each.
     def now(self) -> datetime:
-        return self.start + timedelta(minutes=5 * self.step)
+        return self.start + self.gap * self.step
 
     def late(self) -> datetime:
-        return self.start + timedelta(minutes=5 * (self.step - 1) - 15)
+        return self.start + self.gap * (self.step - 1) - self.lateness
 
     def put(self, table: str, row: dict[str, Any], synced: datetime | None = None) -> dict[str, Any]:
         row = {**row, "_fivetran_synced": synced or self.now()}

@@ -14,14 +14,16 @@ their operations, the seed and the step, to be replayed with FEEDS_PROPERTY_SEED
 FEEDS_PROPERTY_SEQUENCES, FEEDS_PROPERTY_STEPS). Shrinking is impossible across one shared build,
 so the report names the smallest diverging sequence instead.
 
-`test_a_broken_incremental_model_is_caught` shows the comparison can fail: a copy of the project
-whose Orders mart keeps rows that left the feed must be reported.
+`test_a_broken_incremental_build_is_caught` shows the comparison can fail: in a copy of the
+project whose Orders mart keeps the rows that left the feed, or whose lookback window is zero, the
+divergence must be reported and traced to the sequences that caused it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from incremental_world import OPERATION_NAMES, World, prepare_raw, sequences, slices_in, write_changes
@@ -66,7 +69,8 @@ def draw_sequences(count: int, steps: int, seed_value: int) -> list[list[list[tu
     drawn: list[list[list[tuple]]] = []
 
     @seed(seed_value)
-    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+    # derandomize off even under CI's settings profile: the seed alone decides the sequences.
+    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate], derandomize=False,
               suppress_health_check=list(HealthCheck))
     @given(sequences(steps))
     def collect(sequence: list[list[tuple]]) -> None:
@@ -75,6 +79,12 @@ def draw_sequences(count: int, steps: int, seed_value: int) -> list[list[list[tu
     collect()
     assert len(drawn) >= count, f"hypothesis drew only {len(drawn)} of {count} sequences"
     return drawn[:count]
+
+
+def lookback_of(project: Path) -> timedelta:
+    """The project's var incremental_lookback_hours (none: the models are not incremental)."""
+    variables = yaml.safe_load((project / "dbt_project.yml").read_text(encoding="utf-8")).get("vars") or {}
+    return timedelta(hours=float(variables.get("incremental_lookback_hours") or 0))
 
 
 @cache
@@ -95,7 +105,8 @@ class Side:
     def duckdb(self) -> Path:
         return self.root / "feeds.duckdb"
 
-    def run(self, run_date: str) -> tuple[int, str]:
+    def run(self, run_date: str) -> tuple[int, str, dict[str, str]]:
+        """Run `feeds run`: its exit code, how it ended, and how it built each incremental model."""
         args = ["run", "--json", "--date", run_date]
         if self.full:
             if cli_has_full_refresh():
@@ -107,12 +118,15 @@ class Side:
         try:
             record = json.loads(result.stdout)["run"]
         except (ValueError, KeyError, TypeError):
-            return result.returncode, result.stderr[-2000:]
-        failures = [failure.get("name", failure) for failure in (record.get("dbt") or {}).get("failures") or []]
-        return result.returncode, f"{record['status']} {record.get('error') or ''} {failures or ''}".strip()
+            return result.returncode, result.stderr[-2000:], {}
+        dbt = record.get("dbt") or {}
+        failures = [failure.get("name", failure) for failure in dbt.get("failures") or []]
+        modes = {model: entry.get("mode", "") for model, entry in (dbt.get("incremental") or {}).items()}
+        return result.returncode, f"{record['status']} {record.get('error') or ''} {failures or ''}".strip(), modes
 
     def _drop_models(self) -> None:
         # Every relation dbt built (all but the raw schema): the next build starts from nothing.
+        # Only where the CLI has no --full-refresh, i.e. before the models were incremental.
         with duckdb.connect(str(self.duckdb)) as connection:
             for kind, catalog in (("view", "duckdb_views()"), ("table", "duckdb_tables()")):
                 for schema, name in connection.execute(
@@ -162,22 +176,21 @@ class Experiment:
         self.steps = len(plan[0])
         self.sides = [Side(root / "inc", full=False), Side(root / "full", full=True)]
         self.run_date = datetime.now(UTC).date().isoformat()
-        # Synced times in the recent past, so no window measured from the wall clock misses them.
-        start = datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        lookback = lookback_of(project)
+        # Every synced time in the past, so no window measured from the wall clock misses a row.
+        start = (datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+                 - (lookback + timedelta(hours=1)) * (self.steps + 1))
         inc = self.sides[0]
         inc.root.mkdir(parents=True)
         generate(inc.duckdb, orders=demo_orders, seed=SEED, as_of=start)
         with duckdb.connect(str(inc.duckdb)) as connection:
             self.templates = prepare_raw(connection)
             collections = [row[0] for row in connection.execute("select id from shopify.collection order by id").fetchall()]
-        self.world = World(len(plan), start, collections)
+        self.world = World(len(plan), start, collections, lookback)
         self.world.create_base()
         with duckdb.connect(str(inc.duckdb)) as connection:
             write_changes(connection, self.world.take_changes(), self.templates)
-        self.sides[1].root.mkdir(parents=True)
-        shutil.copyfile(inc.duckdb, self.sides[1].duckdb)
-        for side in self.sides:
-            (side.root / "feeds.yml").write_text(CONFIG.format(project=project), encoding="utf-8")
+        (inc.root / "feeds.yml").write_text(CONFIG.format(project=project), encoding="utf-8")
 
     def apply_step(self, step: int) -> None:
         self.world.step = step
@@ -192,8 +205,14 @@ class Experiment:
     def build_and_compare(self) -> list[Divergence]:
         outcomes = [side.run(self.run_date) for side in self.sides]
         divergences = []
-        if outcomes[0] != outcomes[1] or outcomes[0][0] != 0:
-            divergences.append(Divergence("exit codes", [repr(outcomes[0])], [repr(outcomes[1])]))
+        if outcomes[0][:2] != outcomes[1][:2] or outcomes[0][0] != 0:
+            divergences.append(Divergence("exit codes", [repr(outcomes[0][:2])], [repr(outcomes[1][:2])]))
+        # Equal results prove nothing if the incremental side rebuilt everything (or the other
+        # side did not): each side must have built every incremental model the way it was asked.
+        for (_, _, modes), mode, name in zip(outcomes, ("incremental", "full"), ("inc", "full")):
+            wrong = sorted(model for model, built in modes.items() if built != mode)
+            if wrong:
+                divergences.append(Divergence(f"{name} side not built {mode}", [f"{model}: {modes[model]}" for model in wrong]))
         with duckdb.connect() as connection:
             for name, side in (("inc", self.sides[0]), ("ref", self.sides[1])):
                 connection.execute(f"attach '{side.duckdb}' as {name} (read_only)")
@@ -217,10 +236,16 @@ class Experiment:
         return divergences
 
     def run(self) -> tuple[int, list[Divergence]]:
-        """Build both sides once (step 0), then once per step; stop at the first step that diverges."""
-        for step in range(self.steps + 1):
-            if step:
-                self.apply_step(step)
+        """Build once (step 0: a full build, copied to the other side), then build both sides once
+        per step; stop at the first step that diverges."""
+        inc, full = self.sides
+        outcome = inc.run(self.run_date)
+        if outcome[0]:
+            return 0, [Divergence("the first build", [repr(outcome[:2])])]
+        inc.pick_up()
+        shutil.copytree(inc.root, full.root)
+        for step in range(1, self.steps + 1):
+            self.apply_step(step)
             divergences = self.build_and_compare()
             if divergences:
                 return step, divergences
@@ -231,7 +256,8 @@ class Experiment:
         lines = [f"incremental and full builds diverge after step {step} (seed {SEED}, "
                  f"{len(self.plan)} sequences of {self.steps} steps; step 0 is the first build):"]
         lines += [divergence.describe() for divergence in divergences]
-        outside = sum(divergence.outside_slices for divergence in divergences if divergence.where != "exit codes")
+        outside = sum(divergence.outside_slices for divergence in divergences if divergence.where in MODELS
+                      or divergence.where.startswith("delivered"))
         if outside:
             lines.append(f"{outside} diverging rows belong to no slice: the untouched demo store diverged")
         # The shortest diverging sequences first: the closest thing to a shrunk example.
@@ -256,14 +282,6 @@ def test_incremental_builds_equal_full_rebuilds(tmp_path: Path) -> None:
     assert applied == OPERATION_NAMES or SEQUENCES < 100, f"never applied: {sorted(OPERATION_NAMES - applied)}"
 
 
-#: Appended to the Orders mart of a project copy: delete+insert by key without any delete of keys
-#: that left the feed, the classic incremental bug (later config() calls override earlier ones).
-BROKEN_ORDERS = """
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='OrderNumber',
-          on_schema_change='append_new_columns') }}
-"""
-
-
 def copy_project(target: Path) -> Path:
     for name in ("dbt_project.yml", "models", "macros", "seeds", "profiles", "tests/dbt", "analyses", "snapshots",
                  "packages.yml", "selectors.yml"):
@@ -276,20 +294,46 @@ def copy_project(target: Path) -> Path:
     return target
 
 
-def test_a_broken_incremental_model_is_caught(tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project")
+def keep_rows_that_left(project: Path) -> None:
+    """The Orders mart becomes delete+insert by key: rows of orders that left the feed stay (later
+    config() calls override earlier ones), the classic incremental bug."""
     with open(project / "models/marts/listrak/listrak_orders.sql", "a", encoding="utf-8") as handle:
-        handle.write(BROKEN_ORDERS)
-    plan = [
-        [[("test_order", 0)]],  # the order leaves the feed: a test order
-        [[("order_delete", 1)]],  # the order leaves the feed: deleted in Shopify
-        [[("new_order", 0, [0, 1], True)]],  # a new order: delete+insert gets it right
-        [[("order_edit", 2, "total")]],  # an updated order: right too
-    ]
+        handle.write("\n{{ config(materialized='incremental', incremental_strategy='delete+insert', "
+                     "unique_key='OrderNumber', on_schema_change='append_new_columns') }}\n")
+
+
+def no_lookback(project: Path) -> None:
+    """No lookback window: rows the connector lands late are never seen by an incremental build."""
+    path = project / "dbt_project.yml"
+    text, count = re.subn(r"(?m)^(\s*incremental_lookback_hours:).*$", r"\1 0", path.read_text(encoding="utf-8"))
+    assert count == 1, "dbt_project.yml has no var incremental_lookback_hours"
+    path.write_text(text, encoding="utf-8")
+
+
+#: A few sequences (one step each) against a project broken both ways at once, and whether the
+#: Orders mart must diverge for each: only the sequences that meet a breakage.
+BROKEN_PLAN = [
+    ([("test_order", 0)], True),  # the order leaves the feed as a test order: its row is kept
+    ([("order_delete", 1)], True),  # the order is deleted in Shopify: its row is kept
+    ([("fulfill", 0, True, False)], True),  # a fulfillment lands late, its order unchanged: missed
+    ([("new_order", 0, [0, 1], True)], False),  # a new order: delete+insert gets it right
+    ([("order_edit", 2, "total")], False),  # an updated order: right too
+    ([("fulfill", 0, False, False)], False),  # a fulfillment on time: seen
+]
+
+
+def test_a_broken_incremental_build_is_caught(tmp_path: Path) -> None:
+    """The comparison fails, naming exactly the sequences that meet a breakage, when the
+    incremental build keeps rows that left the feed or misses late rows."""
+    project = copy_project(tmp_path / "project")
+    keep_rows_that_left(project)
+    no_lookback(project)
+    plan = [[operations] for operations, _ in BROKEN_PLAN]
     experiment = Experiment(tmp_path / "runs", project, plan, demo_orders=300)
     step, divergences = experiment.run()
     report = experiment.report(step, divergences)
     orders = next((divergence for divergence in divergences if divergence.where == "listrak_orders"), None)
     assert step == 1 and orders is not None, report
-    assert orders.slices == {0, 1} and not orders.only_full and orders.outside_slices == 0, report
-    assert "slice 0: sequence [[('test_order', 0)]]" in report and "test=True" in report, report
+    expected = {number for number, (_, diverges) in enumerate(BROKEN_PLAN) if diverges}
+    assert orders.slices == expected and orders.outside_slices == 0, report
+    assert f"slice 0: sequence {plan[0]!r}" in report, report
