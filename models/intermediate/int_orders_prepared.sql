@@ -27,9 +27,9 @@ status_codes as (
 order_lines as (
 
     select * from {{ ref('int_order_lines_merged') }}
-    {%- if is_incremental() %}
-    where order_id in (select order_id from changes)
-    {%- endif %}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 
@@ -58,9 +58,9 @@ real_orders as (
     where
         not is_test
         and not is_deleted
-        {%- if is_incremental() %}
-        and order_id in (select order_id from changes)
-        {%- endif %}
+        {% if is_incremental() %}
+            and order_id in (select changes.order_id from changes)
+        {% endif %}
 
 ),
 
