@@ -36,12 +36,18 @@ order_lines as (
 fulfillments as (
 
     select * from {{ ref('int_fulfillments_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 
 shipping as (
 
     select * from {{ ref('int_shipping_lines_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 
