@@ -44,30 +44,30 @@ orders as (
     select * from {{ ref('int_orders_conformed') }}
 
 ),
-{%- if is_incremental() %}
 
-affected as (
+{% if is_incremental() %}
+    affected as (
 
-    select customers.customer_key
-    from customers
-    where customers.customer_id in (select customer_changes.customer_id from customer_changes)
-    union all
-    select orders.email as customer_key
-    from orders
-    where
-        orders.email is not null
-        and orders.order_id in (select order_changes.order_id from order_changes)
-    union all
-    select previous.customer_key
-    from {{ this }} as previous
-    where
-        previous.source_id in (
-            select cast(customer_changes.customer_id as {{ dbt.type_string() }}) from customer_changes
-        )
-        or previous.zip_order_id in (select order_changes.order_id from order_changes)
+        select customers.customer_key
+        from customers
+        where customers.customer_id in (select customer_changes.customer_id from customer_changes)
+        union all
+        select orders.email as customer_key
+        from orders
+        where
+            orders.email is not null
+            and orders.order_id in (select order_changes.order_id from order_changes)
+        union all
+        select previous.customer_key
+        from {{ this }} as previous
+        where
+            previous.source_id in (
+                select cast(customer_changes.customer_id as {{ dbt.type_string() }}) from customer_changes
+            )
+            or previous.zip_order_id in (select order_changes.order_id from order_changes)
 
-),
-{%- endif %}
+    ),
+{% endif %}
 
 ranked_customers as (
 
@@ -80,9 +80,9 @@ ranked_customers as (
     from customers
     where
         not is_deleted
-        {%- if is_incremental() %}
-        and customer_key in (select affected.customer_key from affected)
-        {%- endif %}
+        {% if is_incremental() %}
+            and customer_key in (select affected.customer_key from affected)
+        {% endif %}
 
 ),
 
@@ -102,9 +102,9 @@ order_zip_codes as (
         and not is_deleted
         and email is not null
         and coalesce(billing_postal_code, shipping_postal_code) is not null
-        {%- if is_incremental() %}
-        and email in (select affected.customer_key from affected)
-        {%- endif %}
+        {% if is_incremental() %}
+            and email in (select affected.customer_key from affected)
+        {% endif %}
 
 ),
 

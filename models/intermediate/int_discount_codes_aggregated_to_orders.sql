@@ -14,9 +14,9 @@ changes as (
 discount_codes as (
 
     select * from {{ ref('int_order_discount_codes_conformed') }}
-    {%- if is_incremental() %}
-    where order_id in (select order_id from changes)
-    {%- endif %}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 

@@ -14,9 +14,9 @@ changes as (
 shipments as (
 
     select * from {{ ref('int_shipments_conformed') }}
-    {%- if is_incremental() %}
-    where order_id in (select order_id from changes)
-    {%- endif %}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 

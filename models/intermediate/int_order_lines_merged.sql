@@ -14,9 +14,9 @@ changes as (
 order_lines as (
 
     select * from {{ ref('int_order_lines_conformed') }}
-    {%- if is_incremental() %}
-    where order_id in (select order_id from changes)
-    {%- endif %}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 

@@ -27,27 +27,36 @@ status_codes as (
 order_lines as (
 
     select * from {{ ref('int_order_lines_merged') }}
-    {%- if is_incremental() %}
-    where order_id in (select order_id from changes)
-    {%- endif %}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 
 fulfillments as (
 
     select * from {{ ref('int_fulfillments_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 
 shipping as (
 
     select * from {{ ref('int_shipping_lines_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 
 discount_codes as (
 
     select * from {{ ref('int_discount_codes_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in (select changes.order_id from changes)
+    {% endif %}
 
 ),
 
@@ -58,9 +67,9 @@ real_orders as (
     where
         not is_test
         and not is_deleted
-        {%- if is_incremental() %}
-        and order_id in (select order_id from changes)
-        {%- endif %}
+        {% if is_incremental() %}
+            and order_id in (select changes.order_id from changes)
+        {% endif %}
 
 ),
 

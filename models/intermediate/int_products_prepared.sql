@@ -14,40 +14,40 @@ changes as (
     {{ feeds_changes(ref('int_product_changes_conformed')) }}
 
 ),
-{%- if is_incremental() %}
 
-affected as (
+{% if is_incremental() %}
+    affected as (
 
-    select changes.product_id
-    from changes
-    where changes.product_id is not null
-    union all
-    select previous.product_id
-    from {{ this }} as previous
-    where previous.source_id in (
-        select cast(changes.variant_id as {{ dbt.type_string() }})
+        select changes.product_id
         from changes
-        where changes.variant_id is not null
-    )
+        where changes.product_id is not null
+        union all
+        select previous.product_id
+        from {{ this }} as previous
+        where previous.source_id in (
+            select cast(changes.variant_id as {{ dbt.type_string() }})
+            from changes
+            where changes.variant_id is not null
+        )
 
-),
-{%- endif %}
+    ),
+{% endif %}
 
 products as (
 
     select * from {{ ref('int_products_conformed') }}
-    {%- if is_incremental() %}
-    where product_id in (select affected.product_id from affected)
-    {%- endif %}
+    {% if is_incremental() %}
+        where product_id in (select affected.product_id from affected)
+    {% endif %}
 
 ),
 
 variants as (
 
     select * from {{ ref('int_product_variants_conformed') }}
-    {%- if is_incremental() %}
-    where product_id in (select affected.product_id from affected)
-    {%- endif %}
+    {% if is_incremental() %}
+        where product_id in (select affected.product_id from affected)
+    {% endif %}
 
 ),
 

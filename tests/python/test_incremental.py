@@ -213,3 +213,6 @@ def test_a_changed_model_definition_rebuilds_that_model_whole(space: Workspace, 
     assert changed["int_products_prepared"] == {"mode": "full", "reason": "definition changed since its last build"}
     assert changed["int_orders_prepared"] == {"mode": "incremental"}
     assert again["int_products_prepared"] == {"mode": "incremental"}
+    # feeds history shows how each build ran them: newest first, then the partly full one.
+    history = space.feeds("history").stdout
+    assert history.index(" incremental ") < history.index(" full 1/8 "), history
