@@ -52,7 +52,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "refund": ("id", "order_id", "created_at", "processed_at", "restock", "_fivetran_synced"),
     "order_line_refund": ("id", "refund_id", "order_line_id", "quantity", "subtotal", "total_tax", "restock_type",
                           "_fivetran_synced"),
-    "product": ("id", "title", "handle", "status", "created_at", "updated_at", "published_at",
+    "product": ("id", "title", "handle", "product_type", "status", "created_at", "updated_at", "published_at",
                 "_fivetran_deleted", "_fivetran_synced"),
     "product_variant": ("id", "product_id", "sku", "title", "price", "compare_at_price", "inventory_quantity",
                         "inventory_policy", "position", "available_for_sale", "_fivetran_deleted",
@@ -61,6 +61,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "media_image": ("media_id", "image_id", "image_url", "image_alt_text", "_fivetran_synced"),
     "product_tag": ("product_id", "index", "value", "_fivetran_synced"),
     "collection_product": ("collection_id", "product_id", "_fivetran_synced"),
+    "collection": ("id", "title", "handle", "published_at", "_fivetran_deleted", "_fivetran_synced"),
 }
 KEYS: dict[str, tuple[str, ...]] = {
     "order_discount_code": ("order_id", "index"),
@@ -76,6 +77,7 @@ TEMPLATE_FILTER = {
     "order_line": "not gift_card and sku is not null",
     "fulfillment": "status = 'success'",
     "product": "status = 'active' and published_at is not null and not coalesce(_fivetran_deleted, false)",
+    "collection": "published_at is not null and not coalesce(_fivetran_deleted, false)",
 }
 #: Soft-delete columns Fivetran lands on these tables too, though the demo store has none.
 ADDED_DELETE_COLUMNS = ("order_line", "product_variant")
@@ -112,11 +114,13 @@ OPERATION = st.one_of(
     st.tuples(st.just("variant_edit"), _i, st.sampled_from(["price", "sale", "stock"])),
     st.tuples(st.just("variant_delete"), _i),
     st.tuples(st.just("new_variant"), _i),
-    st.tuples(st.just("product_edit"), _i, st.sampled_from(["title", "draft", "active", "unpublish"])),
+    st.tuples(st.just("product_edit"), _i, st.sampled_from(["title", "type", "draft", "active", "unpublish"])),
     st.tuples(st.just("product_delete"), _i),
-    st.tuples(st.just("tag"), _i, st.sampled_from(["clearance", "outlet", "gender:women", "summer"])),
+    st.tuples(st.just("tag"), _i, st.sampled_from(["clearance", "outlet", "gender:women", "summer"]), st.booleans()),
     st.tuples(st.just("collection"), _i, _i),
+    st.tuples(st.just("collection_edit"), _i, st.sampled_from(["title", "unpublish", "publish", "delete"])),
     st.tuples(st.just("image"), _i),
+    st.tuples(st.just("media_add"), _i),
 )
 
 
@@ -142,6 +146,8 @@ class Slice:
     shipping: dict[int, int] = field(default_factory=dict)  # order -> shipping line id
     discounts: dict[int, int] = field(default_factory=dict)  # order -> discount codes so far
     positions: dict[int, int] = field(default_factory=dict)  # product -> variants so far
+    tags: dict[int, int] = field(default_factory=dict)  # product -> tags so far
+    collections: list[int] = field(default_factory=list)  # the slice's own collections
     log: list[str] = field(default_factory=list)
 
     def new_id(self) -> int:
@@ -203,6 +209,11 @@ class World:
 
     def create_base(self) -> None:
         for piece in self.slices:
+            collection = piece.new_id()
+            piece.collections.append(collection)
+            self.put("collection", {"id": collection, "title": f"Slice {piece.number} picks",
+                                    "handle": f"{piece.token()}picks", "published_at": self.start - timedelta(days=90),
+                                    "_fivetran_deleted": False})
             for number in range(3):
                 self._new_customer(piece, number)
             for number in range(2):
@@ -230,14 +241,17 @@ class World:
         piece.media[product] = media
         self.put("product", {
             "id": product, "title": f"Slice {piece.number} product {number}", "handle": f"{piece.token()}p{number}",
-            "status": "active", "created_at": self.start - timedelta(days=60), "updated_at": self.now(),
+            # The second product has no type: its category comes from its collections.
+            "product_type": None if number else "Tops", "status": "active", "created_at": self.start - timedelta(days=60), "updated_at": self.now(),
             "published_at": self.start - timedelta(days=59), "_fivetran_deleted": False,
         })
         self.put("product_media", {"product_id": product, "media_id": media, "position": 1})
         self.put("media_image", {"media_id": media, "image_id": piece.new_id(), "image_alt_text": "front",
                                  "image_url": f"https://cdn.example.com/{piece.token()}{media}.jpg"})
         self.put("product_tag", {"product_id": product, "index": 0, "value": "summer"})
+        piece.tags[product] = 1
         self.put("collection_product", {"collection_id": pick(self.collections, number), "product_id": product})
+        self.put("collection_product", {"collection_id": piece.collections[0], "product_id": product})
         return product
 
     def _new_variant(self, piece: Slice, product: int) -> int:
@@ -485,6 +499,7 @@ class World:
         row = self.get("product", product)
         changes = {
             "title": {"title": f"{row['title']} v{self.step}"},
+            "type": {"product_type": None if row["product_type"] else "Tops"},
             "draft": {"status": "draft"},
             "active": {"status": "active", "published_at": row["published_at"] or self.now()},
             "unpublish": {"published_at": None},
@@ -497,10 +512,34 @@ class World:
         self.touch("product", product, _fivetran_deleted=True)
         return f"product {product} deleted"
 
-    def _op_tag(self, piece: Slice, index: int, value: str) -> str:
+    def _op_tag(self, piece: Slice, index: int, value: str, add: bool) -> str:
         product = pick(piece.products, index)
+        if add:
+            piece.tags[product] += 1
+            self.put("product_tag", {"product_id": product, "index": piece.tags[product] - 1, "value": value})
+            return f"product {product} tag {value} added"
         self.touch("product_tag", product, 0, value=value)
-        return f"product {product} tag {value}"
+        return f"product {product} first tag now {value}"
+
+    def _op_collection_edit(self, piece: Slice, index: int, what: str) -> str:
+        collection = pick(piece.collections, index)
+        row = self.get("collection", collection)
+        changes = {
+            "title": {"title": f"{row['title']} v{self.step}"},
+            "unpublish": {"published_at": None},
+            "publish": {"published_at": self.now()},
+            "delete": {"_fivetran_deleted": True},
+        }[what]
+        self.touch("collection", collection, **changes)
+        return f"collection {collection} {what}"
+
+    def _op_media_add(self, piece: Slice, index: int) -> str:
+        # A new first image (position 0): the product's main image changes.
+        product, media = pick(piece.products, index), piece.new_id()
+        self.put("product_media", {"product_id": product, "media_id": media, "position": 0})
+        self.put("media_image", {"media_id": media, "image_id": piece.new_id(), "image_alt_text": "new",
+                                 "image_url": f"https://cdn.example.com/{piece.token()}{media}-new.jpg"})
+        return f"product {product} new main image {media}"
 
     def _op_collection(self, piece: Slice, index: int, collection_index: int) -> str:
         product = pick(piece.products, index)

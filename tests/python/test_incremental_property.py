@@ -11,7 +11,7 @@ hypothesis draws the change sequences (tests/python/incremental_world.py has the
 least 200 per run, each several steps long. Each sequence owns a disjoint slice of the store, so
 one build per step serves them all; on a divergence the slices whose rows differ are named with
 their operations, the seed and the step, to be replayed with FEEDS_PROPERTY_SEED (and
-FEEDS_PROPERTY_SEQUENCES, FEEDS_PROPERTY_STEPS). Shrinking is impossible across one shared build,
+FEEDS_PROPERTY_SEQUENCES, FEEDS_PROPERTY_STEPS), alone with FEEDS_PROPERTY_REPLAY=17,42. Shrinking is impossible across one shared build,
 so the report names the smallest diverging sequence instead.
 
 `test_a_broken_incremental_build_is_caught` shows the comparison can fail: in a copy of the
@@ -43,6 +43,8 @@ from workspace import FEEDS, REPO, clean_environment
 SEQUENCES = int(os.environ.get("FEEDS_PROPERTY_SEQUENCES", "200"))
 STEPS = int(os.environ.get("FEEDS_PROPERTY_STEPS", "5"))
 SEED = int(os.environ.get("FEEDS_PROPERTY_SEED", "15"))
+#: Sequence numbers to run alone (e.g. "17,42"), to replay the ones a failure named.
+REPLAY = [int(number) for number in os.environ.get("FEEDS_PROPERTY_REPLAY", "").split(",") if number.strip()]
 DEMO_ORDERS = 2000
 MODELS = (
     "listrak_orders", "listrak_order_items", "listrak_customers", "listrak_products",
@@ -272,14 +274,21 @@ class Experiment:
 def test_incremental_builds_equal_full_rebuilds(tmp_path: Path) -> None:
     plan = draw_sequences(SEQUENCES, STEPS, SEED)
     assert sum(1 for sequence in plan if any(sequence)) >= SEQUENCES * 0.9
+    if REPLAY:  # only the named sequences, renumbered from 0: a divergence reproduced in a minute
+        plan = [plan[number] for number in REPLAY]
     experiment = Experiment(tmp_path, REPO, plan, DEMO_ORDERS)
     step, divergences = experiment.run()
     if divergences:
-        pytest.fail(experiment.report(step, divergences), pytrace=False)
+        report = experiment.report(step, divergences)
+        named = sorted({number for divergence in divergences for number in divergence.slices})[:5]
+        if named and not REPLAY:
+            report += (f"\nreplay: FEEDS_PROPERTY_SEED={SEED} FEEDS_PROPERTY_STEPS={STEPS} FEEDS_PROPERTY_REPLAY="
+                       f"{','.join(map(str, named))} pytest {__file__}::test_incremental_builds_equal_full_rebuilds")
+        pytest.fail(report, pytrace=False)
     # Every kind of operation was drawn and applied somewhere, or the property proved less than it says.
     applied = {entry.split("('")[1].split("'")[0] for piece in experiment.world.slices for entry in piece.log
                if "skipped" not in entry}
-    assert applied == OPERATION_NAMES or SEQUENCES < 100, f"never applied: {sorted(OPERATION_NAMES - applied)}"
+    assert applied == OPERATION_NAMES or len(plan) < 100, f"never applied: {sorted(OPERATION_NAMES - applied)}"
 
 
 def copy_project(target: Path) -> Path:
