@@ -127,3 +127,25 @@ where not is_tombstone
     from (select distinct {{ key }} from {{ affected }}) as affected
     {%- endif %}
 {%- endmacro %}
+
+{#- The `column` values of a change view that an incremental build recomputes, as a SQL list for
+    `in`: read first and written into the SQL as constants, so that the warehouse filters the raw
+    tables before the joins and cleaning in the views above them (a subquery is applied after them,
+    over every row). Over `limit` keys, the subquery. -#}
+{% macro feeds_changed_keys(relation, column, limit=20000) -%}
+    {%- set changed = 'from ' ~ relation ~ ' where synced_at > ' ~ feeds_changed_after() ~ ' and ' ~ column ~ ' is not null' -%}
+    {%- set keys = [] -%}
+    {%- if execute -%}
+        {%- set keys = run_query('select distinct ' ~ column ~ ' ' ~ changed ~ ' limit ' ~ (limit + 1)).columns[0].values() -%}
+    {%- endif -%}
+    {%- if not execute or keys | length > limit -%}
+        {{ return('(select ' ~ column ~ ' ' ~ changed ~ ')') }}
+    {%- elif not keys -%}
+        {{ return('(null)') }}
+    {%- endif -%}
+    {%- set literals = [] -%}
+    {%- for key in keys -%}
+        {%- do literals.append(key | int | string) -%}
+    {%- endfor -%}
+    {{ return('(' ~ literals | join(', ') ~ ')') }}
+{%- endmacro %}

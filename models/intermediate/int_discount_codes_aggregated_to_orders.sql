@@ -2,6 +2,9 @@
 -- joined with ",". When the joined text would exceed the feed's 32 characters, only the first
 -- code is sent (a code alone that is longer is cut to the maximum by the mart, and counted).
 {{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
 
 with
 
@@ -15,7 +18,7 @@ discount_codes as (
 
     select * from {{ ref('int_order_discount_codes_conformed') }}
     {% if is_incremental() %}
-        where order_id in (select changes.order_id from changes)
+        where order_id in {{ changed_orders }}
     {% endif %}
 
 ),

@@ -2,6 +2,9 @@
 -- latest shipment gives the ship date; the latest one with a tracking number gives
 -- TrackingNumber and the carrier.
 {{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
 
 with
 
@@ -15,7 +18,7 @@ shipments as (
 
     select * from {{ ref('int_shipments_conformed') }}
     {% if is_incremental() %}
-        where order_id in (select changes.order_id from changes)
+        where order_id in {{ changed_orders }}
     {% endif %}
 
 ),

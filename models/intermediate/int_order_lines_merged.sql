@@ -2,6 +2,9 @@
 -- feed is keyed by (OrderNumber, Sku). Lines without a SKU (custom items) are merged into one row
 -- per order with a null sku, which the order items rejects record as missing_sku.
 {{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
 
 with
 
@@ -15,7 +18,7 @@ order_lines as (
 
     select * from {{ ref('int_order_lines_conformed') }}
     {% if is_incremental() %}
-        where order_id in (select changes.order_id from changes)
+        where order_id in {{ changed_orders }}
     {% endif %}
 
 ),

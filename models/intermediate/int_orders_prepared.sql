@@ -3,6 +3,9 @@
 -- Rows that cannot meet the contract are quarantined by listrak_orders_rejects; the rest
 -- become listrak_orders.
 {{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
 
 with
 
@@ -28,7 +31,7 @@ order_lines as (
 
     select * from {{ ref('int_order_lines_merged') }}
     {% if is_incremental() %}
-        where order_id in (select changes.order_id from changes)
+        where order_id in {{ changed_orders }}
     {% endif %}
 
 ),
@@ -37,7 +40,7 @@ fulfillments as (
 
     select * from {{ ref('int_fulfillments_aggregated_to_orders') }}
     {% if is_incremental() %}
-        where order_id in (select changes.order_id from changes)
+        where order_id in {{ changed_orders }}
     {% endif %}
 
 ),
@@ -46,7 +49,7 @@ shipping as (
 
     select * from {{ ref('int_shipping_lines_aggregated_to_orders') }}
     {% if is_incremental() %}
-        where order_id in (select changes.order_id from changes)
+        where order_id in {{ changed_orders }}
     {% endif %}
 
 ),
@@ -55,7 +58,7 @@ discount_codes as (
 
     select * from {{ ref('int_discount_codes_aggregated_to_orders') }}
     {% if is_incremental() %}
-        where order_id in (select changes.order_id from changes)
+        where order_id in {{ changed_orders }}
     {% endif %}
 
 ),
@@ -68,7 +71,7 @@ real_orders as (
         not is_test
         and not is_deleted
         {% if is_incremental() %}
-            and order_id in (select changes.order_id from changes)
+            and order_id in {{ changed_orders }}
         {% endif %}
 
 ),
