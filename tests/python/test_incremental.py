@@ -216,3 +216,10 @@ def test_a_changed_model_definition_rebuilds_that_model_whole(space: Workspace, 
     # feeds history shows how each build ran them: newest first, then the partly full one.
     history = space.feeds("history").stdout
     assert history.index(" incremental ") < history.index(" full 1/8 "), history
+
+
+def test_full_refresh_with_skip_build_is_refused(tmp_path: Path) -> None:
+    space = Workspace(tmp_path / "refused", generate_data=False)
+    result = space.feeds("run", "--skip-build", "--full-refresh")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--full-refresh" in result.stderr and "--skip-build" in result.stderr and "Traceback" not in result.stderr
