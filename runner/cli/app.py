@@ -133,6 +133,8 @@ def run(
     from runner.run import execute
     from runner.run.plan import RunOptions
 
+    if full_refresh and skip_build:
+        raise ConfigError("--full-refresh rebuilds the models; it cannot go with --skip-build, which builds none")
     settings = _settings(config, target)
     options = RunOptions(
         feeds=_parse_feeds(feeds),

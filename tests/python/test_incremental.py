@@ -164,6 +164,12 @@ def test_incremental_builds_equal_full_refresh_builds(space: Workspace, tmp_path
         update shopify.media_image set image_url = 'https://cdn.example.com/changed.jpg', {a}
             where media_id in (select media_id from shopify.product_media where product_id = {imaged_product});
         update shopify.product_variant set product_id = {target_product}, {a} where id = {moved_variant};
+        update shopify.collection set title = 'Changed Collection', handle = 'changed-collection', {a}
+            where id = (select min(collection_id) from shopify.collection_product);
+        update shopify.collection_product set _fivetran_deleted = true, {a}
+            where product_id = (select max(product_id) from shopify.collection_product);
+        update shopify.product_media set _fivetran_deleted = true, {a}
+            where media_id = (select max(media_id) from shopify.product_media);
     """)
     step_a = build(space)
     modes = {name: entry["mode"] for name, entry in step_a["incremental"].items()}
@@ -188,6 +194,7 @@ def test_incremental_builds_equal_full_refresh_builds(space: Workspace, tmp_path
         update shopify.product_variant set sku = (
             select min(sku) from shopify.product_variant where product_id = {changed_product}), {b}
             where id = {renamed_variant};
+        update shopify.shop set name = 'Renamed Shop', {b};
     """)
     build(space)
     assert space.sql(
@@ -216,3 +223,10 @@ def test_a_changed_model_definition_rebuilds_that_model_whole(space: Workspace, 
     # feeds history shows how each build ran them: newest first, then the partly full one.
     history = space.feeds("history").stdout
     assert history.index(" incremental ") < history.index(" full 1/8 "), history
+
+
+def test_full_refresh_with_skip_build_is_refused(tmp_path: Path) -> None:
+    space = Workspace(tmp_path / "refused", generate_data=False)
+    result = space.feeds("run", "--skip-build", "--full-refresh")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--full-refresh" in result.stderr and "--skip-build" in result.stderr and "Traceback" not in result.stderr
