@@ -60,7 +60,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "product_media": ("product_id", "media_id", "position", "_fivetran_synced"),
     "media_image": ("media_id", "image_id", "image_url", "image_alt_text", "_fivetran_synced"),
     "product_tag": ("product_id", "index", "value", "_fivetran_synced"),
-    "collection_product": ("collection_id", "product_id", "_fivetran_synced"),
+    "collection_product": ("collection_id", "product_id", "_fivetran_deleted", "_fivetran_synced"),
     "collection": ("id", "title", "handle", "published_at", "_fivetran_deleted", "_fivetran_synced"),
 }
 KEYS: dict[str, tuple[str, ...]] = {
@@ -80,7 +80,7 @@ TEMPLATE_FILTER = {
     "collection": "published_at is not null and not coalesce(_fivetran_deleted, false)",
 }
 #: Soft-delete columns Fivetran lands on these tables too, though the demo store has none.
-ADDED_DELETE_COLUMNS = ("order_line", "product_variant")
+ADDED_DELETE_COLUMNS = ("order_line", "product_variant", "collection_product")
 
 #: Caps on rows made invalid at once, over all slices, so the quarantine thresholds
 #: (rejects_error_share 5% of a feed) are never what fails a build: a build failing on both
@@ -117,7 +117,7 @@ OPERATION = st.one_of(
     st.tuples(st.just("product_edit"), _i, st.sampled_from(["title", "type", "draft", "active", "unpublish"])),
     st.tuples(st.just("product_delete"), _i),
     st.tuples(st.just("tag"), _i, st.sampled_from(["clearance", "outlet", "gender:women", "summer"]), st.booleans()),
-    st.tuples(st.just("collection"), _i, _i),
+    st.tuples(st.just("collection"), _i, _i, st.booleans()),
     st.tuples(st.just("collection_edit"), _i, st.sampled_from(["title", "unpublish", "publish", "delete"])),
     st.tuples(st.just("image"), _i),
     st.tuples(st.just("media_add"), _i),
@@ -250,8 +250,9 @@ class World:
                                  "image_url": f"https://cdn.example.com/{piece.token()}{media}.jpg"})
         self.put("product_tag", {"product_id": product, "index": 0, "value": "summer"})
         piece.tags[product] = 1
-        self.put("collection_product", {"collection_id": pick(self.collections, number), "product_id": product})
-        self.put("collection_product", {"collection_id": piece.collections[0], "product_id": product})
+        for collection in (pick(self.collections, number), piece.collections[0]):
+            self.put("collection_product", {"collection_id": collection, "product_id": product,
+                                            "_fivetran_deleted": False})
         return product
 
     def _new_variant(self, piece: Slice, product: int) -> int:
@@ -541,10 +542,14 @@ class World:
                                  "image_url": f"https://cdn.example.com/{piece.token()}{media}-new.jpg"})
         return f"product {product} new main image {media}"
 
-    def _op_collection(self, piece: Slice, index: int, collection_index: int) -> str:
+    def _op_collection(self, piece: Slice, index: int, collection_index: int, leave: bool) -> str:
         product = pick(piece.products, index)
+        if leave:  # the product leaves the slice's own collection (a soft-deleted membership)
+            collection = piece.collections[0]
+            self.touch("collection_product", collection, product, _fivetran_deleted=True)
+            return f"product {product} left collection {collection}"
         collection = pick(self.collections, collection_index)
-        self.put("collection_product", {"collection_id": collection, "product_id": product})
+        self.put("collection_product", {"collection_id": collection, "product_id": product, "_fivetran_deleted": False})
         return f"product {product} in collection {collection}"
 
     def _op_image(self, piece: Slice, index: int) -> str:
