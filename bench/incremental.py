@@ -20,6 +20,8 @@ orders with 0.1% changed, <= 0.1x at 10M orders with 0.01% changed.
     .venv/bin/python bench/incremental.py                                    # 1M orders, 0.1%, 3 rounds
     .venv/bin/python bench/incremental.py --orders 10000000 --change 0.0001  # the 10M case
     .venv/bin/python bench/incremental.py --orders 20000 --rounds 1          # checks the script quickly
+    .venv/bin/python bench/incremental.py --out docs/bench/incremental.json --steady docs/bench/steady_state.json
+                                  # also writes docs/bench/incremental.png (with the steady-state breakdown)
 
 Without `feeds run --full-refresh` (the incremental models of issue 15 not in this tree) it says
 so, and measures `feeds run` (then a full rebuild) against the stock pipeline only.
@@ -125,6 +127,51 @@ def _modes(stdout: str) -> dict[str, int]:
     return counts
 
 
+def chart(document: dict[str, Any], path: Path, steady: dict[str, Any] | None = None) -> None:
+    """Bars of the median seconds: incremental, full refresh, stock; beside them, when given, the
+    steady-state breakdown of `feeds run` on an unchanged store (bench/steady_state.py --out)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    median = document["median_seconds"]
+    stock_parts = [("dbt build CLI", median["stock_dbt_build"]), ("DuckDB COPY", median["stock_copy"]),
+                   ("OpenSSH sftp", median["stock_sftp"])]
+    panels = 2 if steady else 1
+    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), dpi=110, squeeze=False)
+    left = axes[0][0]
+    bars = [(name, median[name]) for name in ("incremental", "full_refresh", "feeds_run") if name in median]
+    labels = [name.replace("_", " ") for name, _ in bars] + ["stock pipeline"]
+    for index, (_, seconds) in enumerate(bars):
+        left.bar(index, seconds, color="black" if index == 0 else "tab:blue")
+        left.text(index, seconds, f"{seconds:.1f} s", ha="center", va="bottom", fontsize=8)
+    bottom = 0.0
+    for (name, seconds), colour in zip(stock_parts, ("tab:blue", "tab:green", "tab:red")):
+        left.bar(len(bars), seconds, bottom=bottom, color=colour, alpha=0.6, label=name)
+        bottom += seconds
+    left.text(len(bars), bottom, f"{bottom:.1f} s", ha="center", va="bottom", fontsize=8)
+    left.set_xticks(range(len(labels)), labels)
+    left.set_ylabel("wall time, seconds (median)")
+    left.set_title(f"feeds run after {document['change']:.2%} changed, {document['orders']:,} orders", fontsize=9)
+    left.legend(fontsize=7)
+    if steady:
+        right = axes[0][1]
+        parts = steady["parts"]
+        names = [name for name in parts if name != "delivery"]
+        right.barh(names, [parts[name] for name in names], color="tab:gray")
+        for index, name in enumerate(names):
+            right.text(parts[name], index, f" {parts[name]:.1f} s", va="center", fontsize=8)
+        right.invert_yaxis()
+        right.set_xlabel("seconds (median)")
+        right.set_title(f"feeds run on an unchanged store, {steady['orders']:,} orders "
+                        f"({steady['steady_run_seconds']:.1f} s)", fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1_000_000, help="demo orders (default 1,000,000)")
@@ -133,8 +180,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians (default 3)")
     parser.add_argument("--seed", type=int, default=42, help="demo data seed (default 42)")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new one under /tmp, removed)")
-    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here, and a chart beside it (.png)")
+    parser.add_argument("--steady", type=Path, metavar="JSON",
+                        help="bench/steady_state.py --out figures to draw beside the incremental ones")
+    parser.add_argument("--replot", type=Path, metavar="JSON", help="only redraw the chart from an earlier --out file")
     args = parser.parse_args()
+    steady = json.loads(args.steady.read_text()) if args.steady else None
+    if args.replot:
+        chart(json.loads(args.replot.read_text()), args.replot.with_suffix(".png"), steady)
+        return 0
     if not 0 < args.change <= 1:
         parser.error("--change must be a fraction in (0, 1]")
 
@@ -250,6 +304,7 @@ def main() -> int:
         print("  no incremental figures: `feeds run --full-refresh` is missing (issue 15's incremental models)")
     if args.out:
         args.out.write_text(json.dumps(document, indent=2) + "\n")
+        chart(document, args.out.with_suffix(".png"), steady)
     return 0
 
 
