@@ -55,7 +55,6 @@ class DbtProject:
             # the fresh-manifest shortcut in feeds() never hands one target's relations to another.
             self.target_dir = self.target_dir / target
         self._manifest: Any = None
-        self._manifest_written = False
         self._shopify_vars: dict[str, str] | None = None
 
     # -- invocation ---------------------------------------------------------------------------
@@ -89,21 +88,16 @@ class DbtProject:
                 "or set project_dir in feeds.yml"
             )
 
-    def parse(self, write_json: bool = True) -> Any:
-        """Parse the project in-process (partial parsing makes repeats cheap) and keep the manifest.
-
-        `write_json=False` leaves target/manifest.json as it is: writing it is most of an unchanged
-        project's parse (about 1 s of 1.6 s here), and the build that follows writes it when it ends.
-        """
+    def parse(self) -> Any:
+        """Parse the project in-process (partial parsing makes repeats cheap) and keep the manifest."""
         if self._manifest is None:
             self._check_project()
-            result = self._invoke(self._args("parse", *([] if write_json else ["--no-write-json"])))
+            result = self._invoke(self._args("parse"))
             if not result.success or result.result is None:
                 raise ConfigError(
                     f"dbt could not parse the project in {self.project_dir}: {exception_text(result.exception)}"
                 )
             self._manifest = result.result
-            self._manifest_written = write_json
         return self._manifest
 
     # -- feeds --------------------------------------------------------------------------------
@@ -122,9 +116,6 @@ class DbtProject:
             except (OSError, ValueError, KeyError):
                 pass  # unreadable or from another dbt version: parse instead
         self.parse()
-        if not self._manifest_written:
-            self._manifest.write(str(manifest_path))
-            self._manifest_written = True
         return feeds_from_manifest(json.loads(manifest_path.read_text(encoding="utf-8")))
 
     # -- build --------------------------------------------------------------------------------
@@ -137,7 +128,7 @@ class DbtProject:
         `unit_tests=False` leaves out dbt unit tests: they check the SQL on fixed inputs, not the
         data, and dbt recommends running them in development and CI rather than in production.
         """
-        self.parse(write_json=False)
+        self.parse()
         extra: list[str] = []
         if select:
             # buildable: a test runs when every model it reads is selected or upstream of the
@@ -147,16 +138,21 @@ class DbtProject:
         if not unit_tests:
             extra += ["--exclude-resource-type", "unit_test"]
         callbacks = [_node_callback(on_node)] if on_node else []
+        # The parse above wrote target/manifest.json; dbt build would write it again when it ends,
+        # which costs more than an unchanged project's partial parse (about 1 s of serialising the
+        # whole manifest). Only run_results.json is new: written here, as dbt writes it.
+        extra.append("--no-write-json")
         started = time.perf_counter()
         result = self._invoke(self._args("build", *extra), callbacks)
         seconds = time.perf_counter() - started
+        if hasattr(result.result, "write"):
+            result.result.write(str(self.target_dir / "run_results.json"))
         return summarize(result, seconds)
 
 
     def sources(self, select: list[str]) -> list[SourceTable]:
         """The source tables a selection reads, as dbt resolves it (`dbt ls --resource-type source`)."""
-        # Only a build follows (preflight.check_sources), which writes manifest.json when it ends.
-        manifest = self.parse(write_json=False)
+        manifest = self.parse()
         result = self._invoke(
             self._args("ls", "--select", *select, "--resource-type", "source", "--output", "json",
                        "--output-keys", "unique_id")
