@@ -121,7 +121,8 @@ def _modes(stdout: str) -> dict[str, int]:
     """How many models the run built incrementally or whole, as its record says (when it does)."""
     record = json.loads(stdout[stdout.index("{"):])["run"]
     counts: dict[str, int] = {}
-    for mode in ((record.get("dbt") or {}).get("models") or {}).values():
+    # feeds records each incremental model's mode under dbt.incremental: {model: {"mode": ...}}.
+    for mode in ((record.get("dbt") or {}).get("incremental") or {}).values():
         label = mode.get("mode") if isinstance(mode, dict) else mode
         counts[str(label)] = counts.get(str(label), 0) + 1
     return counts
