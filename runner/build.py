@@ -121,7 +121,8 @@ class DbtProject:
     # -- build --------------------------------------------------------------------------------
 
     def build(
-        self, select: list[str] | None = None, on_node: NodeCallback | None = None, unit_tests: bool = True
+        self, select: list[str] | None = None, on_node: NodeCallback | None = None, unit_tests: bool = True,
+        full_refresh: bool = False,
     ) -> BuildSummary:
         """Run `dbt build` on the selection; never raises for failing models or tests.
 
@@ -129,7 +130,7 @@ class DbtProject:
         data, and dbt recommends running them in development and CI rather than in production.
         """
         self.parse()
-        extra: list[str] = []
+        extra: list[str] = ["--full-refresh"] if full_refresh else []
         if select:
             # buildable: a test runs when every model it reads is selected or upstream of the
             # selection. dbt's default (eager) also picks tests that read an unselected mart (order

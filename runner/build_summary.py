@@ -41,6 +41,8 @@ class BuildSummary:
     error: str | None = None
     #: Nodes run by resource type: model, seed, test, unit_test.
     resource_types: dict[str, int] = field(default_factory=dict)
+    #: Models dbt built successfully (their tables hold this build's rows).
+    built: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,16 +64,21 @@ def summarize(result: Any, seconds: float) -> BuildSummary:
     resource_types: dict[str, int] = {}
     failures: list[TestOutcome] = []
     warnings: list[TestOutcome] = []
+    built: list[str] = []
     for item in result.result.results:
         status = str(getattr(item.status, "value", item.status))
         counts[status] = counts.get(status, 0) + 1
         kind = str(getattr(item.node.resource_type, "value", item.node.resource_type))
+        if kind == "model" and status == "success":
+            built.append(item.node.name)
         resource_types[kind] = resource_types.get(kind, 0) + 1
         if status in ("pass", "success", "skipped", "skip"):
             continue
         outcome = _outcome(item, status)
         (warnings if status == "warn" else failures).append(outcome)
-    return BuildSummary(result.success and not failures, seconds, counts, failures, warnings, None, resource_types)
+    return BuildSummary(
+        result.success and not failures, seconds, counts, failures, warnings, None, resource_types, built
+    )
 
 
 def _outcome(item: Any, status: str) -> TestOutcome:

@@ -1,11 +1,25 @@
 -- CouponCode per order: the order's distinct discount codes in the order they were applied,
 -- joined with ",". When the joined text would exceed the feed's 32 characters, only the first
 -- code is sent (a code alone that is longer is cut to the maximum by the mart, and counted).
+{{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 discount_codes as (
 
     select * from {{ ref('int_order_discount_codes_conformed') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
@@ -59,4 +73,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', 'changes') }}

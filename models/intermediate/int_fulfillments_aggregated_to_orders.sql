@@ -1,11 +1,25 @@
 -- Shipping facts per order from its shipments (cancelled fulfillments are no shipments): the
 -- latest shipment gives the ship date; the latest one with a tracking number gives
 -- TrackingNumber and the carrier.
+{{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 shipments as (
 
     select * from {{ ref('int_shipments_conformed') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
@@ -51,4 +65,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', 'changes') }}

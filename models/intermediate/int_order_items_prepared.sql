@@ -2,7 +2,18 @@
 -- test and deleted orders are left out. A row's ShipDate and TrackingNumber are its order's
 -- latest shipment when the row is fulfilled (sources such as Shopify do not say which shipment
 -- carried which line); ShippingMethod is the order's.
+{{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 orders as (
 
@@ -19,18 +30,27 @@ status_codes as (
 order_lines as (
 
     select * from {{ ref('int_order_lines_merged') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
 fulfillments as (
 
     select * from {{ ref('int_fulfillments_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
 shipping as (
 
     select * from {{ ref('int_shipping_lines_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
@@ -38,7 +58,12 @@ real_orders as (
 
     select *
     from orders
-    where not is_test and not is_deleted
+    where
+        not is_test
+        and not is_deleted
+        {% if is_incremental() %}
+            and order_id in {{ changed_orders }}
+        {% endif %}
 
 ),
 
@@ -66,7 +91,8 @@ final as (
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta3') }},
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta4') }},
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta5') }},
-        order_lines.order_line_ids as source_id
+        order_lines.order_line_ids as source_id,
+        real_orders.order_id
     from order_lines
     inner join real_orders
         on order_lines.order_id = real_orders.order_id
@@ -85,4 +111,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', 'changes') }}

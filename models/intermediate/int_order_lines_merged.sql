@@ -1,11 +1,25 @@
 -- One row per (order, SKU): lines of one order that share a SKU are merged, as the order items
 -- feed is keyed by (OrderNumber, Sku). Lines without a SKU (custom items) are merged into one row
 -- per order with a null sku, which the order items rejects record as missing_sku.
+{{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 order_lines as (
 
     select * from {{ ref('int_order_lines_conformed') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
@@ -50,4 +64,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', 'changes') }}

@@ -2,7 +2,18 @@
 -- PascalCase names). Test orders and deleted orders are left out here and appear nowhere.
 -- Rows that cannot meet the contract are quarantined by listrak_orders_rejects; the rest
 -- become listrak_orders.
+{{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 orders as (
 
@@ -19,24 +30,36 @@ status_codes as (
 order_lines as (
 
     select * from {{ ref('int_order_lines_merged') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
 fulfillments as (
 
     select * from {{ ref('int_fulfillments_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
 shipping as (
 
     select * from {{ ref('int_shipping_lines_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
 discount_codes as (
 
     select * from {{ ref('int_discount_codes_aggregated_to_orders') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
@@ -44,7 +67,12 @@ real_orders as (
 
     select *
     from orders
-    where not is_test and not is_deleted
+    where
+        not is_test
+        and not is_deleted
+        {% if is_incremental() %}
+            and order_id in {{ changed_orders }}
+        {% endif %}
 
 ),
 
@@ -86,7 +114,8 @@ final as (
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta3') }},
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta4') }},
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta5') }},
-        cast(real_orders.order_id as {{ dbt.type_string() }}) as source_id
+        cast(real_orders.order_id as {{ dbt.type_string() }}) as source_id,
+        real_orders.order_id
     from real_orders
     left join quantities
         on real_orders.order_id = quantities.order_id
@@ -107,4 +136,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', 'changes') }}

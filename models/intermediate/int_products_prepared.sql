@@ -3,17 +3,51 @@
 -- sent; deleted products only when var deleted_products_as_discontinued is true (Discontinued).
 -- Pricing from compare_at_price: a variant is on sale when compare_at_price > price; then
 -- Price = MSRP = compare_at_price and SalePrice = price, otherwise Price = SalePrice = price.
+-- Incremental by product_id: a build recomputes the changed products and the product a changed
+-- variant was in before (a variant that moved).
+{{ config(**feeds_incremental('product_id')) }}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_product_changes_conformed')) }}
+
+),
+
+{% if is_incremental() %}
+    affected as (
+
+        select changes.product_id
+        from changes
+        where changes.product_id is not null
+        union all
+        select previous.product_id
+        from {{ this }} as previous
+        where previous.source_id in (
+            select cast(changes.variant_id as {{ dbt.type_string() }})
+            from changes
+            where changes.variant_id is not null
+        )
+
+    ),
+{% endif %}
 
 products as (
 
     select * from {{ ref('int_products_conformed') }}
+    {% if is_incremental() %}
+        where product_id in (select affected.product_id from affected)
+    {% endif %}
 
 ),
 
 variants as (
 
     select * from {{ ref('int_product_variants_conformed') }}
+    {% if is_incremental() %}
+        where product_id in (select affected.product_id from affected)
+    {% endif %}
 
 ),
 
@@ -102,7 +136,8 @@ final as (
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta3') }},
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta4') }},
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('Meta5') }},
-        cast(variants.variant_id as {{ dbt.type_string() }}) as source_id
+        cast(variants.variant_id as {{ dbt.type_string() }}) as source_id,
+        live_products.product_id
     from variants
     inner join live_products
         on variants.product_id = live_products.product_id
@@ -111,4 +146,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'product_id', 'affected') }}

@@ -1,10 +1,24 @@
 -- Shipping method and shipping total per order. The method is that of the order's first shipping
 -- line; the total is what the customer paid for shipping, after shipping discounts.
+{{ config(**feeds_incremental('order_id')) }}
+{% if is_incremental() %}
+    {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
+{% endif %}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 shipping_lines as (
 
     select * from {{ ref('int_order_shipping_lines_conformed') }}
+    {% if is_incremental() %}
+        where order_id in {{ changed_orders }}
+    {% endif %}
 
 ),
 
@@ -42,4 +56,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', 'changes') }}

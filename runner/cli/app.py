@@ -38,6 +38,9 @@ JsonOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and the summary.")]
 TargetOption = Annotated[Optional[str], typer.Option("--target", "-t", help="dbt target from profiles/profiles.yml.")]
+FullRefreshOption = Annotated[
+    bool, typer.Option("--full-refresh", help="Rebuild the incremental models whole instead of only what changed.")
+]
 ReplaceWaitingOption = Annotated[
     bool, typer.Option("--force", help="Replace a file of the same name still waiting at the destination.")
 ]
@@ -116,6 +119,7 @@ def run(
         ),
     ] = False,
     target: TargetOption = None,
+    full_refresh: FullRefreshOption = False,
     prometheus: Annotated[
         Optional[Path], typer.Option("--prometheus", help="At the end, write `feeds status` metrics to FILE (Prometheus text, atomically).")
     ] = None,
@@ -139,6 +143,7 @@ def run(
         full=full,
         force=force,
         unit_tests=unit_tests,
+        full_refresh=full_refresh,
     )
     recording(ctx)
     reporter = _reporter(settings, quiet, as_json)
@@ -152,6 +157,7 @@ def build(
     config: ConfigOption = None,
     select: Annotated[Optional[list[str]], typer.Option("--select", "-s", help="dbt selection (repeatable); default: every feed.")] = None,
     target: TargetOption = None,
+    full_refresh: FullRefreshOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -160,7 +166,7 @@ def build(
     from runner.run import execute
 
     settings = _settings(config, target)
-    dbt = execute.build(settings, select, _reporter(settings, quiet, as_json)).dbt
+    dbt = execute.build(settings, select, _reporter(settings, quiet, as_json), full_refresh).dbt
     if as_json:
         render.print_json({"ok": True, "exit_code": 0, "dbt": dbt})
     else:

@@ -181,7 +181,7 @@ def summary_table(record: RunRecord) -> Table:
 
 def history_table(records: list[RunRecord]) -> Table:
     table = Table(title="feeds history", title_justify="left")
-    for column in ("run", "command", "started (UTC)", "status", "date", "feeds", "rows", "error"):
+    for column in ("run", "command", "started (UTC)", "status", "build", "date", "feeds", "rows", "error"):
         table.add_column(column)
     for record in records:
         feeds = ", ".join(f"{name}:{feed.status}" for name, feed in record.feeds.items())
@@ -191,12 +191,22 @@ def history_table(records: list[RunRecord]) -> Table:
             record.command,
             record.started_at.replace("+00:00", ""),
             record.status,
+            _build_mode(record),
             record.run_date or "",
             feeds,
             str(rows) if rows else "",
             (record.error or "").splitlines()[0][:80] if record.error else "",
         )
     return table
+
+
+def _build_mode(record: RunRecord) -> str:
+    """How the build ran the incremental models: incremental, full, or full for some of them."""
+    modes = [entry.get("mode") for entry in (record.dbt or {}).get("incremental", {}).values()]
+    full = modes.count("full")
+    if not modes:
+        return ""
+    return "incremental" if not full else "full" if full == len(modes) else f"full {full}/{len(modes)}"
 
 
 def err() -> Console:

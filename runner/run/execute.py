@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from runner import warehouse
+from runner import incremental, warehouse
 from runner.build import BuildSummary, selection_for
 from runner.config import Settings
 from runner.deliver import Destination, DeliveryResult, Upload
@@ -108,8 +108,10 @@ def _build(plan: RunPlan, run: Progress) -> None:
         reporter.node(name, resource_type, status)
         failpoint("build")
 
-    summary = project.build(selection, on_node=on_node, unit_tests=plan.unit_tests)
-    run.record.dbt = summary.to_json()
+    key = incremental.warehouse_key(plan.target, plan.paths.duckdb)
+    summary, refresh = incremental.build(project, selection, plan.paths.state_dir, key, plan.full_refresh,
+                                         on_node=on_node, unit_tests=plan.unit_tests)
+    run.record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built)}
     run.checkpoint("built")
     if not summary.success:
         for feed in run.record.feeds.values():
@@ -122,19 +124,21 @@ def _build(plan: RunPlan, run: Progress) -> None:
             reporter.warn(warning.describe())
 
 
-def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter) -> RunRecord:
+def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter, full_refresh: bool = False) -> RunRecord:
     """`feeds build`: dbt build (unit tests included) on the selection, recorded as a run, so a later
     `--skip-build` knows whether the marts passed their tests."""
     paths = Paths.of(settings)
     store = RunStore(paths.runs_dir)
-    record = store.start("build", {"select": list(select) if select else None})
+    record = store.start("build", {"select": list(select) if select else None, "full_refresh": full_refresh})
     with store.recording(record):
         project = paths.dbt_project()
         selection = list(select or selection_for(project.feeds()))
         preflight.check_sources(paths.duckdb, project, selection, paths.warehouse())
         reporter.stage("build", "dbt build " + " ".join(selection))
-        summary = project.build(selection, on_node=reporter.node)
-        record.dbt = summary.to_json()
+        key = incremental.warehouse_key(paths.warehouse(), paths.duckdb)
+        summary, refresh = incremental.build(project, selection, paths.state_dir, key, full_refresh,
+                                             on_node=reporter.node)
+        record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built)}
         for warning in summary.warnings:
             reporter.warn(warning.describe())
         if not summary.success:

@@ -34,6 +34,8 @@ class RunOptions:
     force: bool = False
     #: Also run dbt unit tests (fixed inputs: for development and CI; production runs skip them).
     unit_tests: bool = False
+    #: Rebuild the incremental models whole (dbt's --full-refresh).
+    full_refresh: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -46,6 +48,7 @@ class RunOptions:
             "full": self.full,
             "force": self.force,
             "unit_tests": self.unit_tests,
+            "full_refresh": self.full_refresh,
             **self.extra,
         }
 
@@ -85,6 +88,7 @@ class RunPlan:
     unit_tests: bool
     full: bool
     force: bool
+    full_refresh: bool
     #: Opens the destination (None: export only); called after the build, as before.
     destination: Callable[[], Destination] | None
     #: The dbt target the marts are built on and read from (None: the profile's default, DuckDB).
@@ -123,6 +127,7 @@ def resolve(settings: Settings, options: RunOptions, declared: list[Feed], targe
         unit_tests=options.unit_tests,
         full=options.full,
         force=options.force,
+        full_refresh=options.full_refresh,
         destination=(lambda: make_destination(settings)) if options.upload else None,
         target=target,
     )

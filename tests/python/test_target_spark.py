@@ -87,3 +87,13 @@ def test_spark_writes_the_duckdb_files_byte_for_byte(golden_on_spark: tuple[Work
     for name, entry in run["feeds"].items():
         found[name] = {key: entry[key] for key in COUNTED} | {"file": Path(entry["remote_path"]).name}
     assert found == GOLDEN, json.dumps(found, indent=2, sort_keys=True)
+
+
+def test_incremental_models_are_rebuilt_whole_on_spark(golden_on_spark: tuple[Workspace, dict[str, str]]) -> None:
+    # Plain Parquet tables offer no delete: each build rebuilds them, and the record says so.
+    space, _ = golden_on_spark
+    (build,) = [record for record in _records(space) if record["command"] == "build"]
+    modes = build["dbt"]["incremental"]
+    assert len(modes) == 8, modes
+    assert {(entry["mode"], entry["reason"]) for entry in modes.values()} == {
+        ("full", "rebuilt whole on this target (table)")}

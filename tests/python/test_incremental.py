@@ -1,0 +1,218 @@
+"""Incremental builds (README "Incremental builds"): after raw changes, the incremental build's marts
+and rejects equal a full-refresh build of the same raw data, EXCEPT empty both ways; and a changed
+model definition rebuilds that model whole, recorded as such in the run record.
+
+One workspace, three builds in it (first, step A, step B), each compared with a full-refresh build
+of a copy. Every case changes its own orders, customers and products (disjoint keys), so one build
+covers them all."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from workspace import REPO, Workspace
+
+from runner.warehouse.demo import generate
+
+AS_OF = datetime(2026, 1, 15, 12, 0, 0)
+#: Raw rows start synced two days back, the newest order, customer and product a day back, so the
+#: first build's watermarks are AS_OF - 1 day and step A (synced at AS_OF) recomputes only its own
+#: rows: the rest is older than the watermark minus the 3 h lookback.
+INITIAL = AS_OF - timedelta(days=2)
+STEP_A = AS_OF
+STEP_B = AS_OF + timedelta(hours=10)
+#: Before step A's watermark (AS_OF) but inside the lookback: a row the connector landed late.
+LATE = AS_OF - timedelta(hours=1)
+
+COMPARED = [
+    "listrak_orders", "listrak_order_items", "listrak_customers", "listrak_products",
+    "listrak_orders_rejects", "listrak_order_items_rejects", "listrak_customers_rejects",
+    "listrak_products_rejects",
+]
+CHILD_TABLES = ["order_line", "fulfillment", "refund", "order_line_refund", "order_shipping_line",
+                "order_discount_code", "product_variant", "product_media", "media_image", "collection_product",
+                "product_tag"]
+
+# Real orders with an e-mail, a zip, >= 2 lines and a shipping line, by position: case -> offset.
+ORDER_CASES = {
+    "deleted": 0, "test": 1, "quarantined": 2, "line_deleted": 3, "line_changed": 4, "fulfillment": 5,
+    "refund": 6, "shipping": 7, "discount": 8, "email_moved": 9, "late_fulfillment": 10, "late_refund": 11,
+    "undeleted": 12,
+}
+
+
+def order_id(space: Workspace, case: str) -> int:
+    (found,) = space.sql(f"""
+        select id from shopify."order" as o
+        where not coalesce(test, false) and email is not null and billing_address_zip is not null
+          and (select count(*) from shopify.order_line as l where l.order_id = o.id) >= 2
+          and exists (select 1 from shopify.order_shipping_line as s where s.order_id = o.id)
+        order by id limit 1 offset {ORDER_CASES[case] * 7}""")[0]
+    return int(found)
+
+
+def customer_with(space: Workspace, shared: bool, offset: int) -> int:
+    """A live customer whose e-mail another record shares (or not), one per offset."""
+    (found,) = space.sql(f"""
+        select id from shopify.customer as c
+        where not coalesce(_fivetran_deleted, false) and email is not null
+          and (select count(*) from shopify.customer as d where d.email = c.email) {'>' if shared else '='} 1
+        order by id limit 1 offset {offset}""")[0]
+    return int(found)
+
+
+def variant_with(space: Workspace, offset: int) -> tuple[int, int]:
+    """(variant id, product id) of a variant of a live product, one product per offset."""
+    return space.sql(f"""
+        select min(v.id), v.product_id from shopify.product_variant as v
+        inner join shopify.product as p on p.id = v.product_id
+        where p.status = 'active' and not coalesce(p._fivetran_deleted, false) and v.sku is not null
+        group by v.product_id order by v.product_id limit 1 offset {offset}""")[0]
+
+
+def differences(space: Workspace, reference: Path) -> dict[str, int]:
+    """Rows of each compared model in one build and not the other (EXCEPT ALL both ways)."""
+    found = {}
+    with duckdb.connect(str(space.duckdb)) as connection:
+        connection.execute(f"attach '{reference}' as reference (read_only)")
+        for model in COMPARED:
+            (count,) = connection.execute(f"""
+                select count(*) from (
+                    (select * from main.{model} except all select * from reference.main.{model})
+                    union all
+                    (select * from reference.main.{model} except all select * from main.{model})
+                )""").fetchone()
+            if count:
+                found[model] = count
+    return found
+
+
+def build(space: Workspace, *args: str) -> dict:
+    """`feeds run` without delivery (no unit tests, as scheduled runs): the run record's dbt section."""
+    result = space.feeds("run", "--no-upload", "--json", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)["run"]["dbt"]
+
+
+def assert_same_as_full_refresh(space: Workspace, tmp_path: Path, step: str) -> None:
+    copy = Workspace(tmp_path / f"full_{step}", generate_data=False)
+    shutil.copy(space.duckdb, copy.duckdb)
+    build(copy, "--full-refresh")
+    assert differences(space, copy.duckdb) == {}
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    root = tmp_path_factory.mktemp("incremental")
+    space = Workspace(root / "space", generate_data=False)
+    generate(space.duckdb, orders=600, seed=11, as_of=AS_OF)
+    for table in ["order", "customer", "product", "shop", "collection", *CHILD_TABLES]:
+        space.sql(f"update shopify.\"{table}\" set _fivetran_synced = '{INITIAL}'")
+    for table in CHILD_TABLES:
+        space.sql(f"alter table shopify.{table} add column if not exists _fivetran_deleted boolean default false")
+    for table in ["order", "customer", "product"]:
+        space.sql(f"""update shopify."{table}" set _fivetran_synced = '{AS_OF - timedelta(days=1)}'
+                      where id = (select max(id) from shopify."{table}")""")
+    first = build(space)
+    assert {entry["mode"] for entry in first["incremental"].values()} == {"full"}
+    return space
+
+
+def test_incremental_builds_equal_full_refresh_builds(space: Workspace, tmp_path: Path) -> None:
+    orders = {case: order_id(space, case) for case in ORDER_CASES}
+    assert len(set(orders.values())) == len(orders)
+    shared, shared_other = customer_with(space, True, 0), customer_with(space, True, 5)
+    unique, deleted_customer = customer_with(space, False, 0), customer_with(space, False, 1)
+    (renamed_variant, _), (_, changed_product) = variant_with(space, 0), variant_with(space, 1)
+    (_, tagged_product), (_, imaged_product) = variant_with(space, 2), variant_with(space, 3)
+    (moved_variant, _), (_, target_product) = variant_with(space, 4), variant_with(space, 5)
+    line = "(select min(id) from shopify.order_line where order_id = {})"
+    a = f"_fivetran_synced = '{STEP_A}'"
+    (original_email,) = space.sql(f"""select email from shopify."order" where id = {orders['quarantined']}""")[0]
+
+    # Step A: one change per case, synced at AS_OF.
+    space.sql(f"""
+        update shopify."order" set _fivetran_deleted = true, {a} where id = {orders['deleted']};
+        update shopify."order" set _fivetran_deleted = true, {a} where id = {orders['undeleted']};
+        update shopify."order" set test = true, {a} where id = {orders['test']};
+        update shopify."order" set email = 'not an e-mail', {a} where id = {orders['quarantined']};
+        update shopify."order" set email = 'moved.order@example.com', {a} where id = {orders['email_moved']};
+        update shopify.order_line set _fivetran_deleted = true, {a} where id = {line.format(orders['line_deleted'])};
+        update shopify.order_line set quantity = quantity + 2, {a} where id = {line.format(orders['line_changed'])};
+        insert into shopify.fulfillment (id, order_id, status, created_at, tracking_company, tracking_number, _fivetran_synced)
+            values (9100000000001, {orders['fulfillment']}, 'success', '{STEP_A}', 'UPS', 'NEW-TRACK-1', '{STEP_A}');
+        insert into shopify.refund (id, order_id, created_at, _fivetran_synced)
+            values (9200000000001, {orders['refund']}, '{STEP_A}', '{STEP_A}');
+        insert into shopify.order_line_refund (id, refund_id, order_line_id, quantity, restock_type, _fivetran_synced)
+            values (9300000000001, 9200000000001, {line.format(orders['refund'])}, 1, 'return', '{STEP_A}');
+        update shopify.order_shipping_line set title = 'Changed Method', price = price + 1, {a}
+            where order_id = {orders['shipping']};
+        insert into shopify.order_discount_code (order_id, index, code, amount, type, _fivetran_synced)
+            values ({orders['discount']}, 9, 'NEWCODE', 1, 'fixed_amount', '{STEP_A}');
+        update shopify.customer set email = 'moved.shared@example.com', {a} where id = {shared};
+        update shopify.customer set email = 'moved.unique@example.com', {a} where id = {unique};
+        update shopify.customer set _fivetran_deleted = true, {a} where id = {deleted_customer};
+        update shopify.product_variant set sku = sku || '-RENAMED', {a} where id = {renamed_variant};
+        update shopify.product set title = 'Changed Title', {a} where id = {changed_product};
+        insert into shopify.product_tag (product_id, index, value, _fivetran_synced)
+            values ({tagged_product}, 99, 'clearance', '{STEP_A}');
+        update shopify.media_image set image_url = 'https://cdn.example.com/changed.jpg', {a}
+            where media_id in (select media_id from shopify.product_media where product_id = {imaged_product});
+        update shopify.product_variant set product_id = {target_product}, {a} where id = {moved_variant};
+    """)
+    step_a = build(space)
+    modes = {name: entry["mode"] for name, entry in step_a["incremental"].items()}
+    assert set(modes.values()) == {"incremental"}, modes
+    # Incremental indeed: untouched orders keep the first build's watermark.
+    assert space.sql("select count(distinct synced_watermark) from main.int_orders_prepared") == [(2,)]
+    assert_same_as_full_refresh(space, tmp_path, "a")
+
+    # Step B: rows valid again, late rows inside the lookback, an e-mail moved onto another record's.
+    b = f"_fivetran_synced = '{STEP_B}'"
+    space.sql(f"""
+        update shopify."order" set email = '{original_email}', {b} where id = {orders['quarantined']};
+        update shopify."order" set _fivetran_deleted = false, {b} where id = {orders['undeleted']};
+        insert into shopify.fulfillment (id, order_id, status, created_at, tracking_company, tracking_number, _fivetran_synced)
+            values (9100000000002, {orders['late_fulfillment']}, 'success', '{LATE}', 'DHL', 'LATE-TRACK-2', '{LATE}');
+        insert into shopify.refund (id, order_id, created_at, _fivetran_synced)
+            values (9200000000002, {orders['late_refund']}, '{LATE}', '{LATE}');
+        insert into shopify.order_line_refund (id, refund_id, order_line_id, quantity, restock_type, _fivetran_synced)
+            values (9300000000002, 9200000000002, {line.format(orders['late_refund'])}, 1, 'return', '{LATE}');
+        update shopify.customer set email = (select email from shopify.customer where id = {shared_other}), {b}
+            where id = {unique};
+        update shopify.product_variant set sku = (
+            select min(sku) from shopify.product_variant where product_id = {changed_product}), {b}
+            where id = {renamed_variant};
+    """)
+    build(space)
+    assert space.sql(
+        f"select count(*) from main.int_orders_prepared where \"TrackingNumber\" = 'LATE-TRACK-2'"
+    ) == [(1,)], "the late fulfillment was not picked up"
+    assert_same_as_full_refresh(space, tmp_path, "b")
+
+
+def test_a_changed_model_definition_rebuilds_that_model_whole(space: Workspace, tmp_path: Path) -> None:
+    # A copy of the project whose products model gains a comment: same rows, new definition.
+    project = tmp_path / "project"
+    shutil.copytree(Path(__file__).resolve().parents[2], project,
+                    ignore=shutil.ignore_patterns(".venv", "target", ".git", "logs", "*.duckdb"))
+    model = project / "models" / "intermediate" / "int_products_prepared.sql"
+    model.write_text(model.read_text(encoding="utf-8") + "-- changed\n", encoding="utf-8")
+    config = space.config.read_text(encoding="utf-8")
+    try:
+        space.config.write_text(config.replace(f"project_dir: {REPO}", f"project_dir: {project}"), encoding="utf-8")
+        changed = build(space)["incremental"]
+        again = build(space)["incremental"]
+    finally:
+        space.config.write_text(config, encoding="utf-8")
+    assert changed["int_products_prepared"] == {"mode": "full", "reason": "definition changed since its last build"}
+    assert changed["int_orders_prepared"] == {"mode": "incremental"}
+    assert again["int_products_prepared"] == {"mode": "incremental"}
+    # feeds history shows how each build ran them: newest first, then the partly full one.
+    history = space.feeds("history").stdout
+    assert history.index(" incremental ") < history.index(" full 1/8 "), history
