@@ -1,5 +1,6 @@
 -- Customers (_customer): messy and shared e-mails, missing names and phones, every consent state.
--- Reads: getvariable('n_customers').
+-- Reads: getvariable('customer_lo') and getvariable('customer_hi'): the slice of customer numbers
+-- this pass writes (runner/demo generates the customers in slices, each row from its number alone).
 
 create temp table _customer as
 with base as (
@@ -12,7 +13,7 @@ with base as (
         u('cstyle', c) as style,
         u('cage', c) as age,
         u('cstate', c) as us
-    from range(getvariable('n_customers')) as t (c)  -- noqa: AL05
+    from range(getvariable('customer_lo'), getvariable('customer_hi')) as t (c)  -- noqa: AL05
 ),
 
 mail as (

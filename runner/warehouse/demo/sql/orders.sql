@@ -1,6 +1,9 @@
 -- Orders and their lines: source, money and shipping fate of each order (_order_base), lines
 -- with duplicated SKUs, custom items and blank SKUs (_order_line), shipping lines, line totals.
--- Reads: getvariable('n_orders'), getvariable('n_customers'), the catalogue's temp tables.
+-- Reads: getvariable('n_orders'), getvariable('n_customers'), the catalogue's temp tables, and
+-- getvariable('order_lo') and getvariable('order_hi'): the slice of order numbers this pass
+-- writes (runner/demo generates the orders in slices; every value depends on the order's number,
+-- the totals and the catalogue, never on the slice, so any slicing gives the same rows).
 
 create temp table _order_base as
 with base as (
@@ -19,7 +22,7 @@ with base as (
         1 + floor(u('onl', i) * 4)::bigint as n_lines,
         floor(pow(u('ocust', i), 1.3) * getvariable('n_customers'))::bigint as cust_idx,
         floor(u('oship', i) * len(shipping_titles()))::bigint + 1 as ship_k
-    from range(getvariable('n_orders')) as t (i)  -- noqa: AL05
+    from range(getvariable('order_lo'), getvariable('order_hi')) as t (i)  -- noqa: AL05
 )
 
 select
