@@ -44,16 +44,17 @@ def _quoted(schema: str, name: str) -> str:
     return f"`{schema.replace('`', '``')}`.`{name.replace('`', '``')}`"
 
 
-def copy_out(handle: Any, relations: list[tuple[str, str]], duck: duckdb.DuckDBPyConnection, scratch: Path,
-             where: str) -> list[tuple[str, str]]:
-    """Copy each (schema, name) into the same-named DuckDB table; return those Spark lacks."""
+def copy_out(handle: Any, relations: list[tuple[str, str, tuple[str, ...] | None]], duck: duckdb.DuckDBPyConnection,
+             scratch: Path, where: str) -> list[tuple[str, str]]:
+    """Copy each (schema, name, columns) into the same-named DuckDB table (only `columns` when
+    given); return the (schema, name)s Spark lacks."""
     spark = _session(handle)
     from pyspark.sql import functions
     from pyspark.sql.types import TimestampType
 
     missing: list[tuple[str, str]] = []
     try:
-        for schema, name in relations:
+        for schema, name, wanted in relations:
             if not spark.catalog.tableExists(f"{schema}.{name}"):
                 missing.append((schema, name))
                 continue
@@ -61,7 +62,7 @@ def copy_out(handle: Any, relations: list[tuple[str, str]], duck: duckdb.DuckDBP
             frame = frame.select(*[
                 functions.col(f"`{field.name}`").cast("timestamp_ntz").alias(field.name)
                 if isinstance(field.dataType, TimestampType) else functions.col(f"`{field.name}`")
-                for field in frame.schema.fields
+                for field in frame.schema.fields if wanted is None or field.name in wanted
             ])
             folder = scratch / f"{schema}.{name}"
             frame.write.mode("overwrite").parquet(str(folder))
