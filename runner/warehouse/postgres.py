@@ -309,6 +309,32 @@ def missing_tables(handle: Any, tables: list[tuple[str, str]]) -> list[tuple[str
     return [pair for pair in tables if pair not in have]
 
 
+def preview(handle: Any, schema: str, name: str, key: tuple[str, ...], limit: int) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """The first `limit` rows of schema.name by `key`, with column names; None if it does not exist."""
+    if missing_tables(handle, [(schema, name)]):
+        return None
+    order = ", ".join(identifier(column) for column in key)
+    with handle.cursor() as cursor:
+        cursor.execute(f"select * from {identifier(schema)}.{identifier(name)} order by {order} limit {int(limit)}")
+        return [column[0] for column in cursor.description], [tuple(row) for row in cursor.fetchall()]
+
+
+def table_columns(handle: Any, schema: str) -> dict[str, set[str]]:
+    """The tables and views of `schema` with their columns, all names lower-cased."""
+    _autocommit(handle)
+    with handle.cursor() as cursor:
+        cursor.execute(
+            "select lower(table_name), lower(column_name) from information_schema.columns "
+            "where lower(table_schema) = lower(%s)",
+            (schema,),
+        )
+        rows = cursor.fetchall()
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    return tables
+
+
 def load_tables(handle: Any, duck: duckdb.DuckDBPyConnection, schema: str, tables: list[str], scratch: Path) -> None:
     """Replace `schema`.<table> in PostgreSQL with DuckDB's table of the same name, by COPY FROM STDIN."""
     _autocommit(handle)

@@ -86,6 +86,24 @@ def missing_tables(handle: Any, tables: list[tuple[str, str]]) -> list[tuple[str
             if not spark.catalog.databaseExists(schema) or not spark.catalog.tableExists(f"{schema}.{table}")]
 
 
+def preview(handle: Any, schema: str, name: str, key: tuple[str, ...], limit: int) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """The first `limit` rows of schema.name by `key`, with column names; None if it does not exist."""
+    spark = _session(handle)
+    if missing_tables(handle, [(schema, name)]):
+        return None
+    frame = spark.table(_quoted(schema, name)).orderBy(*[f"`{column}`" for column in key]).limit(int(limit))
+    return list(frame.columns), [tuple(row) for row in frame.collect()]
+
+
+def table_columns(handle: Any, schema: str) -> dict[str, set[str]]:
+    """The tables and views of `schema` with their columns, all names lower-cased."""
+    spark = _session(handle)
+    if not spark.catalog.databaseExists(schema):
+        return {}
+    return {table.name.lower(): {column.lower() for column in spark.table(_quoted(schema, table.name)).columns}
+            for table in spark.catalog.listTables(schema)}
+
+
 def load_tables(handle: Any, duck: duckdb.DuckDBPyConnection, schema: str, tables: list[str], scratch: Path) -> None:
     """Replace `schema`.<table> in Spark with DuckDB's table of the same name, through parquet files."""
     spark = _session(handle)

@@ -253,6 +253,31 @@ def missing_tables(target: Target, tables: list[tuple[str, str]]) -> list[tuple[
         return spark.missing_tables(handle, tables)
 
 
+def preview(target: Target, relation: str, model: str, key: tuple[str, ...], limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The first `limit` rows of a mart on the warehouse, by `key`, with column names; a missing
+    mart is a ConfigError naming it."""
+    from runner.warehouse import postgres, spark
+
+    schema, name = split_relation(relation)
+    with connection(target) as handle:
+        shown = (postgres if target.engine == "postgres" else spark).preview(handle, schema, name, key, limit)
+    if shown is None:
+        raise ConfigError(f"{target.describe()}: mart {model} ({schema}.{name}) does not exist yet; "
+                          f"run `feeds build --target {target.name}` first")
+    return shown
+
+
+def table_columns(target: Target, schema: str) -> dict[str, set[str]]:
+    """The warehouse's tables and views in `schema` with their columns, names lower-cased (as
+    runner.warehouse.table_columns gives them for the DuckDB file)."""
+    from runner.warehouse import postgres, spark
+
+    with connection(target) as handle:
+        if target.engine == "postgres":
+            return postgres.table_columns(handle, schema)
+        return spark.table_columns(handle, schema)
+
+
 def load_demo(target: Target, duckdb_path: Path, schema: str, tables: list[str]) -> None:
     """Bulk-load the demo raw tables of a local DuckDB file into the warehouse's `schema`."""
     from runner.warehouse import postgres, spark
