@@ -149,9 +149,19 @@ def _credentials(profile_name: str, profile: dict[str, Any], target: str) -> Any
         raise ConfigError(f"dbt target {target!r}: {_first_line(exc)}") from None
 
 
+_DBT_HEADINGS = ("Runtime Error", "Database Error")
+
+
 def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() not in ("Runtime Error", "Database Error")]
-    return lines[0] if lines else type(exc).__name__
+    """dbt's message without its headings, on one line: dbt nests the reason under a first line that
+    ends in a bare heading ("... target "spark" invalid: Runtime Error" / "thrift ... requires PyHive")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() not in _DBT_HEADINGS]
+    if not lines:
+        return type(exc).__name__
+    heading = next((heading for heading in _DBT_HEADINGS if lines[0].endswith(": " + heading)), None)
+    if heading is None or len(lines) == 1:
+        return lines[0]
+    return lines[0][: -len(heading)] + " ".join(lines[1:])
 
 
 @contextlib.contextmanager
