@@ -322,13 +322,16 @@ def preview(handle: Any, schema: str, name: str, key: tuple[str, ...], limit: in
 def table_columns(handle: Any, schema: str) -> dict[str, set[str]]:
     """The tables and views of `schema` with their columns, all names lower-cased."""
     _autocommit(handle)
-    with handle.cursor() as cursor:
-        cursor.execute(
-            "select lower(table_name), lower(column_name) from information_schema.columns "
-            "where lower(table_schema) = lower(%s)",
-            (schema,),
-        )
-        rows = cursor.fetchall()
+    try:
+        with handle.cursor() as cursor:
+            cursor.execute(
+                "select lower(table_name), lower(column_name) from information_schema.columns "
+                "where lower(table_schema) = lower(%s)",
+                (schema,),
+            )
+            rows = cursor.fetchall()
+    except Exception as exc:  # psycopg2.Error
+        raise ConfigError(f"reading the tables of schema {schema} failed: {_first_line(exc)}") from None
     tables: dict[str, set[str]] = {}
     for table, column in rows:
         tables.setdefault(table, set()).add(column)

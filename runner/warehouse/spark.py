@@ -98,10 +98,13 @@ def preview(handle: Any, schema: str, name: str, key: tuple[str, ...], limit: in
 def table_columns(handle: Any, schema: str) -> dict[str, set[str]]:
     """The tables and views of `schema` with their columns, all names lower-cased."""
     spark = _session(handle)
-    if not spark.catalog.databaseExists(schema):
-        return {}
-    return {table.name.lower(): {column.lower() for column in spark.table(_quoted(schema, table.name)).columns}
-            for table in spark.catalog.listTables(schema)}
+    try:
+        if not spark.catalog.databaseExists(schema):
+            return {}
+        return {table.name.lower(): {column.lower() for column in spark.table(_quoted(schema, table.name)).columns}
+                for table in spark.catalog.listTables(schema)}
+    except Exception as exc:  # py4j / pyspark errors
+        raise ConfigError(f"reading the tables of schema {schema} failed: {str(exc).strip().splitlines()[0]}") from None
 
 
 def load_tables(handle: Any, duck: duckdb.DuckDBPyConnection, schema: str, tables: list[str], scratch: Path) -> None:

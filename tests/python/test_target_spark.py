@@ -87,3 +87,10 @@ def test_spark_writes_the_duckdb_files_byte_for_byte(golden_on_spark: tuple[Work
     for name, entry in run["feeds"].items():
         found[name] = {key: entry[key] for key in COUNTED} | {"file": Path(entry["remote_path"]).name}
     assert found == GOLDEN, json.dumps(found, indent=2, sort_keys=True)
+
+
+def test_preview_reads_the_mart_on_spark(golden_on_spark: tuple[Workspace, dict[str, str]]) -> None:
+    space, env = golden_on_spark
+    shown = space.feeds("preview", "orders", "--limit", "3", "--target", "spark", env=env)
+    assert shown.returncode == 0, shown.stdout + shown.stderr[-3000:]
+    assert "OrderNumber" in shown.stdout and "listrak_orders" in shown.stdout
