@@ -11,7 +11,9 @@ bench/run.py does; a PostgreSQL server's own memory is not in the figure):
                 spark:    a Python process starting the same local session and running
                           spark.table(m).coalesce(1).write.csv(..., header=True) for each mart
 
-and prints seconds, peak RSS and export / reference. The PostgreSQL server is started by the
+and prints seconds, peak RSS and export / reference. wait4's peak RSS misses the JVM a Spark
+process starts (not reaped by it) and the PostgreSQL server, so a sampler also records, every 0.1 s,
+the summed PSS of this script's process tree (JVM included) and of the server's processes. The PostgreSQL server is started by the
 tests' helper (tests/python/warehouse_servers.py): a temporary cluster on a free loopback port.
 
     .venv/bin/python bench/warehouses.py --sizes 100000,1000000 --targets postgres,spark
@@ -26,8 +28,11 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -52,6 +57,54 @@ for mart in sys.argv[2].split(","):
 """
 
 
+class TreePeak:
+    """Peak summed PSS (MiB) of this process's descendants and of a server's process tree while open."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.tree_mib = 0.0
+        self.server_mib = 0.0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _pss(processes: list[Any]) -> float:
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return total / 2**20
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        server = psutil.Process(self.server_pid) if self.server_pid else None
+        while not self._stop.wait(0.1):
+            try:
+                self.tree_mib = max(self.tree_mib, self._pss(me.children(recursive=True)))
+                if server is not None:
+                    self.server_mib = max(self.server_mib, self._pss([server, *server.children(recursive=True)]))
+            except psutil.NoSuchProcess:
+                pass
+
+    def __enter__(self) -> "TreePeak":
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def sampled(peaks: dict[str, list[TreePeak]], name: str, server_pid: int | None, *args: Any) -> Measured:
+    """measure() with a TreePeak around it, kept under `name`."""
+    with TreePeak(server_pid) as peak:
+        result = measure(*args)
+    peaks.setdefault(name, []).append(peak)
+    return result
+
+
 def _env(extra: dict[str, str]) -> dict[str, str]:
     base = {key: value for key, value in os.environ.items() if not key.startswith(("FEEDS_", "PG"))}
     return {**base, "PATH": f"{VENV_BIN}:{base.get('PATH', '')}", **extra}
@@ -70,7 +123,9 @@ def bench_target(target: str, orders: int, work: Path, server: PostgresServer | 
     feeds = str(VENV_BIN / "feeds")
     measure("demo_data", [feeds, "demo-data", "--orders", str(orders), "--seed", "7", "--target", target], env, logs, work)
     figures: dict[str, Measured] = {}
-    figures["dbt_build"] = measure(
+    peaks: dict[str, list[TreePeak]] = {}
+    server_pid = int((server.data / "cluster" / "postmaster.pid").read_text().split()[0]) if server else None
+    figures["dbt_build"] = sampled(peaks, "dbt_build", server_pid,
         "dbt_build", [str(VENV_BIN / "dbt"), "build", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT / "profiles"),
                       "--target", target, "--target-path", str(ROOT / "target" / target), "--log-path", str(logs)],
         env, logs, work)
@@ -79,7 +134,8 @@ def bench_target(target: str, orders: int, work: Path, server: PostgresServer | 
     references = []
     for round_ in range(3):
         shutil.rmtree(work / "out", ignore_errors=True)
-        exports.append(measure(f"export{round_}", [feeds, "export", "--target", target, "--date", DATE], env, logs, work))
+        exports.append(sampled(peaks, "export", server_pid,
+                               f"export{round_}", [feeds, "export", "--target", target, "--date", DATE], env, logs, work))
         refs = work / "reference"
         shutil.rmtree(refs, ignore_errors=True)
         refs.mkdir()
@@ -87,7 +143,8 @@ def bench_target(target: str, orders: int, work: Path, server: PostgresServer | 
             # One psql process, one -c per mart (\\copy takes the rest of its line).
             commands = [part for mart in MARTS.values()
                         for part in ("-c", f"\\copy (select * from listrak.{mart}) to '{refs / mart}.csv' csv header")]
-            references.append(measure(f"reference{round_}", ["psql", "-v", "ON_ERROR_STOP=1", *commands], env, logs, work))
+            references.append(sampled(peaks, "reference", server_pid,
+                                      f"reference{round_}", ["psql", "-v", "ON_ERROR_STOP=1", *commands], env, logs, work))
         else:
             from runner.warehouse import target as targets  # the profile's own session settings
 
@@ -95,16 +152,21 @@ def bench_target(target: str, orders: int, work: Path, server: PostgresServer | 
             conf = targets.resolve(ROOT, ROOT / "profiles", "spark").credentials.server_side_parameters
             args = [f"{key}={value}" for key, value in conf.items()]
             marts = ",".join(f"listrak.{mart}" for mart in MARTS.values())
-            references.append(measure(f"reference{round_}", [sys.executable, "-c", _SPARK_REFERENCE, str(refs), marts, *args],
-                                      env, logs, work))
+            references.append(sampled(peaks, "reference", server_pid, f"reference{round_}",
+                                      [sys.executable, "-c", _SPARK_REFERENCE, str(refs), marts, *args], env, logs, work))
     figures["export"] = Measured.median(exports)
     figures["reference"] = Measured.median(references)
     ratio = figures["export"].seconds / figures["reference"].seconds
-    log(f"{target:8} {orders:>9,}  dbt build {figures['dbt_build'].seconds:7.1f}s ({figures['dbt_build'].max_rss_mib:.0f} MiB)"
+    memory = {name: {"tree_pss_mib": round(max(peak.tree_mib for peak in runs), 1),
+                     **({"server_pss_mib": round(max(peak.server_mib for peak in runs), 1)} if server else {})}
+              for name, runs in peaks.items()}
+    build_memory = memory["dbt_build"]
+    log(f"{target:8} {orders:>9,}  dbt build {figures['dbt_build'].seconds:7.1f}s ({figures['dbt_build'].max_rss_mib:.0f} MiB rss,"
+        f" tree {build_memory['tree_pss_mib']:.0f} MiB, server {build_memory.get('server_pss_mib', 0):.0f} MiB pss)"
         f"  export {figures['export'].seconds:6.2f}s ({figures['export'].max_rss_mib:.0f} MiB)"
         f"  reference {figures['reference'].seconds:6.2f}s  export/reference {ratio:.2f}")
     return {"target": target, "orders": orders, "export_over_reference": round(ratio, 3),
-            **{name: measured.to_json() for name, measured in figures.items()}}
+            **{name: {**measured.to_json(), **memory.get(name, {})} for name, measured in figures.items()}}
 
 
 def main() -> int:

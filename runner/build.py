@@ -69,7 +69,7 @@ class DbtProject:
         # for dbt run by hand): the path reaches dbt without touching this process's environment.
         # shopify_api (and the GraphQL table names) from the raw tables, when the project leaves it unset.
         if self._shopify_vars is None:
-            self._shopify_vars = shopify_vars(self.project_dir, self.duckdb_path)
+            self._shopify_vars = shopify_vars(self.project_dir, self.duckdb_path, self.target, self.profiles_dir)
         args += ["--vars", json.dumps({DUCKDB_PATH_VAR: str(self.duckdb_path), **self._shopify_vars})]
         if self.target:
             args += ["--target", self.target]

@@ -15,6 +15,7 @@ import yaml
 
 from runner import warehouse
 from runner.errors import FeedsError
+from runner.warehouse import target as targets
 
 API_VAR = "shopify_api"
 #: How macro shopify_source_select starts the message for a raw table lacking a required column.
@@ -37,16 +38,24 @@ def detect(tables: dict[str, set[str]]) -> dict[str, str]:
     return found
 
 
-def shopify_vars(project_dir: Path, duckdb_path: Path) -> dict[str, str]:
-    """The vars `detect` gives for the schema var shopify_schema names, unless dbt_project.yml sets
-    shopify_api itself; nothing when the file or schema cannot be read (the preflight says why)."""
+def shopify_vars(
+    project_dir: Path, duckdb_path: Path, target: str | None = None, profiles_dir: Path | None = None
+) -> dict[str, str]:
+    """The vars `detect` gives for the schema var shopify_schema names, read on the dbt target the
+    build runs on (None: the profile's default), unless dbt_project.yml sets shopify_api itself;
+    nothing when the file, server or schema cannot be read (the preflight says why)."""
     project_vars = _project_vars(project_dir)
     if project_vars.get(API_VAR):
         return {}
     schema = str(project_vars.get(SCHEMA_VAR) or "shopify")
-    if "{" in schema or not duckdb_path.is_file():
+    if "{" in schema:
         return {}
     try:
+        where = targets.resolve(project_dir, profiles_dir or project_dir / "profiles", target)
+        if not where.embedded:
+            return detect(targets.table_columns(where, schema))
+        if not duckdb_path.is_file():
+            return {}
         with warehouse.connect(duckdb_path) as connection:
             tables = warehouse.table_columns(connection, schema)
     except FeedsError:

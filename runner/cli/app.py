@@ -295,12 +295,13 @@ def preview(
     feed: Annotated[str, typer.Argument(help="Feed name: orders, order_items, customers or products.")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows to show.")] = 10,
     config: ConfigOption = None,
+    target: TargetOption = None,
 ) -> None:
     """Show the first rows of a feed's mart as a table."""
     from runner.cli import render
     from runner.run import inspect
 
-    shown = inspect.preview(_settings(config), feed, limit)
+    shown = inspect.preview(_settings(config, target), feed, limit)
     render.out().print(render.preview_table(shown.feed.name, shown.feed.model, shown.columns, shown.rows))
 
 

@@ -63,9 +63,13 @@ class Preview:
 
 
 def preview(settings: Settings, name: str, limit: int) -> Preview:
-    """The first `limit` rows of a feed's mart, by key."""
+    """The first `limit` rows of a feed's mart, by key, on the run's dbt target."""
     paths = Paths.of(settings)
     (chosen,) = choose_feeds(settings, paths.dbt_project().feeds(), [name])
+    target = paths.warehouse()
+    if not target.embedded:
+        columns, rows = targets.preview(target, chosen.relation, chosen.model, chosen.key, limit)
+        return Preview(chosen, list(columns), list(rows))
     with warehouse.connect(paths.duckdb) as connection:
         columns, rows = warehouse.preview(connection, chosen, limit)
     return Preview(chosen, list(columns), list(rows))

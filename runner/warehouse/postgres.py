@@ -1,9 +1,15 @@
-"""PostgreSQL through the dbt adapter's psycopg2 connection: bulk copies both ways.
+"""PostgreSQL through psycopg2: connections from the profile's settings, bulk copies both ways.
 
-Out (export): each relation is streamed with `COPY ... TO STDOUT (FORMAT csv)` into a local file and
-read by DuckDB with the column types PostgreSQL reports, into the local staging file
-(runner.warehouse.target). All relations are read in one REPEATABLE READ transaction, so a mart and
-its rejects model come from the same snapshot even while dbt rebuilds.
+Connecting does not import dbt (about 2 s of start-up): the profile's `postgres` output, rendered by
+runner.warehouse.target, becomes `Settings`, opened the way dbt-postgres opens it (same keywords,
+`set role`, search_path), so a build and an export reach the same server as the same user.
+
+Out (export): every relation is read in one snapshot: the first connection opens a REPEATABLE READ
+transaction and exports its snapshot, and a few more connections import it, so several tables stream
+at once and a mart and its rejects model still agree even while dbt rebuilds. Each table goes
+`COPY (select ...) TO STDOUT (FORMAT csv)` -> a named pipe -> DuckDB's read_csv with the column types
+PostgreSQL reports, into the local staging file (runner.warehouse.target): no file on disk, and
+DuckDB parses while PostgreSQL writes.
 In (demo data): DuckDB writes each raw table as CSV, and `COPY ... FROM STDIN` loads it.
 
 CSV keeps NULL and the empty string apart both ways: both engines write NULL as an unquoted empty
@@ -12,7 +18,13 @@ field and '' as `""`, and read them back so (DuckDB with allow_quoted_nulls=fals
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,63 +71,230 @@ def duckdb_type(pg_type: str) -> str:
     return _TYPES.get(base, "VARCHAR")
 
 
-def _columns(cursor: Any, schema: str, name: str) -> tuple[str, list[tuple[str, str]]]:
+@dataclass(frozen=True)
+class Settings:
+    """The profile's `postgres` output, rendered: what psycopg2 needs to connect (dbt-postgres' fields)."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    schema: str
+    password: str = field(default="", repr=False)
+    sslmode: str | None = None
+    sslcert: str | None = None
+    sslkey: str | None = None
+    sslrootcert: str | None = None
+    connect_timeout: int = 10
+    keepalives_idle: int = 0
+    search_path: str | None = None
+    role: str | None = None
+    application_name: str | None = "feeds"
+
+    @classmethod
+    def from_output(cls, output: dict[str, Any], where: str) -> "Settings":
+        """From a rendered profile output (dbt's aliases dbname and pass accepted)."""
+        values = dict(output)
+        for alias, name in (("dbname", "database"), ("pass", "password")):
+            if alias in values:
+                values[name] = values.pop(alias)
+        absent = [name for name in ("host", "user", "database", "schema") if not values.get(name)]
+        if absent:
+            raise ConfigError(f"{where}: profiles.yml sets no {', '.join(absent)}")
+        known = {name: values[name] for name in cls.__dataclass_fields__ if values.get(name) not in (None, "")}
+        try:
+            for name in ("port", "connect_timeout", "keepalives_idle"):
+                if name in known:
+                    known[name] = int(known[name])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {name} {known[name]!r} is not a number (profiles.yml)") from None
+        known.setdefault("port", 5432)
+        return cls(**{name: value if name in ("port", "connect_timeout", "keepalives_idle") else str(value)
+                      for name, value in known.items()})
+
+
+def connect(settings: Settings, where: str) -> Any:
+    """A psycopg2 connection, opened as dbt-postgres opens it; failures are a ConfigError naming
+    `where` (target, host and database), never the password."""
+    try:
+        import psycopg2
+    except ImportError:
+        raise ConfigError(f"{where}: the PostgreSQL driver is not installed (pip install -e '.[postgres]')") from None
+    options = {name: getattr(settings, name) for name in ("sslmode", "sslcert", "sslkey", "sslrootcert", "application_name")
+               if getattr(settings, name)}
+    if settings.keepalives_idle:
+        options["keepalives_idle"] = settings.keepalives_idle
+    if settings.search_path:
+        options["options"] = "-c search_path=" + settings.search_path.replace(" ", "\\ ")
+    try:
+        handle = psycopg2.connect(dbname=settings.database, user=settings.user, host=settings.host,
+                                  password=settings.password, port=settings.port,
+                                  connect_timeout=settings.connect_timeout, **options)
+    except psycopg2.Error as exc:
+        raise ConfigError(f"cannot connect to {where}: {_scrub(_first_line(exc), settings)}") from None
+    try:
+        if settings.role:
+            with handle.cursor() as cursor:
+                cursor.execute(f"set role {identifier(settings.role)}")
+    except psycopg2.Error as exc:
+        handle.close()
+        raise ConfigError(f"{where}: set role {settings.role} failed: {_first_line(exc)}") from None
+    return handle
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _scrub(text: str, settings: Settings) -> str:
+    return text.replace(settings.password, "***") if settings.password else text
+
+
+def _columns(cursor: Any, relations: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, float, list[tuple[str, str]]]]:
+    """Per (schema, name) present: its kind (r table, v view...), estimated rows, and (column, type)s."""
     cursor.execute(
         """
-        select c.relkind, a.attname, format_type(a.atttypid, a.atttypmod)
+        select n.nspname, c.relname, c.relkind, c.reltuples, a.attname, format_type(a.atttypid, a.atttypmod)
         from pg_catalog.pg_class c
         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
         join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-        where n.nspname = %s and c.relname = %s
-        order by a.attnum
+        where (n.nspname, c.relname) in (select * from unnest(%s::text[], %s::text[]))
+        order by n.nspname, c.relname, a.attnum
         """,
-        (schema, name),
+        ([schema for schema, _ in relations], [name for _, name in relations]),
     )
-    rows = cursor.fetchall()
-    if not rows:
-        return "", []
-    return rows[0][0], [(column, pg_type) for _, column, pg_type in rows]
+    found: dict[tuple[str, str], tuple[str, float, list[tuple[str, str]]]] = {}
+    for schema, name, kind, rows, column, pg_type in cursor.fetchall():
+        found.setdefault((schema, name), (kind, float(rows), []))[2].append((column, pg_type))
+    return found
 
 
-def copy_out(handle: Any, relations: list[tuple[str, str]], duck: duckdb.DuckDBPyConnection, scratch: Path,
-             where: str) -> list[tuple[str, str]]:
-    """Copy each (schema, name) into the same-named DuckDB table; return those the warehouse lacks."""
-    missing: list[tuple[str, str]] = []
-    cursor = handle.cursor()
+#: Connections reading at once: PostgreSQL writes CSV in one backend per connection while DuckDB
+#: parses in this process, so a few overlap well even on two cores.
+PARALLEL = 3
+
+
+def _begin(cursor: Any, snapshot: str | None) -> None:
+    cursor.execute("begin isolation level repeatable read, read only")
+    if snapshot is not None:
+        cursor.execute("set transaction snapshot %s", (snapshot,))
+    # Text forms DuckDB reads back exactly: ISO dates, shortest round-trip floats, UTC.
+    cursor.execute("set local datestyle = 'ISO, YMD'")
+    cursor.execute("set local extra_float_digits = 3")
+    cursor.execute("set local timezone = 'UTC'")
+
+
+def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...] | None]],
+             duck: duckdb.DuckDBPyConnection, scratch: Path, where: str) -> list[tuple[str, str]]:
+    """Copy each (schema, name, columns) into the same-named DuckDB table (only `columns` when given,
+    all otherwise); return the (schema, name)s PostgreSQL lacks."""
+    first = connect(settings, where)
     try:
-        # Explicit transactions, whatever autocommit mode the adapter left: one snapshot for every relation.
-        _autocommit(handle)
-        cursor.execute("begin isolation level repeatable read, read only")
-        # Text forms DuckDB reads back exactly: ISO dates, shortest round-trip floats.
-        cursor.execute("set local datestyle = 'ISO, YMD'")
-        cursor.execute("set local extra_float_digits = 3")
-        cursor.execute("set local timezone = 'UTC'")
-        for schema, name in relations:
-            kind, columns = _columns(cursor, schema, name)
-            if not columns:
-                missing.append((schema, name))
-                continue
-            path = scratch / f"{schema}.{name}.csv"
-            source = identifier(schema) + "." + identifier(name)
-            query = source if kind == "r" else f"(select * from {source})"
-            with open(path, "wb") as out:
-                cursor.copy_expert(f"copy {query} to stdout with (format csv)", out, size=_CHUNK)
-            types = ", ".join(f"{literal(column)}: {literal(duckdb_type(pg_type))}" for column, pg_type in columns)
-            duck.execute(f"create schema if not exists {identifier(schema)}")
-            duck.execute(
-                f"create or replace table {source} as select * from read_csv({literal(str(path))}, "
-                f"columns = {{{types}}}, header = false, auto_detect = false, delim = ',', quote = '\"', "
-                "escape = '\"', allow_quoted_nulls = false, nullstr = '')"
-            )
-            path.unlink()
-        cursor.execute("rollback")
+        _autocommit(first)
+        with first.cursor() as cursor:
+            _begin(cursor, None)
+            present = _columns(cursor, [(schema, name) for schema, name, _ in relations])
+            cursor.execute("select pg_export_snapshot()")
+            snapshot = str(cursor.fetchone()[0])
+            missing = [(schema, name) for schema, name, _ in relations if (schema, name) not in present]
+            jobs = []
+            for schema, name, wanted in relations:
+                if (schema, name) not in present:
+                    continue
+                kind, rows, columns = present[(schema, name)]
+                if wanted is not None:
+                    columns = [column for column in columns if column[0] in wanted]
+                jobs.append((rows, schema, name, kind, columns, wanted is not None))
+                duck.execute(f"create schema if not exists {identifier(schema)}")
+            # The biggest first, so the last one to finish is a small one.
+            jobs.sort(key=lambda job: -job[0])
+            queue = [job[1:] for job in jobs]
+            lock = threading.Lock()
+
+            def worker(index: int) -> None:
+                handle = first if index == 0 else connect(settings, where)
+                try:
+                    if index:
+                        _autocommit(handle)
+                    with handle.cursor() as own:
+                        if index:
+                            _begin(own, snapshot)
+                        while True:
+                            with lock:
+                                job = queue.pop(0) if queue else None
+                            if job is None:
+                                break
+                            _copy_one(own, duck, scratch, *job)
+                        if index:
+                            own.execute("rollback")
+                finally:
+                    if index:
+                        handle.close()
+
+            with ThreadPoolExecutor(max_workers=min(PARALLEL, max(1, len(queue)))) as pool:
+                futures = [pool.submit(worker, index) for index in range(min(PARALLEL, max(1, len(queue))))]
+                errors = [future.exception() for future in futures]
+            problem = next((error for error in errors if error is not None), None)
+            if problem is not None:
+                raise problem
+            cursor.execute("rollback")
+    except (ConfigError, ExportError):
+        raise
     except duckdb.Error as exc:
         raise ExportError(f"reading {where}: DuckDB could not load the copy: {str(exc).splitlines()[0]}") from None
-    except Exception as exc:  # psycopg2.Error, without importing the driver outside the adapter's connection
-        raise ExportError(f"reading {where} failed: {str(exc).strip().splitlines()[0]}") from None
+    except Exception as exc:  # psycopg2.Error and a broken pipe
+        raise ExportError(f"reading {where} failed: {_first_line(exc)}") from None
     finally:
-        cursor.close()
+        first.close()
     return missing
+
+
+def _copy_one(cursor: Any, duck: duckdb.DuckDBPyConnection, scratch: Path, schema: str, name: str, kind: str,
+              columns: list[tuple[str, str]], projected: bool) -> None:
+    """One relation, streamed through a named pipe: PostgreSQL's COPY writes it while DuckDB reads it."""
+    source = identifier(schema) + "." + identifier(name)
+    if projected:
+        query = f"(select {', '.join(identifier(column) for column, _ in columns)} from {source})"
+    else:
+        query = source if kind == "r" else f"(select * from {source})"
+    pipe = scratch / f"{schema}.{name}.{threading.get_ident()}.csv"
+    os.mkfifo(pipe)
+    types = ", ".join(f"{literal(column)}: {literal(duckdb_type(pg_type))}" for column, pg_type in columns)
+    load = (
+        f"create or replace table {source} as select * from read_csv({literal(str(pipe))}, "
+        f"columns = {{{types}}}, header = false, auto_detect = false, delim = ',', quote = '\"', "
+        "escape = '\"', allow_quoted_nulls = false, nullstr = '')"
+    )
+    reader = duck.cursor()
+    with ThreadPoolExecutor(max_workers=1) as one:
+        loaded: Future[Any] = one.submit(reader.execute, load)
+        try:
+            with _open_writer(pipe, loaded) as out:
+                cursor.copy_expert(f"copy {query} to stdout with (format csv)", out, size=_CHUNK)
+        finally:
+            pipe.unlink()
+        loaded.result()
+    reader.close()
+
+
+def _open_writer(pipe: Path, reader: Future[Any]) -> Any:
+    """The pipe's write end, once DuckDB has opened the read end; if DuckDB fails before, its error.
+
+    (A plain open() would wait forever for a reader that never comes.)"""
+    while True:
+        try:
+            fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # no reader yet
+                raise
+            if reader.done():
+                reader.result()
+                raise ExportError(f"DuckDB did not read {pipe.name}")
+            time.sleep(0.001)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "wb", buffering=_CHUNK)
 
 
 def missing_tables(handle: Any, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -128,6 +307,35 @@ def missing_tables(handle: Any, tables: list[tuple[str, str]]) -> list[tuple[str
     finally:
         cursor.close()
     return [pair for pair in tables if pair not in have]
+
+
+def preview(handle: Any, schema: str, name: str, key: tuple[str, ...], limit: int) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """The first `limit` rows of schema.name by `key`, with column names; None if it does not exist."""
+    if missing_tables(handle, [(schema, name)]):
+        return None
+    order = ", ".join(identifier(column) for column in key)
+    with handle.cursor() as cursor:
+        cursor.execute(f"select * from {identifier(schema)}.{identifier(name)} order by {order} limit {int(limit)}")
+        return [column[0] for column in cursor.description], [tuple(row) for row in cursor.fetchall()]
+
+
+def table_columns(handle: Any, schema: str) -> dict[str, set[str]]:
+    """The tables and views of `schema` with their columns, all names lower-cased."""
+    _autocommit(handle)
+    try:
+        with handle.cursor() as cursor:
+            cursor.execute(
+                "select lower(table_name), lower(column_name) from information_schema.columns "
+                "where lower(table_schema) = lower(%s)",
+                (schema,),
+            )
+            rows = cursor.fetchall()
+    except Exception as exc:  # psycopg2.Error
+        raise ConfigError(f"reading the tables of schema {schema} failed: {_first_line(exc)}") from None
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    return tables
 
 
 def load_tables(handle: Any, duck: duckdb.DuckDBPyConnection, schema: str, tables: list[str], scratch: Path) -> None:

@@ -62,6 +62,10 @@ class RuleCounts:
     truncated: dict[str, int] = field(default_factory=dict)
 
 
+#: The rejects model's columns rule_counts reads (a warehouse target copies only these).
+REJECTS_COLUMNS = ("source_id", "kind", "reject_reason", "feed_column")
+
+
 def rule_counts(connection: Connection, feed: Feed) -> RuleCounts:
     """Quarantined, excluded and truncated rows of a feed, counted by source row (not by reason)."""
     if not feed.rejects_relation or not relation_exists(connection, feed.rejects_relation):

@@ -44,16 +44,17 @@ def _quoted(schema: str, name: str) -> str:
     return f"`{schema.replace('`', '``')}`.`{name.replace('`', '``')}`"
 
 
-def copy_out(handle: Any, relations: list[tuple[str, str]], duck: duckdb.DuckDBPyConnection, scratch: Path,
-             where: str) -> list[tuple[str, str]]:
-    """Copy each (schema, name) into the same-named DuckDB table; return those Spark lacks."""
+def copy_out(handle: Any, relations: list[tuple[str, str, tuple[str, ...] | None]], duck: duckdb.DuckDBPyConnection,
+             scratch: Path, where: str) -> list[tuple[str, str]]:
+    """Copy each (schema, name, columns) into the same-named DuckDB table (only `columns` when
+    given); return the (schema, name)s Spark lacks."""
     spark = _session(handle)
     from pyspark.sql import functions
     from pyspark.sql.types import TimestampType
 
     missing: list[tuple[str, str]] = []
     try:
-        for schema, name in relations:
+        for schema, name, wanted in relations:
             if not spark.catalog.tableExists(f"{schema}.{name}"):
                 missing.append((schema, name))
                 continue
@@ -61,7 +62,7 @@ def copy_out(handle: Any, relations: list[tuple[str, str]], duck: duckdb.DuckDBP
             frame = frame.select(*[
                 functions.col(f"`{field.name}`").cast("timestamp_ntz").alias(field.name)
                 if isinstance(field.dataType, TimestampType) else functions.col(f"`{field.name}`")
-                for field in frame.schema.fields
+                for field in frame.schema.fields if wanted is None or field.name in wanted
             ])
             folder = scratch / f"{schema}.{name}"
             frame.write.mode("overwrite").parquet(str(folder))
@@ -83,6 +84,27 @@ def missing_tables(handle: Any, tables: list[tuple[str, str]]) -> list[tuple[str
     spark = _session(handle)
     return [(schema, table) for schema, table in tables
             if not spark.catalog.databaseExists(schema) or not spark.catalog.tableExists(f"{schema}.{table}")]
+
+
+def preview(handle: Any, schema: str, name: str, key: tuple[str, ...], limit: int) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """The first `limit` rows of schema.name by `key`, with column names; None if it does not exist."""
+    spark = _session(handle)
+    if missing_tables(handle, [(schema, name)]):
+        return None
+    frame = spark.table(_quoted(schema, name)).orderBy(*[f"`{column}`" for column in key]).limit(int(limit))
+    return list(frame.columns), [tuple(row) for row in frame.collect()]
+
+
+def table_columns(handle: Any, schema: str) -> dict[str, set[str]]:
+    """The tables and views of `schema` with their columns, all names lower-cased."""
+    spark = _session(handle)
+    try:
+        if not spark.catalog.databaseExists(schema):
+            return {}
+        return {table.name.lower(): {column.lower() for column in spark.table(_quoted(schema, table.name)).columns}
+                for table in spark.catalog.listTables(schema)}
+    except Exception as exc:  # py4j / pyspark errors
+        raise ConfigError(f"reading the tables of schema {schema} failed: {str(exc).strip().splitlines()[0]}") from None
 
 
 def load_tables(handle: Any, duck: duckdb.DuckDBPyConnection, schema: str, tables: list[str], scratch: Path) -> None:

@@ -7,9 +7,10 @@ under the same schema and table names; every later step (fingerprints, delivery 
 quarantine counts, the file writers) then runs unchanged on that copy. So the four files are written by
 one writer whatever the engine, and the delivery state stays local.
 
-The profile is read twice: as plain YAML for a target's `type` (no dbt import on the DuckDB path),
-and rendered by dbt's own renderer for a warehouse's credentials, which the adapter's connection
-manager opens.
+The profile is read as plain YAML for a target's `type` (no dbt import on the DuckDB path). A
+PostgreSQL output is rendered here (`env_var`, `var` and dbt's `as_*` filters, all this profile
+uses) and opened with psycopg2, because importing dbt to connect costs about 2 s of every export; a
+Spark output is rendered by dbt's own renderer, as its session is dbt-spark's anyway.
 """
 
 from __future__ import annotations
@@ -90,7 +91,46 @@ def resolve(project_dir: Path, profiles_dir: Path, target: str | None) -> Target
         )
     if engine == "duckdb":
         return Target(name, engine)
+    if engine == "postgres":
+        from runner.warehouse import postgres
+
+        where = f"dbt target {name!r}"
+        return Target(name, engine, postgres.Settings.from_output(_render(outputs[name], where), where))
     return Target(name, engine, _credentials(profile_name, profile, name))
+
+
+def _render(value: Any, where: str) -> Any:
+    """A profile output with its Jinja strings rendered as dbt renders them: `env_var(name, default)`
+    (an unset variable without default is an error naming it), `var(name, default)` (the default:
+    no --vars here), and the filters as_number, as_bool, as_text, as_native."""
+    import jinja2.sandbox
+
+    def env_var(variable: str, default: Any = None) -> Any:
+        if variable in os.environ:
+            return os.environ[variable]
+        if default is None:
+            raise ConfigError(f"{where}: set the environment variable {variable} (profiles/profiles.yml reads it)")
+        return default
+
+    def var(_name: str, default: Any = None) -> Any:
+        return default
+
+    def as_bool(text: Any) -> bool:
+        return str(text).strip().lower() in ("true", "1", "yes", "on")
+
+    environment = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    environment.globals.update(env_var=env_var, var=var)
+    environment.filters.update(as_number=lambda text: text, as_text=str, as_native=lambda text: text, as_bool=as_bool)
+    if isinstance(value, dict):
+        return {key: _render(item, where) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render(item, where) for item in value]
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    try:
+        return environment.from_string(value).render()
+    except jinja2.TemplateError as exc:
+        raise ConfigError(f"{where}: cannot render {value!r} in profiles/profiles.yml: {exc}") from None
 
 
 def _credentials(profile_name: str, profile: dict[str, Any], target: str) -> Any:
@@ -109,16 +149,36 @@ def _credentials(profile_name: str, profile: dict[str, Any], target: str) -> Any
         raise ConfigError(f"dbt target {target!r}: {_first_line(exc)}") from None
 
 
+_DBT_HEADINGS = ("Runtime Error", "Database Error")
+
+
 def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() not in ("Runtime Error", "Database Error")]
-    return lines[0] if lines else type(exc).__name__
+    """dbt's message without its headings, on one line: dbt nests the reason under a first line that
+    ends in a bare heading ("... target "spark" invalid: Runtime Error" / "thrift ... requires PyHive")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() not in _DBT_HEADINGS]
+    if not lines:
+        return type(exc).__name__
+    heading = next((heading for heading in _DBT_HEADINGS if lines[0].endswith(": " + heading)), None)
+    if heading is None or len(lines) == 1:
+        return lines[0]
+    return lines[0][: -len(heading)] + " ".join(lines[1:])
 
 
 @contextlib.contextmanager
 def connection(target: Target) -> Iterator[Any]:
-    """The warehouse's DB-API connection, opened by its dbt adapter's connection manager (as dbt
-    itself connects: same credentials, SSL and retry settings). Failures name target, host and
+    """The warehouse's DB-API connection: psycopg2 from the profile's settings for PostgreSQL, the
+    dbt adapter's connection manager for Spark (its session). Failures name target, host and
     database (exit 2); the password never appears."""
+    if target.engine == "postgres":
+        from runner.warehouse import postgres
+
+        handle = postgres.connect(target.credentials, target.describe())
+        try:
+            yield handle
+        finally:
+            with contextlib.suppress(Exception):
+                handle.close()
+        return
     from dbt.adapters.contracts.connection import Connection
     from dbt.adapters.factory import FACTORY
     from dbt_common.exceptions import DbtBaseException
@@ -159,25 +219,30 @@ def split_relation(relation: str) -> tuple[str, str]:
     return found.group(1).replace('""', '"'), found.group(2).replace('""', '"')
 
 
-def stage_marts(target: Target, marts: list[str], others: list[str], state_dir: Path) -> Path:
-    """Copy the marts (and `others`, such as rejects models, when present) from the warehouse into the
-    local staging file under the same names; return that file. A missing mart is a ConfigError naming
-    it, as on DuckDB (runner.run.gates)."""
+def stage_marts(target: Target, marts: list[str], rejects: list[str], state_dir: Path) -> Path:
+    """Copy the marts (and of the `rejects` models, when present, only the columns the rule counts
+    read) from the warehouse into the local staging file under the same names; return that file. A
+    missing mart is a ConfigError naming it, as on DuckDB (runner.run.gates)."""
     import duckdb
 
     from runner.warehouse import postgres, spark
     from runner.warehouse.connection import connect
+    from runner.warehouse.queries import REJECTS_COLUMNS
 
     path = staging_file(state_dir, target)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in (path, path.with_name(path.name + ".wal")):
         stale.unlink(missing_ok=True)
     duckdb.connect(str(path)).close()
-    relations = [split_relation(relation) for relation in dict.fromkeys(marts + others)]
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".copy-") as scratch, \
-            connection(target) as handle, connect(path) as duck:
-        copy_out = postgres.copy_out if target.engine == "postgres" else spark.copy_out
-        missing = copy_out(handle, relations, duck, Path(scratch), target.describe())
+    relations = [(*split_relation(relation), None) for relation in dict.fromkeys(marts)]
+    relations += [(*split_relation(relation), REJECTS_COLUMNS) for relation in dict.fromkeys(rejects)
+                  if relation not in marts]
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".copy-") as scratch, connect(path) as duck:
+        if target.engine == "postgres":
+            missing = postgres.copy_out(target.credentials, relations, duck, Path(scratch), target.describe())
+        else:
+            with connection(target) as handle:
+                missing = spark.copy_out(handle, relations, duck, Path(scratch), target.describe())
     absent = [f"{schema}.{name}" for schema, name in missing if f"{identifier(schema)}.{identifier(name)}" in marts]
     if absent:
         raise ConfigError(
@@ -196,6 +261,31 @@ def missing_tables(target: Target, tables: list[tuple[str, str]]) -> list[tuple[
         if target.engine == "postgres":
             return postgres.missing_tables(handle, tables)
         return spark.missing_tables(handle, tables)
+
+
+def preview(target: Target, relation: str, model: str, key: tuple[str, ...], limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The first `limit` rows of a mart on the warehouse, by `key`, with column names; a missing
+    mart is a ConfigError naming it."""
+    from runner.warehouse import postgres, spark
+
+    schema, name = split_relation(relation)
+    with connection(target) as handle:
+        shown = (postgres if target.engine == "postgres" else spark).preview(handle, schema, name, key, limit)
+    if shown is None:
+        raise ConfigError(f"{target.describe()}: mart {model} ({schema}.{name}) does not exist yet; "
+                          f"run `feeds build --target {target.name}` first")
+    return shown
+
+
+def table_columns(target: Target, schema: str) -> dict[str, set[str]]:
+    """The warehouse's tables and views in `schema` with their columns, names lower-cased (as
+    runner.warehouse.table_columns gives them for the DuckDB file)."""
+    from runner.warehouse import postgres, spark
+
+    with connection(target) as handle:
+        if target.engine == "postgres":
+            return postgres.table_columns(handle, schema)
+        return spark.table_columns(handle, schema)
 
 
 def load_demo(target: Target, duckdb_path: Path, schema: str, tables: list[str]) -> None:

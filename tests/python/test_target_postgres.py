@@ -11,19 +11,23 @@ FEEDS_REQUIRE_TARGETS is set (CI), where they fail.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from test_golden import AS_OF, COUNTED, DATE, GOLDEN
 from warehouse_servers import PostgresServer, free_port, postgres_missing_reason, required
-from workspace import REPO, Workspace
+from workspace import REPO, Workspace, clean_environment
 
 from runner.warehouse import target as targets
 from runner.warehouse.demo import TABLES, generate
+from runner.warehouse.queries import REJECTS_COLUMNS
 
 
 @contextlib.contextmanager
@@ -166,3 +170,68 @@ def test_check_connects_to_postgres_and_finds_the_marts(golden_on_postgres: Work
     checked = golden_on_postgres.feeds("check", "--no-destination", "--target", "postgres", env=postgres.env())
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"ok  target postgres (postgres at 127.0.0.1:{postgres.port}, database feeds): connected" in checked.stdout
+
+
+def test_export_reads_postgres_without_dbt_and_only_the_rejects_columns_it_counts(
+    golden_on_postgres: Workspace, postgres: PostgresServer
+) -> None:
+    space = golden_on_postgres
+    # -X importtime lists every module the export imports: opening the connection must not pay
+    # for dbt (about 2 s of every export).
+    traced = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import sys; from runner.cli.main import entry; sys.exit(entry())",
+         "export", "--target", "postgres", "--date", DATE],
+        cwd=space.root, env={**clean_environment(), **postgres.env()}, capture_output=True, text=True, timeout=300,
+    )
+    assert traced.returncode == 0, traced.stdout + traced.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in traced.stderr.splitlines() if line.startswith("import time:")}
+    assert "psycopg2" in imported and not any(name == "dbt" or name.startswith("dbt.") for name in imported)
+    # The same bytes as the golden DuckDB files, read through the parallel snapshot copy.
+    newest = max((space.root / "out").iterdir())
+    written = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in newest.glob("*.csv")}
+    assert written == {entry["file"]: entry["sha256"] for entry in GOLDEN.values()}
+    # Of the rejects models only the columns the quarantine counts read were copied.
+    staged = duckdb.connect(str(space.root / "state" / "targets" / "postgres.duckdb"), read_only=True)
+    try:
+        columns = staged.execute(
+            "select table_name, list(column_name order by ordinal_position) from information_schema.columns "
+            "where table_name like '%rejects' group by table_name").fetchall()
+    finally:
+        staged.close()
+    assert len(columns) == 4 and all(names == list(REJECTS_COLUMNS) for _, names in columns), columns
+
+
+def test_graphql_raw_tables_on_postgres_are_detected_there(postgres: PostgresServer, tmp_path: Path) -> None:
+    postgres.psql("create database gql_store")
+    env = {**postgres.env(), "PGDATABASE": "gql_store"}
+    space = Workspace(tmp_path / "gql", generate_data=False)
+    loaded = space.feeds("demo-data", "--orders", "200", "--seed", "5", "--api", "graphql", "--target", "postgres", env=env)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    # No DuckDB file here: the API shape can only come from the raw tables on PostgreSQL. Read as
+    # REST, the GraphQL order table lacks required columns and the build stops.
+    ran = space.feeds("run", "--target", "postgres", "--feeds", "orders", "--no-upload", "--date", DATE, "--json", env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr[-3000:]
+    assert json.loads(ran.stdout)["run"]["feeds"]["orders"]["rows"] > 0
+
+
+def test_preview_reads_the_mart_on_postgres(golden_on_postgres: Workspace, postgres: PostgresServer, tmp_path: Path) -> None:
+    shown = golden_on_postgres.feeds("preview", "orders", "--limit", "3", "--target", "postgres", env=postgres.env())
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "OrderNumber" in shown.stdout and "listrak_orders" in shown.stdout
+
+    postgres.psql("create database no_marts")
+    empty = Workspace(tmp_path / "nomarts", generate_data=False)
+    missing = empty.feeds("preview", "orders", "--target", "postgres", env={**postgres.env(), "PGDATABASE": "no_marts"})
+    output = missing.stdout + missing.stderr
+    assert missing.returncode == 2, output
+    assert "target postgres (postgres at 127.0.0.1" in output and "database no_marts" in output, output
+    assert "listrak_orders" in output and "feeds build --target postgres" in output and "Traceback" not in output
+
+
+def test_profile_settings_that_are_not_numbers_are_named(postgres: PostgresServer, tmp_path: Path) -> None:
+    space = Workspace(tmp_path / "badport", generate_data=False)
+    result = space.feeds("export", "--target", "postgres", env={**postgres.env(), "PGPORT": "fivefourthreetwo"})
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "dbt target 'postgres'" in output and "port 'fivefourthreetwo' is not a number" in output, output
+    assert "Traceback" not in output and postgres.password not in output

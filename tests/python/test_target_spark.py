@@ -97,3 +97,10 @@ def test_incremental_models_are_rebuilt_whole_on_spark(golden_on_spark: tuple[Wo
     assert len(modes) == 8, modes
     assert {(entry["mode"], entry["reason"]) for entry in modes.values()} == {
         ("full", "rebuilt whole on this target (table)")}
+
+
+def test_preview_reads_the_mart_on_spark(golden_on_spark: tuple[Workspace, dict[str, str]]) -> None:
+    space, env = golden_on_spark
+    shown = space.feeds("preview", "orders", "--limit", "3", "--target", "spark", env=env)
+    assert shown.returncode == 0, shown.stdout + shown.stderr[-3000:]
+    assert "OrderNumber" in shown.stdout and "listrak_orders" in shown.stdout

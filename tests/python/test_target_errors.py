@@ -1,0 +1,35 @@
+"""Warehouse target errors that need no running server: a PostgreSQL nobody listens on, and a Spark
+cluster method whose driver is not installed. Each is exit 2 with a message naming the target (and
+for PostgreSQL host and database), no traceback, no password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from warehouse_servers import free_port
+from workspace import Workspace
+
+PASSWORD = "never-printed-7Q"
+
+
+def test_unreachable_postgres_names_target_host_and_database(tmp_path: Path) -> None:
+    space = Workspace(tmp_path / "nowhere", generate_data=False)
+    port = free_port()
+    env = {"PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": "feeds", "PGPASSWORD": PASSWORD,
+           "PGDATABASE": "nowhere", "PGSSLMODE": "disable"}
+    for command in (["demo-data", "--orders", "10"], ["preview", "orders"], ["check", "--no-destination"]):
+        result = space.feeds(*command, "--target", "postgres", env=env)
+        output = result.stdout + result.stderr
+        assert result.returncode == 2, (command, output)
+        assert f"cannot connect to target postgres (postgres at 127.0.0.1:{port}, database nowhere)" in output, output
+        assert PASSWORD not in output and "Traceback" not in output
+
+
+def test_spark_cluster_method_without_its_driver_says_what_to_install(tmp_path: Path) -> None:
+    space = Workspace(tmp_path / "thrift", generate_data=False)
+    result = space.feeds("export", "--target", "spark", env={"FEEDS_SPARK_METHOD": "thrift", "FEEDS_SPARK_HOST": "127.0.0.1"})
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    # dbt's own reason, not its bare "Runtime Error" heading.
+    assert "dbt target 'spark'" in output and "pip install dbt-spark[PyHive]" in output, output
+    assert "Traceback" not in output
