@@ -97,7 +97,7 @@ def test_an_empty_duckdb_file_is_exit_2_naming_the_schema_var_and_the_tables(tmp
         result = workspace.feeds(command, "--config", str(workspace.config), "--quiet")
         assert result.returncode == 2, result.stdout + result.stderr
         assert "shopify_schema" in result.stderr and "schema 'shopify'" in result.stderr
-        assert "has none of the 15 raw tables" in result.stderr
+        assert "has none of the 16 raw tables" in result.stderr
         for table in ("order", "order_line", "customer", "product_variant"):
             assert re.search(rf"\b{table}\b", result.stderr), table
         assert "Catalog Error" not in result.stderr and "Traceback" not in result.stderr
@@ -117,7 +117,7 @@ def test_a_schema_var_pointing_elsewhere_is_exit_2_naming_it(built, tmp_path: Pa
     workspace.config.write_text(workspace.config.read_text().replace(f"project_dir: {REPO}", f"project_dir: {project}"))
     result = workspace.feeds("run", "--config", str(workspace.config), "--quiet")
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "schema 'raw_shopify' (dbt var shopify_schema) has none of the 15 raw tables" in result.stderr
+    assert "schema 'raw_shopify' (dbt var shopify_schema) has none of the 16 raw tables" in result.stderr
     assert "Catalog Error" not in result.stderr and "Traceback" not in result.stderr
 
 
@@ -126,7 +126,7 @@ def test_one_missing_raw_table_is_exit_2_naming_it(built, tmp_path: Path) -> Non
     workspace.sql("drop table shopify.product_variant")
     result = workspace.feeds("run", "--config", str(workspace.config), "--quiet")
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "schema 'shopify' (dbt var shopify_schema) lacks 1 of 15 raw tables the selected models read: product_variant." in result.stderr
+    assert "schema 'shopify' (dbt var shopify_schema) lacks 1 of 16 raw tables the selected models read: product_variant." in result.stderr
     assert "Catalog Error" not in result.stderr and "Traceback" not in result.stderr
     assert last_run(workspace)["error_type"] == "ConfigError"
 
