@@ -57,11 +57,11 @@ def _bench_run() -> Any:
 
 
 def age(database: Path, days: int = 1) -> None:
-    """Move every raw row's `_fivetran_synced` `days` back: the store then looks like an initial sync
-    that finished a day ago. `feeds demo-data` stamps every row within the last half hour, all inside
-    the lookback window (var incremental_lookback_hours) of the first build's watermark, so without
-    this the first incremental run would recompute every row, which no scheduled run after the
-    initial sync does."""
+    """Move every raw row's `_fivetran_synced` `days` back, then stamp one order as synced now: the
+    store looks like an initial sync a day ago followed by a regular sync. `feeds demo-data` stamps
+    every row within half an hour; left so, every row stays inside the lookback window (var
+    incremental_lookback_hours) of the newest sync until a later sync moves the watermark on, and
+    each "incremental" run would recompute the whole store (README "Incremental builds")."""
     with duckdb.connect(str(database)) as connection:
         tables = [row[0] for row in connection.execute(
             "select table_name from information_schema.columns where table_schema = 'shopify'"
@@ -69,6 +69,8 @@ def age(database: Path, days: int = 1) -> None:
         for table in tables:
             connection.execute(f'update shopify."{table}" set _fivetran_synced = _fivetran_synced'
                                f" - interval {int(days)} day")
+        connection.execute('update shopify."order" set _fivetran_synced = now()::timestamp'
+                           ' where id = (select min(id) from shopify."order")')
 
 
 def change(database: Path, round_: int, fraction: float) -> dict[str, int]:
