@@ -59,18 +59,21 @@ class DbtProject:
 
     # -- invocation ---------------------------------------------------------------------------
 
+    def vars(self) -> dict[str, str]:
+        """The --vars of every invocation. The profile reads the DuckDB path from one (profiles.yml
+        falls back to FEEDS_DUCKDB_PATH for dbt run by hand), so the path reaches dbt without touching
+        this process's environment; shopify_api (and the GraphQL table names) come from the raw
+        tables when the project leaves it unset."""
+        if self._shopify_vars is None:
+            self._shopify_vars = shopify_vars(self.project_dir, self.duckdb_path, self.target, self.profiles_dir)
+        return {DUCKDB_PATH_VAR: str(self.duckdb_path), **self._shopify_vars}
+
     def _args(self, command: str, *extra: str) -> list[str]:
         args = ["--log-level", "none", "--log-level-file", "info"]
         if self.log_dir is not None:
             args += ["--log-path", str(self.log_dir)]
         args += [command, "--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
-        args += ["--target-path", str(self.target_dir)]
-        # The profile reads the DuckDB path from this var (profiles.yml falls back to FEEDS_DUCKDB_PATH
-        # for dbt run by hand): the path reaches dbt without touching this process's environment.
-        # shopify_api (and the GraphQL table names) from the raw tables, when the project leaves it unset.
-        if self._shopify_vars is None:
-            self._shopify_vars = shopify_vars(self.project_dir, self.duckdb_path, self.target, self.profiles_dir)
-        args += ["--vars", json.dumps({DUCKDB_PATH_VAR: str(self.duckdb_path), **self._shopify_vars})]
+        args += ["--target-path", str(self.target_dir), "--vars", json.dumps(self.vars())]
         if self.target:
             args += ["--target", self.target]
         return args + list(extra)

@@ -112,6 +112,9 @@ def fingerprint(manifest: dict[str, Any], unique_id: str, project: str = "") -> 
             "checksum": (node.get("checksum") or {}).get("checksum"),
             "config": node.get("config"),
             "columns": {name: column.get("data_type") for name, column in (node.get("columns") or {}).items()},
+            # Where it is built and what it reads: another schema of the same warehouse (or another
+            # shopify_schema) is another table, with its own history.
+            "relation": node.get("relation_name"),
         }
         digest.update(json.dumps(definition, sort_keys=True, default=str).encode())
         macros.update((node.get("depends_on") or {}).get("macros") or [])
@@ -171,6 +174,20 @@ def _load(state_dir: Path) -> dict[str, dict[str, str]]:
     return state if isinstance(state, dict) else {}
 
 
+def forget(state_dir: Path, warehouse: str) -> None:
+    """Drop the fingerprints kept for `warehouse` (all its vars): its raw tables were replaced wholesale
+    (feeds demo-data), so rows may have vanished without a change row to say so, and only a full
+    rebuild removes what they left in the incremental tables."""
+    state = _load(state_dir)
+    kept = {key: value for key, value in state.items() if key != warehouse and not key.startswith(warehouse + " ")}
+    if kept == state:
+        return
+    path = state_dir / STATE_FILE
+    partial = path.with_suffix(".json.part")
+    partial.write_text(json.dumps(kept, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(partial, path)
+
+
 def warehouse_key(target: Any, duckdb_path: Path) -> str:
     """Which warehouse the models live in, never with a secret: the DuckDB file, or the target."""
     if target is None or target.embedded:
@@ -185,6 +202,9 @@ def build(project: Any, select: list[str], state_dir: Path, warehouse: str, full
     rebuild failed) and the plan."""
     project.parse()
     manifest = json.loads((project.target_dir / "manifest.json").read_text(encoding="utf-8"))
+    # The vars feeds passes (shopify_api and its table names, detected from the raw tables) choose
+    # what staging reads: a change of them is a change of every model's definition.
+    warehouse = f"{warehouse} {json.dumps(project.vars(), sort_keys=True)}"
     refresh = plan(manifest, project.project_dir, state_dir, warehouse, full_refresh)
     if refresh.rebuild:
         first = project.build([f"+{name}" for name in refresh.rebuild], unit_tests=False, full_refresh=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from runner import incremental
 from runner.config import Settings
 from runner.run.paths import Paths
 from runner.warehouse import target as targets
@@ -21,6 +22,9 @@ def demo_data(
     """Write the demo raw tables (in the REST or GraphQL connector's shape); return where they went and the rows per table."""
     paths = Paths.of(settings)
     target = targets.resolve(paths.project_dir, paths.project_dir / "profiles", paths.target)
+    # Raw tables replaced wholesale: rows may vanish without a change row, so the next build of the
+    # incremental models must be a full one.
+    incremental.forget(paths.state_dir, incremental.warehouse_key(target, paths.duckdb))
     if target.embedded:
         return str(paths.duckdb), generate(paths.duckdb, orders=orders, seed=seed, schema=schema, api=api)
     paths.state_dir.mkdir(parents=True, exist_ok=True)

@@ -259,23 +259,26 @@ def _copy_one(cursor: Any, duck: duckdb.DuckDBPyConnection, scratch: Path, schem
     else:
         query = source if kind == "r" else f"(select * from {source})"
     pipe = scratch / f"{schema}.{name}.{threading.get_ident()}.csv"
-    os.mkfifo(pipe)
     types = ", ".join(f"{literal(column)}: {literal(duckdb_type(pg_type))}" for column, pg_type in columns)
     load = (
         f"create or replace table {source} as select * from read_csv({literal(str(pipe))}, "
         f"columns = {{{types}}}, header = false, auto_detect = false, delim = ',', quote = '\"', "
         "escape = '\"', allow_quoted_nulls = false, nullstr = '')"
     )
+    os.mkfifo(pipe)
     reader = duck.cursor()
-    with ThreadPoolExecutor(max_workers=1) as one:
-        loaded: Future[Any] = one.submit(reader.execute, load)
-        try:
-            with _open_writer(pipe, loaded) as out:
-                cursor.copy_expert(f"copy {query} to stdout with (format csv)", out, size=_CHUNK)
-        finally:
-            pipe.unlink()
-        loaded.result()
-    reader.close()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as one:
+            loaded: Future[Any] = one.submit(reader.execute, load)
+            try:
+                with _open_writer(pipe, loaded) as out:
+                    cursor.copy_expert(f"copy {query} to stdout with (format csv)", out, size=_CHUNK)
+            finally:
+                pipe.unlink(missing_ok=True)
+            loaded.result()
+    finally:
+        # On a failed COPY or a broken pipe too: the cursor belongs to the shared DuckDB connection.
+        reader.close()
 
 
 def _open_writer(pipe: Path, reader: Future[Any]) -> Any:

@@ -130,7 +130,9 @@ def _render(value: Any, where: str) -> Any:
     try:
         return environment.from_string(value).render()
     except jinja2.TemplateError as exc:
-        raise ConfigError(f"{where}: cannot render {value!r} in profiles/profiles.yml: {exc}") from None
+        # Never the value itself: it may be a literal password (one with a brace in it).
+        raise ConfigError(f"{where}: a value in profiles/profiles.yml cannot be rendered as Jinja ({type(exc).__name__}"
+                          f" on line {getattr(exc, 'lineno', '?')}); check its quoting") from None
 
 
 def _credentials(profile_name: str, profile: dict[str, Any], target: str) -> Any:

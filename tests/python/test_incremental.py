@@ -230,3 +230,15 @@ def test_full_refresh_with_skip_build_is_refused(tmp_path: Path) -> None:
     result = space.feeds("run", "--skip-build", "--full-refresh")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--full-refresh" in result.stderr and "--skip-build" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_data_again_rebuilds_the_incremental_models_whole(tmp_path: Path) -> None:
+    # A smaller store replaces the raw tables wholesale: its vanished orders have no change row, so
+    # only a full rebuild removes them from the incremental tables.
+    space = Workspace(tmp_path / "reload", generate_data=False)
+    for orders in ["300", "120"]:
+        loaded = space.feeds("demo-data", "--orders", orders, "--seed", orders)
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        modes = build(space)["incremental"]
+        assert {entry["mode"] for entry in modes.values()} == {"full"}, modes
+    assert_same_as_full_refresh(space, tmp_path, "reload")

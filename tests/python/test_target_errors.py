@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from warehouse_servers import free_port
 from workspace import Workspace
 
@@ -33,3 +35,13 @@ def test_spark_cluster_method_without_its_driver_says_what_to_install(tmp_path: 
     # dbt's own reason, not its bare "Runtime Error" heading.
     assert "dbt target 'spark'" in output and "pip install dbt-spark[PyHive]" in output, output
     assert "Traceback" not in output
+
+
+def test_a_profile_value_that_is_not_valid_jinja_is_named_without_showing_it() -> None:
+    # A literal password with braces in profiles.yml: the error says where, never the value.
+    from runner.errors import ConfigError
+    from runner.warehouse.target import _render
+
+    with pytest.raises(ConfigError) as raised:
+        _render({"password": "s3cr{{et"}, "target postgres")
+    assert "s3cr" not in str(raised.value) and "target postgres" in str(raised.value)
