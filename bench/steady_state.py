@@ -26,7 +26,6 @@ Figures are medians over the rounds.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -40,6 +39,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# A sibling script, not a package: its directory on the path (as `python bench/x.py` has it).
+sys.path.insert(0, str(ROOT / "bench"))
+from incremental import age  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 PARTS = ("start-up", "parse", "build", "fingerprint", "export", "delivery", "rest")
 
@@ -72,15 +75,6 @@ def _node_seconds(run_results: Path, mart_names: set[str]) -> dict[str, float]:
         else:
             sums["other_tests"] += seconds
     return {key: round(value, 2) for key, value in sums.items()}
-
-
-def _incremental_bench() -> Any:
-    """bench/incremental.py (its age()), imported by path."""
-    spec = importlib.util.spec_from_file_location("feeds_bench_incremental", ROOT / "bench" / "incremental.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class SteadyState:
@@ -173,7 +167,7 @@ def main() -> int:
         bench.feeds("demo-data", "--orders", str(args.orders), log="demo")
         # As after a real initial sync: otherwise every row is inside the lookback window and each
         # "unchanged" run recomputes the whole store (see bench/incremental.py, age()).
-        _incremental_bench().age(work / "bench.duckdb")
+        age(work / "bench.duckdb")
         _, first, _ = bench.feeds("run", "--json", log="run-0")
         log(f"first run (every row): {first:.1f} s")
         rounds = []
