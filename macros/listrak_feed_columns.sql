@@ -7,7 +7,8 @@
     listrak_feed.key) and required (not_null) columns quarantine the row, and optional text is
     cut to its maximum, because a cut key or required value would be a wrong value, while a cut
     optional text only loses its tail.
-    Returns [] while dbt parses (the graph is not complete yet). -#}
+    Internal columns (meta feeds_internal: the entity key and bookkeeping of an incremental mart)
+    are no feed columns. Returns [] while dbt parses (the graph is not complete yet). -#}
 {% macro listrak_feed_columns(feed_model) -%}
     {%- if not execute -%}
         {{ return([]) }}
@@ -33,7 +34,7 @@
         {%- endif -%}
     {%- endfor -%}
     {%- set columns = [] -%}
-    {%- for column in node.columns.values() -%}
+    {%- for column in node.columns.values() if not listrak_internal_column(column) -%}
         {%- set column_checks = checks.get(column.name, {}) -%}
         {%- set required = column_checks.get('required', false) -%}
         {%- set column_meta = ((column.get('config') or {}).get('meta') or {}) -%}
@@ -54,4 +55,11 @@
         }) -%}
     {%- endfor -%}
     {{ return(columns) }}
+{%- endmacro %}
+
+{#- A mart column the runner never exports: meta feeds_internal (column config meta or meta). -#}
+{% macro listrak_internal_column(column) -%}
+    {%- set internal = ((column.get('config') or {}).get('meta') or {}).get('feeds_internal')
+        or (column.get('meta') or {}).get('feeds_internal') -%}
+    {{ return(true if internal else false) }}
 {%- endmacro %}

@@ -1,14 +1,23 @@
 {#- The body of a feed mart: the candidate rows that have no entry in the feed's rejects model,
     with exactly the YAML's columns, in its order, cast to the contracted types. Only quarantined
     rows stay out (the rejects model also lists excluded and truncated rows); over-long text of a
-    column whose policy is truncate is cut to its maximum (see listrak_feed_columns, fit_text). -#}
-{% macro listrak_feed_select(feed_model, candidates, rejects) -%}
+    column whose policy is truncate is cut to its maximum (see listrak_feed_columns, fit_text).
+    The mart is incremental by `entity` (a column of the candidates, kept as an internal column
+    with is_tombstone and synced_watermark, which the runner never exports): an incremental build
+    recomputes the entities feeds_mart_parts finds (macros/incremental_marts.sql). -#}
+{% macro listrak_feed_select(feed_model, candidates, rejects, entity) -%}
     {%- set columns = listrak_feed_columns(feed_model) -%}
+    {%- set affected = feeds_affected(entity, feeds_mart_parts(
+        entity, candidates, rejects, listrak_feed_meta(feed_model).get('key') or []
+    )) -%}
 with
 
 candidates as (
 
     select * from {{ candidates }}
+    {%- if is_incremental() %}
+    where {{ entity }} in {{ affected.list }}
+    {%- endif %}
 
 ),
 
@@ -29,6 +38,13 @@ accepted as (
 
 ),
 
+changes as (
+
+    select cast(max(synced_watermark) as {{ dbt.type_timestamp() }}) as synced_at
+    from {{ candidates }}
+
+),
+
 final as (
 
     select
@@ -39,13 +55,12 @@ final as (
             {%- else %}
             accepted.{{ adapter.quote(column.name) }} as {{ column.data_type }}
             {%- endif %}
-        ) as {{ adapter.quote(column.name) }}{{ "," if not loop.last }}
-    {%- else %}
-        1 as placeholder
+        ) as {{ adapter.quote(column.name) }},
     {%- endfor %}
+        accepted.{{ entity }}
     from accepted
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', entity, affected.relation) }}
 {%- endmacro %}

@@ -13,8 +13,11 @@
     `missing_reasons` renames missing_value for given columns (e.g. {'Sku': 'missing_sku'}).
     `extra_checks` adds feed-specific rules: a list of {reason, condition, detail} SQL snippets
     over the candidate columns. The result is a plain select, so a model can union more rows
-    (e.g. rows excluded by a documented rule, kind 'excluded'). -#}
-{% macro listrak_rejects(feed_model, candidates, key_columns, missing_reasons={}, extra_checks=[]) -%}
+    (e.g. rows excluded by a documented rule, kind 'excluded').
+    `entity` adds that candidate column last (the key of an incremental rejects model). When
+    `candidates` holds only some entities (an incremental build), `all_candidates` is the whole
+    candidate relation: a key is a duplicate when shared in all of it. -#}
+{% macro listrak_rejects(feed_model, candidates, key_columns, missing_reasons={}, extra_checks=[], entity=none, all_candidates=none) -%}
     {%- set columns = listrak_feed_columns(feed_model) -%}
     {%- set keys = [] -%}
     {%- for key in key_columns -%}
@@ -69,31 +72,45 @@
         cast('{{ check.reason }}' as {{ dbt.type_string() }}) as reject_reason,
         cast({{ "'" ~ check.column ~ "'" if check.column else 'null' }} as {{ dbt.type_string() }}) as feed_column,
         cast({{ check.detail }} as {{ dbt.type_string() }}) as reject_detail
+        {%- if entity %},
+        {{ entity }}
+        {%- endif %}
     from {{ candidates }}
     where {{ check.condition }}
     union all
     {%- endfor %}
     select
         {%- for key in keys %}
-        {{ key }},
+        keyed.{{ key }},
         {%- endfor %}
-        source_id,
+        keyed.source_id,
         cast('quarantined' as {{ dbt.type_string() }}) as kind,
         cast('duplicate_key' as {{ dbt.type_string() }}) as reject_reason,
         cast(null as {{ dbt.type_string() }}) as feed_column,
         cast(
-            '{{ key_columns | join(", ") }} shared by ' || cast(rows_with_key as {{ dbt.type_string() }}) || ' rows'
+            '{{ key_columns | join(", ") }} shared by ' || cast(shared_keys.rows_with_key as {{ dbt.type_string() }}) || ' rows'
             as {{ dbt.type_string() }}
         ) as reject_detail
-    from (
+        {%- if entity %},
+        keyed.{{ entity }}
+        {%- endif %}
+    from {{ all_candidates or candidates }} as keyed
+    inner join (
         select
             {%- for key in keys %}
             {{ key }},
             {%- endfor %}
-            source_id,
-            count(*) over (partition by {{ keys | join(', ') }}) as rows_with_key
-        from {{ candidates }}
+            count(*) as rows_with_key
+        from {{ all_candidates or candidates }}
         where {{ keys | join(' is not null and ') }} is not null
-    ) as keyed
-    where rows_with_key > 1
+        group by {{ keys | join(', ') }}
+        having count(*) > 1
+    ) as shared_keys
+        on
+        {%- for key in keys %}
+        keyed.{{ key }} = shared_keys.{{ key }}{{ ' and' if not loop.last }}
+        {%- endfor %}
+    {%- if all_candidates %}
+    where keyed.{{ entity }} in (select {{ entity }} from {{ candidates }})
+    {%- endif %}
 {%- endmacro %}

@@ -294,6 +294,7 @@ def feeds_from_manifest(manifest: dict[str, Any]) -> list[Feed]:
                 required=(unique_id, name) in required,
             )
             for name, info in node["columns"].items()
+            if not _internal(info)
         )
         rejects = models.get(meta.get("rejects_model") or "")
         feeds.append(
@@ -311,6 +312,13 @@ def feeds_from_manifest(manifest: dict[str, Any]) -> list[Feed]:
             )
         )
     return feeds
+
+
+def _internal(column: dict[str, Any]) -> bool:
+    """A mart column that is no feed column (meta feeds_internal: an incremental mart's entity key
+    and bookkeeping, macros/listrak_feed_columns.sql): never exported, previewed or validated."""
+    meta = {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
+    return bool(meta.get("feeds_internal"))
 
 
 def _rule(

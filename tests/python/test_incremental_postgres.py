@@ -54,10 +54,11 @@ def psql(server: PostgresServer, database: str, sql: str) -> str:
 
 
 def digests(server: PostgresServer, database: str) -> dict[str, str]:
-    """Each compared model's row count and a digest of its rows, whatever their order."""
+    """Each compared model's row count and a digest of its rows, whatever their order, without the
+    bookkeeping columns of an incremental table (synced_watermark differs from a full build's)."""
     return {model: psql(server, database, f"""
-        select count(*) || ' ' || md5(coalesce(string_agg(md5(t::text), '' order by md5(t::text)), ''))
-        from listrak.{model} as t""").strip() for model in COMPARED}
+        select count(*) || ' ' || md5(coalesce(string_agg(md5(r::text), '' order by md5(r::text)), ''))
+        from (select to_jsonb(t) - 'synced_watermark' - 'is_tombstone' as r from listrak.{model} as t) as rows""").strip() for model in COMPARED}
 
 
 def test_incremental_build_on_postgres_equals_a_full_refresh(postgres: PostgresServer, tmp_path) -> None:  # noqa: F811

@@ -6,11 +6,53 @@
 --     the order has no e-mail (normal for guest and POS orders), order_rejected otherwise;
 --   - kind excluded: merged order lines that are no feed candidates by rule, because their
 --     order is a test_order, a deleted_order, or not in the source (unknown_order).
+-- Incremental by order_id (macros/incremental_marts.sql): a build recomputes the orders with a
+-- changed source row, a recomputed candidate, a shared (OrderNumber, Sku) now or before, or a
+-- quarantine in listrak_orders_rejects that differs from the one this table recorded.
+{{ config(**feeds_incremental('order_id')) }}
+{%- set order_number = adapter.quote('OrderNumber') -%}
+{%- set rejection_classes -%}
+    select distinct
+        {{ order_number }},
+        case when reject_reason = 'missing_email' then 'missing_email' else 'order_rejected' end as reject_reason
+    from {{ ref('listrak_orders_rejects') }}
+    where kind = 'quarantined'
+{%- endset -%}
+{%- set recorded_classes -%}
+    select distinct {{ order_number }}, reject_reason
+    from {{ this }}
+    where kind = 'quarantined' and reject_reason in ('missing_email', 'order_rejected')
+{%- endset -%}
+{%- set rejections_changed -%}
+    select order_items.order_id
+    from {{ ref('int_order_items_prepared') }} as order_items
+    inner join (
+        select {{ order_number }} from ({{ rejection_classes }} except {{ recorded_classes }}) as added
+        union all
+        select {{ order_number }} from ({{ recorded_classes }} except {{ rejection_classes }}) as removed
+    ) as changed_rejections
+        on order_items.{{ order_number }} = changed_rejections.{{ order_number }}
+{%- endset -%}
+{%- set affected = feeds_affected('order_id',
+    feeds_rejects_parts('order_id', ref('int_order_items_prepared'), ['OrderNumber', 'Sku'])
+    + feeds_changed_part(ref('int_order_changes_conformed'), 'order_id', 'order_id')
+    + ([rejections_changed] if is_incremental() else [])
+) %}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 order_items as (
 
     select * from {{ ref('int_order_items_prepared') }}
+    {% if is_incremental() %}
+        where order_id in {{ affected.list }}
+    {% endif %}
 
 ),
 
@@ -23,19 +65,26 @@ order_rejects as (
 source_lines as (
 
     select * from {{ ref('int_order_lines_merged') }}
+    {% if is_incremental() %}
+        where order_id in {{ affected.list }}
+    {% endif %}
 
 ),
 
 source_orders as (
 
     select * from {{ ref('int_orders_conformed') }}
+    {% if is_incremental() %}
+        where order_id in {{ affected.list }}
+    {% endif %}
 
 ),
 
 own_rejects as (
 
     {{ listrak_rejects('listrak_order_items', 'order_items', ['OrderNumber', 'Sku'],
-        missing_reasons={'Sku': 'missing_sku'},
+        missing_reasons={'Sku': 'missing_sku'}, entity='order_id',
+        all_candidates=ref('int_order_items_prepared'),
         extra_checks=[
             {
                 'reason': 'invalid_quantity',
@@ -69,7 +118,8 @@ items_of_rejected_orders as (
         end as reject_reason,
         cast(null as {{ dbt.type_string() }}) as feed_column,
         'order ' || order_items.{{ adapter.quote('OrderNumber') }}
-        || ' is rejected (' || rejected_orders.reject_reason || ')' as reject_detail
+        || ' is rejected (' || rejected_orders.reject_reason || ')' as reject_detail,
+        order_items.order_id
     from order_items
     inner join rejected_orders
         on order_items.{{ adapter.quote('OrderNumber') }} = rejected_orders.{{ adapter.quote('OrderNumber') }}
@@ -97,7 +147,8 @@ exclusions as (
                 when source_orders.is_test then 'an item of a test order'
                 else 'an item of an order deleted in the source'
             end as {{ dbt.type_string() }}
-        ) as reject_detail
+        ) as reject_detail,
+        source_lines.order_id
     from source_lines
     left join order_items
         on source_lines.order_line_ids = order_items.source_id
@@ -117,4 +168,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', affected.relation) }}

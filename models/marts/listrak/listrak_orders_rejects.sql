@@ -3,23 +3,44 @@
 --   - kind truncated: candidates sent with an optional text cut to its maximum;
 --   - kind excluded: source orders that are no feed candidates by rule (test_order,
 --     deleted_order), so every source order is either in the feed or here.
+-- Incremental by order_id (macros/incremental_marts.sql): a build recomputes the orders with a
+-- changed source row, a recomputed candidate or a shared OrderNumber (now or before).
+{{ config(**feeds_incremental('order_id')) }}
+{%- set affected = feeds_affected('order_id',
+    feeds_rejects_parts('order_id', ref('int_orders_prepared'), ['OrderNumber'])
+    + feeds_changed_part(ref('int_order_changes_conformed'), 'order_id', 'order_id')
+) %}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_order_changes_conformed')) }}
+
+),
 
 orders as (
 
     select * from {{ ref('int_orders_prepared') }}
+    {% if is_incremental() %}
+        where order_id in {{ affected.list }}
+    {% endif %}
 
 ),
 
 source_orders as (
 
     select * from {{ ref('int_orders_conformed') }}
+    {% if is_incremental() %}
+        where order_id in {{ affected.list }}
+    {% endif %}
 
 ),
 
 rejects as (
 
-    {{ listrak_rejects('listrak_orders', 'orders', ['OrderNumber']) }}
+    {{ listrak_rejects('listrak_orders', 'orders', ['OrderNumber'],
+        entity='order_id', all_candidates=ref('int_orders_prepared')) }}
 
 ),
 
@@ -39,7 +60,8 @@ exclusions as (
                 when source_orders.is_test then 'a test order'
                 else 'deleted in the source'
             end as {{ dbt.type_string() }}
-        ) as reject_detail
+        ) as reject_detail,
+        source_orders.order_id
     from source_orders
     where source_orders.is_test or source_orders.is_deleted
 
@@ -53,4 +75,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'order_id', affected.relation) }}

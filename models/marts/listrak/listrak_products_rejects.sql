@@ -5,30 +5,60 @@
 --   - kind excluded: source variants that are no feed candidates by rule: draft, unpublished
 --     (active but not published to the online store), deleted_product (unless var
 --     deleted_products_as_discontinued), unknown_product (no product row), other_status.
+-- Incremental by product_id (macros/incremental_marts.sql): a build recomputes the products with a
+-- changed source row, the product a changed variant was in (as this table holds it), recomputed
+-- candidates, and shared SKUs (now or before).
+{{ config(**feeds_incremental('product_id')) }}
+{%- set affected = feeds_affected('product_id',
+    feeds_rejects_parts('product_id', ref('int_products_prepared'), ['Sku'])
+    + feeds_changed_part(ref('int_product_changes_conformed'), 'product_id', 'product_id')
+    + ([
+        'select product_id from ' ~ this ~ ' where source_id in (select cast(variant_id as '
+            ~ dbt.type_string() ~ ') from ' ~ ref('int_product_changes_conformed')
+            ~ ' where variant_id is not null and synced_at > ' ~ feeds_changed_after() ~ ')',
+    ] if is_incremental() else [])
+) %}
+
 with
+
+changes as (
+
+    {{ feeds_changes(ref('int_product_changes_conformed')) }}
+
+),
 
 products as (
 
     select * from {{ ref('int_products_prepared') }}
+    {% if is_incremental() %}
+        where product_id in {{ affected.list }}
+    {% endif %}
 
 ),
 
 source_variants as (
 
     select * from {{ ref('int_product_variants_conformed') }}
+    {% if is_incremental() %}
+        where product_id in {{ affected.list }}
+    {% endif %}
 
 ),
 
 source_products as (
 
     select * from {{ ref('int_products_conformed') }}
+    {% if is_incremental() %}
+        where product_id in {{ affected.list }}
+    {% endif %}
 
 ),
 
 rejects as (
 
     {%- set sale_price, price = adapter.quote('SalePrice'), adapter.quote('Price') %}
-    {{ listrak_rejects('listrak_products', 'products', ['Sku'], extra_checks=[
+    {{ listrak_rejects('listrak_products', 'products', ['Sku'], entity='product_id',
+        all_candidates=ref('int_products_prepared'), extra_checks=[
         {
             'reason': 'invalid_value',
             'condition': sale_price ~ ' > ' ~ price ~ ' or ' ~ price ~ ' < 0 or ' ~ sale_price ~ ' < 0',
@@ -43,6 +73,7 @@ not_candidates as (
     select
         source_variants.variant_id,
         source_variants.sku,
+        source_variants.product_id as variant_product_id,
         source_products.product_id,
         source_products.status,
         source_products.published_at,
@@ -87,7 +118,8 @@ exclusions as (
                 when 'unpublished' then 'the product is active but not published'
                 else 'the product''s status is ' || coalesce(status, 'empty')
             end as {{ dbt.type_string() }}
-        ) as reject_detail
+        ) as reject_detail,
+        variant_product_id as product_id
     from classified
 
 ),
@@ -100,4 +132,4 @@ final as (
 
 )
 
-select * from final
+{{ feeds_incremental_select('final', 'product_id', affected.relation) }}
