@@ -69,10 +69,12 @@ def preview(settings: Settings, name: str, limit: int) -> Preview:
     target = paths.warehouse()
     if not target.embedded:
         columns, rows = targets.preview(target, chosen.relation, chosen.model, chosen.key, limit)
-        return Preview(chosen, list(columns), list(rows))
-    with warehouse.connect(paths.duckdb) as connection:
-        columns, rows = warehouse.preview(connection, chosen, limit)
-    return Preview(chosen, list(columns), list(rows))
+    else:
+        with warehouse.connect(paths.duckdb) as connection:
+            columns, rows = warehouse.preview(connection, chosen, limit)
+    # Only the feed's columns: an incremental mart also holds internal ones (entity, watermark).
+    shown = [index for index, column in enumerate(columns) if column in chosen.column_names]
+    return Preview(chosen, [columns[index] for index in shown], [tuple(row[index] for index in shown) for row in rows])
 
 
 def validate_file(settings: Settings, file: Path, feed: str | None, limit: int) -> tuple[Feed, Validation]:

@@ -308,11 +308,11 @@ def copy_project(target: Path) -> Path:
 
 
 def keep_rows_that_left(project: Path) -> None:
-    """The Orders mart becomes delete+insert by key: rows of orders that left the feed stay (later
-    config() calls override earlier ones), the classic incremental bug."""
+    """The Orders mart replaces rows by feed key (OrderNumber) instead of by order: an order that
+    left the feed has no new row, so its old row stays (later config() calls override earlier
+    ones), the classic incremental bug."""
     with open(project / "models/marts/listrak/listrak_orders.sql", "a", encoding="utf-8") as handle:
-        handle.write("\n{{ config(materialized='incremental', incremental_strategy='delete+insert', "
-                     "unique_key='OrderNumber', on_schema_change='append_new_columns') }}\n")
+        handle.write("\n{{ config(unique_key='OrderNumber') }}\n")
 
 
 def no_lookback(project: Path) -> bool:
