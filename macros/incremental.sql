@@ -8,8 +8,9 @@
       - ends with feeds_incremental_select(): its rows plus, on an incremental build, one tombstone
         row per affected key. The feeds_replace strategy then deletes every key of the new rows
         and inserts all but the tombstones, so an entity whose rows vanished loses them.
-    Rows carry synced_watermark (the newest synced_at the build saw) and is_tombstone (always
-    false in the table). -#}
+    Rows carry synced_watermark (the newest synced_at the build saw), built_at (when the dbt
+    invocation that wrote them started: a model downstream reads the rows written after its own
+    last build) and is_tombstone (always false in the table). -#}
 
 {#- The config of an incremental model keyed by `unique_key`, per target: the one place that says
     which materialization and strategy each warehouse gets. The tag tells the runner
@@ -110,7 +111,8 @@ where not is_tombstone
     select
         {{ rows }}.*,
         false as is_tombstone,
-        (select max(synced_at) from {{ changes }}) as synced_watermark
+        (select max(synced_at) from {{ changes }}) as synced_watermark,
+        {{ feeds_built_at() }} as built_at
     from {{ rows }}
     {%- if is_incremental() %}
     union all
@@ -148,4 +150,10 @@ where not is_tombstone
         {%- do literals.append(key | int | string) -%}
     {%- endfor -%}
     {{ return('(' ~ literals | join(', ') ~ ')') }}
+{%- endmacro %}
+
+{#- When this dbt invocation started (run_started_at, UTC), as a timestamp constant: the built_at
+    of every row an incremental model writes in it. -#}
+{% macro feeds_built_at() -%}
+    cast('{{ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}

@@ -54,12 +54,12 @@
     }) }}
 {%- endmacro %}
 
-{#- The newest synced_watermark of this model's table (the bound its last build saw), as a
-    timestamp constant; the earliest one when the table is empty. -#}
-{% macro feeds_stored_watermark() -%}
+{#- The newest built_at of this model's table (when the last build that wrote a row started), as
+    a timestamp constant; the earliest one when the table is empty. -#}
+{% macro feeds_last_built_at() -%}
     {%- set newest = none -%}
     {%- if execute and is_incremental() -%}
-        {%- set newest = run_query('select max(synced_watermark) from ' ~ this).columns[0].values()[0] -%}
+        {%- set newest = run_query('select max(built_at) from ' ~ this).columns[0].values()[0] -%}
     {%- endif -%}
     {%- if newest is none -%}
         cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }})
@@ -73,9 +73,9 @@
 
 {#- The parts of a rejects model's affected entities every feed shares (entity column `entity` in
     both the candidates and this table):
-      - the candidates the latest builds of the candidate model wrote (synced_watermark at or
-        after this table's bound: a candidate recomputed for a reason this model cannot see, such
-        as a customer's order);
+      - the candidates the candidate model wrote after this table's last build (built_at after
+        the newest one this table holds): a candidate recomputed for a reason this model cannot
+        see, such as a customer's order;
       - every candidate whose feed key is shared by another candidate now, and every entity with a
         duplicate_key reject from an earlier build (a key that stopped being shared). -#}
 {% macro feeds_rejects_parts(entity, candidates, key_columns) -%}
@@ -87,7 +87,7 @@
         {%- do keys.append(adapter.quote(key)) -%}
     {%- endfor -%}
     {%- set parts = [
-        'select ' ~ entity ~ ' from ' ~ candidates ~ ' where synced_watermark >= ' ~ feeds_changed_after(),
+        'select ' ~ entity ~ ' from ' ~ candidates ~ ' where built_at > ' ~ feeds_last_built_at(),
         'select ' ~ entity ~ ' from ' ~ this ~ " where reject_reason = 'duplicate_key'",
     ] -%}
     {%- set shared -%}
@@ -112,8 +112,9 @@
 {#- A feed mart's affected entities: its rows depend only on its candidates' rows and on which of
     them are quarantined, so it compares those with its own rows, by entity and by feed key (only
     key columns are read):
-      - the candidates the latest candidate builds wrote (synced_watermark at or after the
-        newest one this table saw);
+      - the candidates written after this table's last build (built_at after the newest one
+        this table holds; the candidates are built before it in the same invocation, so those
+        written with that same built_at were read by it);
       - entities the mart holds that have no candidate any more;
       - candidates neither in the mart nor quarantined (a quarantine was lifted);
       - mart rows whose key is quarantined now. -#}
@@ -131,7 +132,7 @@
     {%- set quarantined = '(select distinct ' ~ keys | join(', ') ~ ', source_id from ' ~ rejects
         ~ " where kind = 'quarantined') as quarantined" -%}
     {{ return([
-        'select ' ~ entity ~ ' from ' ~ candidates ~ ' where synced_watermark >= ' ~ feeds_stored_watermark(),
+        'select ' ~ entity ~ ' from ' ~ candidates ~ ' where built_at > ' ~ feeds_last_built_at(),
         'select mart.' ~ entity ~ ' from ' ~ this ~ ' as mart left join (select distinct ' ~ entity ~ ' from '
             ~ candidates ~ ') as candidates on mart.' ~ entity ~ ' = candidates.' ~ entity
             ~ ' where candidates.' ~ entity ~ ' is null',

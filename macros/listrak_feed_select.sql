@@ -57,10 +57,18 @@ final as (
             {%- endif %}
         ) as {{ adapter.quote(column.name) }},
     {%- endfor %}
-        accepted.{{ entity }}
+        cast(accepted.{{ entity }} as {{ listrak_column_type(feed_model, entity) }}) as {{ entity }}
     from accepted
 
 )
 
 {{ feeds_incremental_select('final', entity, affected.relation) }}
+{%- endmacro %}
+
+{#- The contracted data_type of a column of a model, from its YAML (rendered); `varchar` while
+    parsing or when the YAML gives none. -#}
+{% macro listrak_column_type(model_name, column_name) -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ model_name) if execute else none -%}
+    {%- set column = (node.columns.get(column_name) or {}) if node else {} -%}
+    {{ return(column.get('data_type') or dbt.type_string()) }}
 {%- endmacro %}

@@ -35,8 +35,9 @@ COMPARED = [
     "listrak_products_rejects",
 ]
 #: The compared columns: all but the bookkeeping of an incremental table (the watermark its build
-#: saw, which a full build sets to the newest sync, and the always-false tombstone flag).
-DATA = "* exclude (synced_watermark, is_tombstone)"
+#: saw, which a full build sets to the newest sync, when it was built, and the always-false
+#: tombstone flag).
+DATA = "* exclude (synced_watermark, built_at, is_tombstone)"
 CHILD_TABLES = ["order_line", "fulfillment", "refund", "order_line_refund", "order_shipping_line",
                 "order_discount_code", "product_variant", "product_media", "media_image", "collection_product",
                 "product_tag"]

@@ -142,7 +142,7 @@ def test_mart_columns_equal_the_spec_in_order(planted, model):
         where table_name = ? order by ordinal_position""", [model])]
     # The spec's columns in order, then the incremental mart's internal ones (never exported).
     entity = {"listrak_customers": "customer_key", "listrak_products": "product_id"}.get(model, "order_id")
-    assert columns == [*SPEC_COLUMNS[model], entity, "is_tombstone", "synced_watermark"]
+    assert columns == [*SPEC_COLUMNS[model], entity, "is_tombstone", "synced_watermark", "built_at"]
 
 
 def test_line_breaks_in_a_raw_title_come_out_as_one_space(planted):
