@@ -76,8 +76,10 @@
       - the candidates the candidate model wrote after this table's last build (built_at after
         the newest one this table holds): a candidate recomputed for a reason this model cannot
         see, such as a customer's order;
-      - every candidate whose feed key is shared by another candidate now, and every entity with a
-        duplicate_key reject from an earlier build (a key that stopped being shared). -#}
+      - every candidate whose feed key is shared now by a candidate written since (a key becomes
+        shared only when a row with it is written; only those keys are counted, over the whole
+        candidate table), and every entity with a duplicate_key reject from an earlier build (a
+        key that stopped being shared). -#}
 {% macro feeds_rejects_parts(entity, candidates, key_columns) -%}
     {%- if not is_incremental() -%}
         {{ return([]) }}
@@ -86,18 +88,32 @@
     {%- for key in key_columns -%}
         {%- do keys.append(adapter.quote(key)) -%}
     {%- endfor -%}
+    {%- set last_built = feeds_last_built_at() -%}
     {%- set parts = [
-        'select ' ~ entity ~ ' from ' ~ candidates ~ ' where built_at > ' ~ feeds_last_built_at(),
+        'select ' ~ entity ~ ' from ' ~ candidates ~ ' where built_at > ' ~ last_built,
         'select ' ~ entity ~ ' from ' ~ this ~ " where reject_reason = 'duplicate_key'",
     ] -%}
     {%- set shared -%}
         select candidates.{{ entity }}
         from {{ candidates }} as candidates
         inner join (
-            select {{ keys | join(', ') }}
-            from {{ candidates }}
-            where {{ keys | join(' is not null and ') }} is not null
-            group by {{ keys | join(', ') }}
+            select
+                {%- for key in keys %}
+                keyed.{{ key }}{{ ',' if not loop.last }}
+                {%- endfor %}
+            from {{ candidates }} as keyed
+            inner join (
+                select distinct {{ keys | join(', ') }} from {{ candidates }}
+                where built_at > {{ last_built }}
+            ) as rewritten
+                on
+                {%- for key in keys %}
+                keyed.{{ key }} = rewritten.{{ key }}{{ ' and' if not loop.last }}
+                {%- endfor %}
+            group by
+                {%- for key in keys %}
+                keyed.{{ key }}{{ ',' if not loop.last }}
+                {%- endfor %}
             having count(*) > 1
         ) as shared_keys
             on

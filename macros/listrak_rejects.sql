@@ -98,12 +98,26 @@
     inner join (
         select
             {%- for key in keys %}
-            {{ key }},
+            counted.{{ key }},
             {%- endfor %}
             count(*) as rows_with_key
-        from {{ all_candidates or candidates }}
-        where {{ keys | join(' is not null and ') }} is not null
-        group by {{ keys | join(', ') }}
+        from {{ all_candidates or candidates }} as counted
+        {%- if all_candidates %}
+        {#- Only the keys of `candidates` can be shared by rows of theirs. #}
+        inner join (select distinct {{ keys | join(', ') }} from {{ candidates }}) as own_keys
+            on
+            {%- for key in keys %}
+            counted.{{ key }} = own_keys.{{ key }}{{ ' and' if not loop.last }}
+            {%- endfor %}
+        {%- endif %}
+        where
+            {%- for key in keys %}
+            counted.{{ key }} is not null{{ ' and' if not loop.last }}
+            {%- endfor %}
+        group by
+            {%- for key in keys %}
+            counted.{{ key }}{{ ',' if not loop.last }}
+            {%- endfor %}
         having count(*) > 1
     ) as shared_keys
         on
