@@ -75,12 +75,17 @@ where not is_tombstone
 
 {#- The rows of a change view (int_*_changes_conformed) an incremental build must recompute: all
     rows on a full build (they give the watermark), on an incremental one those synced after the
-    newest watermark in the model's table minus var incremental_lookback_hours. The bound is read
-    first and written into the SQL as a constant, so the warehouse prunes by it. -#}
+    newest watermark in the model's table minus var incremental_lookback_hours and up to the newest
+    synced_at the view had when the build first read it (feeds_change_window). Both bounds are read
+    first and written into the SQL as constants, so the warehouse prunes by them; the same window
+    bounds the changed keys (feeds_changed_keys), so a row synced while the model builds (Fivetran
+    syncing into PostgreSQL) never raises the watermark without its key being recomputed: it is
+    left to the next build. -#}
 {% macro feeds_changes(relation) -%}
     select * from {{ relation }}
     {%- if is_incremental() %}
-    where synced_at > {{ feeds_changed_after() }}
+    {%- set window = feeds_change_window(relation) %}
+    where synced_at > {{ window.after }} and synced_at <= {{ window.through }}
     {%- endif %}
 {%- endmacro %}
 
@@ -101,6 +106,34 @@ where not is_tombstone
         {%- set bound = (newest - modules.datetime.timedelta(hours=lookback)).strftime('%Y-%m-%d %H:%M:%S.%f') -%}
     {%- endif -%}
     cast('{{ bound }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- The window of a change view an incremental build recomputes, as SQL constants {after, through}:
+    after is feeds_changed_after(), through the newest synced_at after it when first read (after
+    itself when there is none: an empty window). Read once per model build and relation and
+    remembered in the model's context, so that feeds_changes and feeds_changed_keys see one window;
+    feeds_changed_keys may read it together with the keys (`newest`, a timestamp or none). -#}
+{% macro feeds_change_window(relation, newest=none, read=true) -%}
+    {%- if 'feeds_change_windows' not in model -%}
+        {%- do model.update({'feeds_change_windows': {}}) -%}
+    {%- endif -%}
+    {%- set windows = model['feeds_change_windows'] -%}
+    {%- set name = relation | string -%}
+    {%- if name not in windows -%}
+        {%- if read and execute -%}
+            {%- set newest = run_query(
+                'select max(synced_at) from ' ~ relation ~ ' where synced_at > ' ~ feeds_changed_after()
+            ).columns[0].values()[0] -%}
+        {%- endif -%}
+        {%- if newest is string -%}
+            {%- set newest = modules.datetime.datetime.fromisoformat(newest) -%}
+        {%- endif -%}
+        {%- set after = feeds_changed_after() -%}
+        {%- set through = after if newest is none else
+            "cast('" ~ newest.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+        {%- do windows.update({name: {'after': after, 'through': through}}) -%}
+    {%- endif -%}
+    {{ return(windows[name]) }}
 {%- endmacro %}
 
 {#- The last select of an incremental model: `rows` (a CTE of its final rows) with is_tombstone and
@@ -130,26 +163,70 @@ where not is_tombstone
     {%- endif %}
 {%- endmacro %}
 
-{#- The `column` values of a change view that an incremental build recomputes, as a SQL list for
-    `in`: read first and written into the SQL as constants, so that the warehouse filters the raw
-    tables before the joins and cleaning in the views above them (a subquery is applied after them,
-    over every row). Over `limit` keys, the subquery. -#}
+{#- The `column` values of a change view that an incremental build recomputes (the rows of
+    feeds_changes), as a SQL list for `in` (feeds_listed_keys). `column` may be an expression, e.g.
+    a cast to text to compare with a text column. -#}
 {% macro feeds_changed_keys(relation, column, limit=20000) -%}
-    {%- set changed = 'from ' ~ relation ~ ' where synced_at > ' ~ feeds_changed_after() ~ ' and ' ~ column ~ ' is not null' -%}
+    {%- set windows = model.get('feeds_change_windows', {}) -%}
+    {%- if execute and (relation | string) not in windows -%}
+        {#- The first read of this change view: its keys and its newest synced_at in one query. -#}
+        {%- set changed = run_query(
+            'select changed.listed_key, max(changed.synced_at) as newest from (select ' ~ column
+            ~ ' as listed_key, synced_at from ' ~ relation ~ ' where synced_at > ' ~ feeds_changed_after()
+            ~ ') as changed group by changed.listed_key limit ' ~ (limit + 2)
+        ) -%}
+        {%- if changed.rows | length <= limit + 1 -%}
+            {%- set newest = changed.columns[1].values() | reject('none') | list -%}
+            {%- do feeds_change_window(relation, newest | max if newest else none, read=false) -%}
+            {%- set keys = changed.columns[0].values() | reject("none") | sort | list -%}
+            {%- if keys | length <= limit -%}
+                {{ return(feeds_literal_keys(keys) or feeds_changed_keys(relation, column, limit)) }}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- set window = feeds_change_window(relation) -%}
+    {%- set query -%}
+        select {{ column }} as listed_key
+        from {{ relation }}
+        where synced_at > {{ window.after }} and synced_at <= {{ window.through }}
+    {%- endset -%}
+    {{ return(feeds_listed_keys(query, 'listed_key', limit)) }}
+{%- endmacro %}
+
+{#- The distinct non-null values of column `column` of the rows of `query`, as a SQL list for `in`:
+    read first and written into the SQL as constants (numbers, or quoted strings such as e-mails),
+    so that the warehouse filters the raw tables before the joins and cleaning in the views above
+    them (a subquery is applied after them, over every row). Over `limit` values, or with a string
+    that holds a backslash (an escape in some warehouses' literals), the query as a subquery. An
+    empty list is `(null)`, which `in` never matches. -#}
+{% macro feeds_listed_keys(query, column, limit=20000) -%}
+    {%- set listed = 'listed.' ~ column ~ ' from (' ~ query ~ ') as listed where listed.' ~ column ~ ' is not null' -%}
+    {%- set subquery = '(select ' ~ listed ~ ')' -%}
     {%- set keys = [] -%}
     {%- if execute -%}
-        {%- set keys = run_query('select distinct ' ~ column ~ ' ' ~ changed ~ ' limit ' ~ (limit + 1)).columns[0].values() -%}
+        {%- set keys = run_query('select distinct ' ~ listed ~ ' limit ' ~ (limit + 1)).columns[0].values() | sort | list -%}
     {%- endif -%}
     {%- if not execute or keys | length > limit -%}
-        {{ return('(select ' ~ column ~ ' ' ~ changed ~ ')') }}
-    {%- elif not keys -%}
-        {{ return('(null)') }}
+        {{ return(subquery) }}
     {%- endif -%}
+    {{ return(feeds_literal_keys(keys) or subquery) }}
+{%- endmacro %}
+
+{#- `keys` (numbers or strings) as a SQL list for `in`; `(null)`, which never matches, when empty;
+    an empty string when a string holds a backslash (an escape in some warehouses' literals). -#}
+{% macro feeds_literal_keys(keys) -%}
     {%- set literals = [] -%}
     {%- for key in keys -%}
-        {%- do literals.append(key | int | string) -%}
+        {%- if key is string -%}
+            {%- if '\\' in key -%}
+                {{ return('') }}
+            {%- endif -%}
+            {%- do literals.append("'" ~ key.replace("'", "''") ~ "'") -%}
+        {%- else -%}
+            {%- do literals.append(key | int | string) -%}
+        {%- endif -%}
     {%- endfor -%}
-    {{ return('(' ~ literals | join(', ') ~ ')') }}
+    {{ return('(' ~ (literals | join(', ') if literals else 'null') ~ ')') }}
 {%- endmacro %}
 
 {#- When this dbt invocation started (run_started_at, UTC), as a timestamp constant: the built_at

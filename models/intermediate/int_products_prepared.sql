@@ -6,6 +6,22 @@
 -- Incremental by product_id: a build recomputes the changed products and the product a changed
 -- variant was in before (a variant that moved).
 {{ config(**feeds_incremental('product_id')) }}
+{% if is_incremental() %}
+    {#- The affected products are read first and written into the SQL as a list
+        (feeds_listed_keys), so that only their descriptions are converted to text. -#}
+    {% set changed_variants = feeds_changed_keys(
+        ref('int_product_changes_conformed'), 'cast(variant_id as ' ~ dbt.type_string() ~ ')'
+    ) %}
+    {% set affected_products_query %}
+        select changes.product_id
+        from ({{ feeds_changes(ref('int_product_changes_conformed')) }}) as changes
+        union all
+        select previous.product_id
+        from {{ this }} as previous
+        where previous.source_id in {{ changed_variants }}
+    {% endset %}
+    {% set affected_products = feeds_listed_keys(affected_products_query, 'product_id') %}
+{% endif %}
 
 with
 
@@ -16,19 +32,13 @@ changes as (
 ),
 
 {% if is_incremental() %}
+    -- The affected products the table holds: their tombstones delete the rows of a product that
+    -- has none any more (a product with no row here has nothing to delete).
     affected as (
 
-        select changes.product_id
-        from changes
-        where changes.product_id is not null
-        union all
         select previous.product_id
         from {{ this }} as previous
-        where previous.source_id in (
-            select cast(changes.variant_id as {{ dbt.type_string() }})
-            from changes
-            where changes.variant_id is not null
-        )
+        where previous.product_id in {{ affected_products }}
 
     ),
 {% endif %}
@@ -37,7 +47,7 @@ products as (
 
     select * from {{ ref('int_products_conformed') }}
     {% if is_incremental() %}
-        where product_id in (select affected.product_id from affected)
+        where product_id in {{ affected_products }}
     {% endif %}
 
 ),
@@ -46,7 +56,7 @@ variants as (
 
     select * from {{ ref('int_product_variants_conformed') }}
     {% if is_incremental() %}
-        where product_id in (select affected.product_id from affected)
+        where product_id in {{ affected_products }}
     {% endif %}
 
 ),

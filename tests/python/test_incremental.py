@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import run_dbt
 from workspace import REPO, Workspace
 
 from runner.warehouse.demo import generate
@@ -251,3 +252,36 @@ def test_demo_data_again_rebuilds_the_incremental_models_whole(tmp_path: Path) -
         modes = build(space)["incremental"]
         assert {entry["mode"] for entry in modes.values()} == {"full"}, modes
     assert_same_as_full_refresh(space, tmp_path, "reload")
+
+
+def test_a_row_synced_while_a_model_builds_is_left_to_the_next_build(tmp_path: Path) -> None:
+    # Fivetran may sync into the warehouse while a model builds: after the model read its changed
+    # keys (when dbt compiles it) and before its SQL runs. Such a row's key was not recomputed, so
+    # the watermark the build writes must stay below it; the next build then picks it up.
+    database = tmp_path / "feeds.duckdb"
+    generate(database, orders=200, seed=5, as_of=AS_OF)
+    with duckdb.connect(str(database)) as connection:
+        for table in ["order", *CHILD_TABLES]:
+            connection.execute(f"update shopify.\"{table}\" set _fivetran_synced = '{INITIAL}'")
+        # The first build's watermark: a day back, so that its lookback leaves the other rows out.
+        connection.execute(f"""update shopify."order" set _fivetran_synced = '{AS_OF - timedelta(days=1)}'
+                               where id = (select max(id) from shopify."order")""")
+        first, second = (row[0] for row in connection.execute(
+            "select id from shopify.\"order\" where id in (select order_id from shopify.order_line)"
+            " order by id limit 2").fetchall())
+    model = "int_order_lines_merged"
+    assert run_dbt(["run", "--select", f"+{model}"], database).success
+    synced, during = AS_OF, AS_OF + timedelta(minutes=5)
+    with duckdb.connect(str(database)) as connection:
+        connection.execute(f"update shopify.\"order\" set _fivetran_synced = '{synced}' where id = {first}")
+
+    compiled = run_dbt(["compile", "--select", model], database)
+    assert compiled.success, compiled.exception
+    sql = next((tmp_path / "target" / "compiled").rglob(f"{model}.sql")).read_text(encoding="utf-8")
+    with duckdb.connect(str(database)) as connection:
+        connection.execute(f"update shopify.\"order\" set _fivetran_synced = '{during}' where id = {second}")
+        rows = connection.execute(f"select order_id, is_tombstone, synced_watermark from ({sql})").fetchall()
+
+    recomputed = {order for order, tombstone, _ in rows if not tombstone}
+    assert first in recomputed and second not in recomputed
+    assert {watermark for _, tombstone, watermark in rows if not tombstone} == {synced}
