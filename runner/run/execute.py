@@ -130,7 +130,8 @@ def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter, 
     paths = Paths.of(settings)
     store = RunStore(paths.runs_dir)
     record = store.start("build", {"select": list(select) if select else None, "full_refresh": full_refresh})
-    with store.recording(record):
+    # The run lock too: a build changes the incremental tables and their fingerprints as a run does.
+    with store.recording(record), run_lock(paths.state_dir, record.run_id, reporter.warn):
         project = paths.dbt_project()
         selection = list(select or selection_for(project.feeds()))
         preflight.check_sources(paths.duckdb, project, selection, paths.warehouse())
