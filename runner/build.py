@@ -154,6 +154,17 @@ class DbtProject:
         return summarize(result, seconds)
 
 
+    def models(self, select: list[str]) -> list[str]:
+        """The names of the models a selection builds, as dbt resolves it (`dbt ls --resource-type model`)."""
+        manifest = self.parse()
+        result = self._invoke(
+            self._args("ls", "--select", *select, "--resource-type", "model", "--output", "json",
+                       "--output-keys", "unique_id")
+        )
+        if not result.success or result.result is None:
+            raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {exception_text(result.exception)}")
+        return [manifest.nodes[json.loads(line)["unique_id"]].name for line in result.result]
+
     def sources(self, select: list[str]) -> list[SourceTable]:
         """The source tables a selection reads, as dbt resolves it (`dbt ls --resource-type source`)."""
         manifest = self.parse()
