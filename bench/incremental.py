@@ -57,11 +57,13 @@ def _bench_run() -> Any:
 
 
 def age(database: Path, days: int = 1) -> None:
-    """Move every raw row's `_fivetran_synced` `days` back, then stamp one order as synced now: the
-    store looks like an initial sync a day ago followed by a regular sync. `feeds demo-data` stamps
-    every row within half an hour; left so, every row stays inside the lookback window (var
-    incremental_lookback_hours) of the newest sync until a later sync moves the watermark on, and
-    each "incremental" run would recompute the whole store (README "Incremental builds")."""
+    """Move every raw row's `_fivetran_synced` `days` back, then stamp one order, customer and product
+    as synced now: the store looks like an initial sync a day ago followed by a regular sync.
+    `feeds demo-data` stamps every row within half an hour; left so, every row stays inside the
+    lookback window (var incremental_lookback_hours) of the newest sync until a later sync moves the
+    watermark on, and the runner rebuilds each incremental model whole rather than run it
+    incrementally (README "Incremental builds", right after an initial sync). Each model's watermark
+    is its own entity's newest sync, hence one row of each."""
     with duckdb.connect(str(database)) as connection:
         tables = [row[0] for row in connection.execute(
             "select table_name from information_schema.columns where table_schema = 'shopify'"
@@ -69,8 +71,9 @@ def age(database: Path, days: int = 1) -> None:
         for table in tables:
             connection.execute(f'update shopify."{table}" set _fivetran_synced = _fivetran_synced'
                                f" - interval {int(days)} day")
-        connection.execute('update shopify."order" set _fivetran_synced = now()::timestamp'
-                           ' where id = (select min(id) from shopify."order")')
+        for entity in ("order", "customer", "product"):
+            connection.execute(f'update shopify."{entity}" set _fivetran_synced = now()::timestamp'
+                               f' where id = (select min(id) from shopify."{entity}")')
 
 
 def change(database: Path, round_: int, fraction: float) -> dict[str, int]:

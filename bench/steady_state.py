@@ -166,7 +166,7 @@ def main() -> int:
         log(f"scratch {work}: demo-data --orders {args.orders:,}")
         bench.feeds("demo-data", "--orders", str(args.orders), log="demo")
         # As after a real initial sync: otherwise every row is inside the lookback window and each
-        # "unchanged" run recomputes the whole store (see bench/incremental.py, age()).
+        # "unchanged" run is rebuilt whole (see bench/incremental.py, age()).
         age(work / "bench.duckdb")
         _, first, _ = bench.feeds("run", "--json", log="run-0")
         log(f"first run (every row): {first:.1f} s")

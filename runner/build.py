@@ -153,19 +153,17 @@ class DbtProject:
             result.result.write(str(self.target_dir / "run_results.json"))
         return summarize(result, seconds)
 
+    def models(self, select: list[str]) -> list[str]:
+        """The names of the models a selection builds, as dbt resolves it (`dbt ls --resource-type model`)."""
+        manifest = self.parse()
+        return [manifest.nodes[unique_id].name for unique_id in self._selected(select, "model")]
 
     def sources(self, select: list[str]) -> list[SourceTable]:
         """The source tables a selection reads, as dbt resolves it (`dbt ls --resource-type source`)."""
         manifest = self.parse()
-        result = self._invoke(
-            self._args("ls", "--select", *select, "--resource-type", "source", "--output", "json",
-                       "--output-keys", "unique_id")
-        )
-        if not result.success or result.result is None:
-            raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {exception_text(result.exception)}")
         tables = []
-        for line in result.result:
-            source = manifest.sources[json.loads(line)["unique_id"]]
+        for unique_id in self._selected(select, "source"):
+            source = manifest.sources[unique_id]
             variable = _VAR.search(source.unrendered_schema or "")
             tables.append(SourceTable(
                 source=source.source_name,
@@ -175,6 +173,17 @@ class DbtProject:
                 schema_var=variable.group(1) if variable else None,
             ))
         return tables
+
+    def _selected(self, select: list[str], resource_type: str) -> list[str]:
+        """The unique ids of the nodes of one type a selection picks (`dbt ls`)."""
+        self.parse()
+        result = self._invoke(
+            self._args("ls", "--select", *select, "--resource-type", resource_type, "--output", "json",
+                       "--output-keys", "unique_id")
+        )
+        if not result.success or result.result is None:
+            raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {exception_text(result.exception)}")
+        return [json.loads(line)["unique_id"] for line in result.result]
 
     def source_freshness(self, models: dict[str, str]) -> dict[str, tuple[datetime | None, str | None]]:
         """For each name -> model: the newest row (max `loaded_at_field`) over the sources upstream of

@@ -2,11 +2,19 @@
 feeds_incremental) a build may update, which it must rebuild whole, and the record of that.
 
 A model is rebuilt whole when asked (--full-refresh), when this state has no fingerprint of its
-last build on this warehouse (first build, state lost), and when its definition changed since: its
+last build on this warehouse (first build, state lost), when its definition changed since: its
 fingerprint covers its SQL and config and those of every node upstream of it (sources' declared
 columns included), the macros they call, and dbt_project.yml (vars), so a changed model, macro or
-upstream schema is detected rather than remembered. The fingerprints of the models a build
-completed are kept in <state_dir>/incremental.json, per warehouse.
+upstream schema is detected rather than remembered; and when most of its change rows are new
+(CATCH_UP_SHARE), as right after an initial sync, where recomputing every entity one by one costs
+more than a full build and may not fit in memory. The fingerprints of the models a build completed
+are kept in <state_dir>/incremental.json, per warehouse.
+
+Only the models the build selects are planned. A model rebuilt whole while others stay incremental
+has its table dropped before the one `dbt build`, which then creates it whole in its place in the
+DAG: after the incremental models upstream of it have taken this sync's rows, before those
+downstream read it. (`dbt build +model --full-refresh` would rebuild the upstream ones whole too,
+and `--select model --full-refresh` first would read them before they are up to date.)
 """
 
 from __future__ import annotations
@@ -14,12 +22,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 TAG = "feeds_incremental"
 STATE_FILE = "incremental.json"
+#: A model whose change views have more than this share of their rows synced after its bound (its
+#: newest synced_watermark minus var incremental_lookback_hours) is rebuilt whole. A regular sync
+#: between two runs brings well under 1% of a store (README "Incremental builds"); an initial sync,
+#: or `feeds demo-data`, brings all of it. Recomputing every entity through the incremental path
+#: took 1.9x the full build at 1M demo orders and ran out of memory on the run after, so the break-even
+#: is near half the store; a fifth leaves room for the memory the incremental path's key lists take.
+CATCH_UP_SHARE = 0.2
+#: macros/incremental.sql's default for var incremental_lookback_hours.
+DEFAULT_LOOKBACK_HOURS = 3
 
 INCREMENTAL = "incremental"
 FULL = "full"
@@ -34,7 +55,7 @@ class RefreshPlan:
     fingerprints: dict[str, str] = field(default_factory=dict)
     #: The whole build runs with dbt's --full-refresh.
     full_refresh: bool = False
-    #: Models to rebuild whole (with what is upstream of them) before an incremental build.
+    #: Models whose table is dropped before an otherwise incremental build, so dbt builds them whole.
     rebuild: list[str] = field(default_factory=list)
 
     def record(self, built: list[str]) -> dict[str, dict[str, str]]:
@@ -45,14 +66,15 @@ class RefreshPlan:
         }
 
 
-def plan(manifest: dict[str, Any], project_dir: Path, state_dir: Path, warehouse: str, full_refresh: bool) -> RefreshPlan:
-    """How the next build runs each incremental model of `manifest` (a manifest.json) on `warehouse`."""
+def plan(manifest: dict[str, Any], project_dir: Path, state_dir: Path, warehouse: str, full_refresh: bool,
+         selected: set[str] | None = None) -> RefreshPlan:
+    """How the next build runs each incremental model of `manifest` (a manifest.json) on `warehouse`
+    that it selects (`selected`, model names; None: all), by fingerprint. check_catch_up() may then
+    rebuild more of them whole, and settle() decides between dropping tables and --full-refresh."""
     known = _load(state_dir).get(warehouse, {})
     project = _project_text(project_dir)
     result = RefreshPlan(full_refresh=full_refresh)
-    models = {uid: node for uid, node in manifest["nodes"].items()
-              if node["resource_type"] == "model" and TAG in (node["config"].get("tags") or [])}
-    for uid, node in models.items():
+    for uid, node in _models(manifest, selected).items():
         name = node["name"]
         result.fingerprints[name] = fingerprint(manifest, uid, project)
         if node["config"].get("materialized") != "incremental":
@@ -66,23 +88,122 @@ def plan(manifest: dict[str, Any], project_dir: Path, state_dir: Path, warehouse
         else:
             result.modes[name] = INCREMENTAL
             continue
-        result.modes[name] = FULL
-        result.reasons[name] = reason
-        if node["config"].get("materialized") == "incremental" and not full_refresh:
-            result.rebuild.append(name)
-    capable = [node["name"] for node in models.values() if node["config"].get("materialized") == "incremental"]
-    if result.rebuild and len(result.rebuild) == len(capable):
-        # Every one of them: one build with --full-refresh does it.
-        result.full_refresh, result.rebuild = True, []
-    elif result.rebuild:
-        # Rebuilding a model rebuilds the incremental models upstream of it too (dbt's +model).
-        for uid, node in models.items():
-            if node["name"] in result.modes and result.modes[node["name"]] == INCREMENTAL and any(
-                uid in _ancestors(manifest, upstream) for upstream in _ids(models, result.rebuild)
-            ):
-                result.modes[node["name"]] = FULL
-                result.reasons[node["name"]] = "upstream of a model rebuilt whole"
+        _rebuild(result, name, reason, node["config"].get("materialized") == "incremental" and not full_refresh)
     return result
+
+
+def settle(refresh: RefreshPlan, manifest: dict[str, Any], selected: set[str] | None) -> None:
+    """When every selected incremental model is to be rebuilt, one build with --full-refresh does it."""
+    capable = [node["name"] for node in _models(manifest, selected).values()
+               if node["config"].get("materialized") == "incremental"]
+    if refresh.rebuild and len(refresh.rebuild) == len(capable):
+        refresh.full_refresh, refresh.rebuild = True, []
+
+
+def check_catch_up(refresh: RefreshPlan, manifest: dict[str, Any], lookback_hours: float, query: Any) -> None:
+    """Rebuild whole the incremental models most of whose change rows were synced after their bound
+    (CATCH_UP_SHARE), as an incremental build would recompute nearly all of them one by one. Reads each
+    model's newest synced_watermark, then counts each change view (int_*_changes_conformed, read by
+    macro feeds_changes) once. `query` runs SQL on the warehouse (runner.warehouse.changes.session)."""
+    from runner.warehouse import changes
+    from runner.warehouse.changes import QueryFailed
+
+    models_by_id = _models(manifest, set(refresh.modes))
+    models = {node["name"]: node for node in models_by_id.values() if refresh.modes[node["name"]] == INCREMENTAL}
+    bounds: dict[str, Any] = {}
+    for name, node in models.items():
+        views = _change_views(manifest, node)
+        if not views:
+            continue
+        try:
+            newest = changes.newest_watermark(query, _relation(node))
+        except QueryFailed as exc:
+            # dbt builds a model whole whose table is gone; say so (and why) rather than "incremental".
+            _rebuild(refresh, name, f"its table could not be read ({exc})", True)
+            continue
+        if newest is not None:
+            bounds[name] = newest - timedelta(hours=lookback_hours)
+        else:  # empty: macro feeds_changed_after then reads every change row
+            _rebuild(refresh, name, "its table is empty", True)
+    per_view: dict[str, list[Any]] = {}
+    for name, bound in bounds.items():
+        for view in _change_views(manifest, models[name]):
+            per_view.setdefault(view, [])
+            if bound not in per_view[view]:
+                per_view[view].append(bound)
+    counted: dict[str, tuple[int, dict[Any, int]]] = {}
+    for view, view_bounds in per_view.items():
+        try:
+            total, after = changes.rows_synced_after(query, view, view_bounds)
+        except QueryFailed:
+            continue  # left to dbt, which fails on it with its own message if it is broken
+        counted[view] = (total, dict(zip(view_bounds, after)))
+    for name, bound in bounds.items():
+        views = [counted[view] for view in _change_views(manifest, models[name]) if view in counted]
+        total = sum(count for count, _ in views)
+        new = sum(after[bound] for _, after in views)
+        if total and new / total > CATCH_UP_SHARE:
+            _rebuild(refresh, name, (
+                f"{new / total:.0%} of its change rows were synced after its watermark minus incremental_lookback_hours"
+                f" (over {CATCH_UP_SHARE:.0%}, as after an initial sync): rebuilt whole, which costs less"
+            ), True)
+    # A model downstream of one rebuilt whole (a mart of its candidates) would read every row as
+    # rewritten and recompute it one by one: rebuilt whole as well.
+    whole = {uid for uid, node in models_by_id.items() if refresh.modes.get(node["name"]) == FULL}
+    for uid, node in models_by_id.items():
+        if refresh.modes.get(node["name"]) == INCREMENTAL:
+            upstream = sorted(manifest["nodes"][other]["name"] for other in _ancestors(manifest, uid) & whole)
+            if upstream:
+                _rebuild(refresh, node["name"], f"downstream of {', '.join(upstream)}, rebuilt whole", True)
+
+
+def lookback_hours(project_dir: Path, project_vars: dict[str, Any]) -> float:
+    """var incremental_lookback_hours as dbt resolves it for this project: --vars, then dbt_project.yml
+    (global, or under the project's name), then the macro's default."""
+    if "incremental_lookback_hours" in project_vars:
+        return float(project_vars["incremental_lookback_hours"])
+    try:
+        project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return DEFAULT_LOOKBACK_HOURS
+    variables = project.get("vars") or {}
+    scoped = variables.get(project.get("name")) or {}
+    value = scoped.get("incremental_lookback_hours", variables.get("incremental_lookback_hours"))
+    try:
+        # As the macro reads it (`| int`).
+        return float(int(value)) if value is not None else DEFAULT_LOOKBACK_HOURS
+    except (TypeError, ValueError):
+        return DEFAULT_LOOKBACK_HOURS
+
+
+def _rebuild(refresh: RefreshPlan, name: str, reason: str, drop: bool) -> None:
+    refresh.modes[name], refresh.reasons[name] = FULL, reason
+    if drop and name not in refresh.rebuild:
+        refresh.rebuild.append(name)
+
+
+def _models(manifest: dict[str, Any], selected: set[str] | None) -> dict[str, Any]:
+    """The incremental-tagged models of the manifest, those in `selected` only when given."""
+    return {uid: node for uid, node in manifest["nodes"].items()
+            if node["resource_type"] == "model" and TAG in (node["config"].get("tags") or [])
+            and (selected is None or node["name"] in selected)}
+
+
+#: How an incremental model reads a change view: {{ feeds_changes(ref('int_order_changes_conformed')) }}
+_FEEDS_CHANGES = re.compile(r"""feeds_changes\(\s*ref\(\s*['"]([^'"]+)['"]\s*\)""")
+
+
+def _change_views(manifest: dict[str, Any], node: dict[str, Any]) -> list[str]:
+    """The relations of the change views a model reads through macro feeds_changes."""
+    by_name = {other["name"]: other for other in manifest["nodes"].values() if other["resource_type"] == "model"}
+    names = dict.fromkeys(_FEEDS_CHANGES.findall(node.get("raw_code") or ""))
+    return [_relation(by_name[name]) for name in names if name in by_name]
+
+
+def _relation(node: dict[str, Any]) -> str:
+    from runner.warehouse.sql import relation
+
+    return relation(node["schema"], node.get("alias") or node["name"])
 
 
 def remember(state_dir: Path, warehouse: str, refresh: RefreshPlan, built: list[str]) -> None:
@@ -92,6 +213,19 @@ def remember(state_dir: Path, warehouse: str, refresh: RefreshPlan, built: list[
         return
     state = _load(state_dir)
     state[warehouse] = {**state.get(warehouse, {}), **completed}
+    _save(state_dir, state)
+
+
+def _unremember(state_dir: Path, warehouse: str, names: list[str]) -> None:
+    """Drop the fingerprints of models whose tables are about to go: a build that stops before it
+    recreates them leaves no record, so the next one rebuilds them whole."""
+    state = _load(state_dir)
+    kept = {name: value for name, value in state.get(warehouse, {}).items() if name not in names}
+    if kept != state.get(warehouse, {}):
+        _save(state_dir, {**state, warehouse: kept})
+
+
+def _save(state_dir: Path, state: dict[str, Any]) -> None:
     path = state_dir / STATE_FILE
     state_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".json.part")
@@ -155,10 +289,6 @@ def _ancestors(manifest: dict[str, Any], unique_id: str) -> set[str]:
     return seen
 
 
-def _ids(models: dict[str, Any], names: list[str]) -> list[str]:
-    return [uid for uid, node in models.items() if node["name"] in names]
-
-
 def _project_text(project_dir: Path) -> str:
     try:
         return (project_dir / "dbt_project.yml").read_text(encoding="utf-8")
@@ -180,12 +310,8 @@ def forget(state_dir: Path, warehouse: str) -> None:
     rebuild removes what they left in the incremental tables."""
     state = _load(state_dir)
     kept = {key: value for key, value in state.items() if key != warehouse and not key.startswith(warehouse + " ")}
-    if kept == state:
-        return
-    path = state_dir / STATE_FILE
-    partial = path.with_suffix(".json.part")
-    partial.write_text(json.dumps(kept, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(partial, path)
+    if kept != state:
+        _save(state_dir, kept)
 
 
 def warehouse_key(target: Any, duckdb_path: Path) -> str:
@@ -195,21 +321,30 @@ def warehouse_key(target: Any, duckdb_path: Path) -> str:
     return str(target.describe())
 
 
-def build(project: Any, select: list[str], state_dir: Path, warehouse: str, full_refresh: bool,
+def build(project: Any, select: list[str], state_dir: Path, target: Any, full_refresh: bool,
           **options: Any) -> tuple[Any, RefreshPlan]:
-    """`dbt build` of `select` on a runner.build.DbtProject, each incremental model run incrementally
-    or rebuilt whole as plan() says; returns the BuildSummary (with the rebuild's failure, if the
-    rebuild failed) and the plan."""
+    """`dbt build` of `select` on a runner.build.DbtProject, on `target` (runner.warehouse.target; None:
+    the DuckDB file), each incremental model run incrementally or rebuilt whole as plan() and
+    check_catch_up() say; returns the BuildSummary and the plan."""
+    from runner.warehouse import changes
+
     project.parse()
     manifest = json.loads((project.target_dir / "manifest.json").read_text(encoding="utf-8"))
     # The vars feeds passes (shopify_api and its table names, detected from the raw tables) choose
     # what staging reads: a change of them is a change of every model's definition.
-    warehouse = f"{warehouse} {json.dumps(project.vars(), sort_keys=True)}"
-    refresh = plan(manifest, project.project_dir, state_dir, warehouse, full_refresh)
+    warehouse = f"{warehouse_key(target, project.duckdb_path)} {json.dumps(project.vars(), sort_keys=True)}"
+    selected = set(project.models(select))
+    refresh = plan(manifest, project.project_dir, state_dir, warehouse, full_refresh, selected)
+    if INCREMENTAL in refresh.modes.values():
+        with changes.session(target, project.duckdb_path) as query:
+            check_catch_up(refresh, manifest, lookback_hours(project.project_dir, project.vars()), query)
+    settle(refresh, manifest, selected)
     if refresh.rebuild:
-        first = project.build([f"+{name}" for name in refresh.rebuild], unit_tests=False, full_refresh=True)
-        if not first.success:
-            return first, refresh
+        _unremember(state_dir, warehouse, refresh.rebuild)
+        nodes = {node["name"]: node for node in _models(manifest, set(refresh.rebuild)).values()}
+        with changes.session(target, project.duckdb_path) as query:
+            for name in refresh.rebuild:
+                changes.drop_table(query, _relation(nodes[name]))
     summary = project.build(select, full_refresh=refresh.full_refresh, **options)
     remember(state_dir, warehouse, refresh, summary.built)
     return summary, refresh

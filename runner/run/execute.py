@@ -108,8 +108,7 @@ def _build(plan: RunPlan, run: Progress) -> None:
         reporter.node(name, resource_type, status)
         failpoint("build")
 
-    key = incremental.warehouse_key(plan.target, plan.paths.duckdb)
-    summary, refresh = incremental.build(project, selection, plan.paths.state_dir, key, plan.full_refresh,
+    summary, refresh = incremental.build(project, selection, plan.paths.state_dir, plan.target, plan.full_refresh,
                                          on_node=on_node, unit_tests=plan.unit_tests)
     run.record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built)}
     run.checkpoint("built")
@@ -130,13 +129,14 @@ def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter, 
     paths = Paths.of(settings)
     store = RunStore(paths.runs_dir)
     record = store.start("build", {"select": list(select) if select else None, "full_refresh": full_refresh})
-    with store.recording(record):
+    # The run lock too: a build changes the incremental tables and their fingerprints as a run does.
+    with store.recording(record), run_lock(paths.state_dir, record.run_id, reporter.warn):
         project = paths.dbt_project()
         selection = list(select or selection_for(project.feeds()))
-        preflight.check_sources(paths.duckdb, project, selection, paths.warehouse())
+        target = paths.warehouse()
+        preflight.check_sources(paths.duckdb, project, selection, target)
         reporter.stage("build", "dbt build " + " ".join(selection))
-        key = incremental.warehouse_key(paths.warehouse(), paths.duckdb)
-        summary, refresh = incremental.build(project, selection, paths.state_dir, key, full_refresh,
+        summary, refresh = incremental.build(project, selection, paths.state_dir, target, full_refresh,
                                              on_node=reporter.node)
         record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built)}
         for warning in summary.warnings:

@@ -9,6 +9,8 @@ file_reader / file_checks   the DuckDB reader and SQL checks behind `feeds valid
 target      which engine a dbt target runs on; a warehouse's marts copied into a local DuckDB file
 postgres / spark   those copies (and the demo loader, the raw-tables check) per engine, through
             the dbt adapter's connection
+messages    a driver's or dbt's error as one line, secrets masked
+changes     what the incremental models would recompute (read before dbt runs), dropping a table to rebuild
 
 Nothing outside this package names an engine.
 """

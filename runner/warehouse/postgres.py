@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from runner.errors import ConfigError, ExportError
+from runner.warehouse.messages import first_line, scrub
 from runner.warehouse.sql import identifier, literal
 
 _CHUNK = 1 << 20
@@ -131,24 +132,15 @@ def connect(settings: Settings, where: str) -> Any:
                                   password=settings.password, port=settings.port,
                                   connect_timeout=settings.connect_timeout, **options)
     except psycopg2.Error as exc:
-        raise ConfigError(f"cannot connect to {where}: {_scrub(_first_line(exc), settings)}") from None
+        raise ConfigError(f"cannot connect to {where}: {scrub(first_line(exc), settings)}") from None
     try:
         if settings.role:
             with handle.cursor() as cursor:
                 cursor.execute(f"set role {identifier(settings.role)}")
     except psycopg2.Error as exc:
         handle.close()
-        raise ConfigError(f"{where}: set role {settings.role} failed: {_first_line(exc)}") from None
+        raise ConfigError(f"{where}: set role {settings.role} failed: {first_line(exc)}") from None
     return handle
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def _scrub(text: str, settings: Settings) -> str:
-    return text.replace(settings.password, "***") if settings.password else text
 
 
 def _columns(cursor: Any, relations: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, float, list[tuple[str, str]]]]:
@@ -244,7 +236,7 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
     except duckdb.Error as exc:
         raise ExportError(f"reading {where}: DuckDB could not load the copy: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # psycopg2.Error and a broken pipe
-        raise ExportError(f"reading {where} failed: {_first_line(exc)}") from None
+        raise ExportError(f"reading {where} failed: {first_line(exc)}") from None
     finally:
         first.close()
     return missing
@@ -334,7 +326,7 @@ def table_columns(handle: Any, schema: str) -> dict[str, set[str]]:
             )
             rows = cursor.fetchall()
     except Exception as exc:  # psycopg2.Error
-        raise ConfigError(f"reading the tables of schema {schema} failed: {_first_line(exc)}") from None
+        raise ConfigError(f"reading the tables of schema {schema} failed: {first_line(exc)}") from None
     tables: dict[str, set[str]] = {}
     for table, column in rows:
         tables.setdefault(table, set()).add(column)

@@ -21,6 +21,7 @@ import duckdb
 from runner.errors import ExportError
 from runner.feed import Feed
 from runner.warehouse.connection import Connection
+from runner.warehouse.messages import first_line
 from runner.warehouse.sql import identifier
 
 #: The four Listrak feeds whose files must agree with one another.
@@ -84,11 +85,11 @@ def pick(connection: Connection, feeds: dict[str, Feed], rows: int) -> Sample:
             traits = [Trait(name, True, name in sampled) for name in sorted(present, key=_trait_order)]
             traits += [Trait(name, False, False) for name in _EXPECTED if name not in present]
     except duckdb.CatalogException as exc:
-        raise ExportError(f"feeds sample needs the four built marts: {_first_line(exc)}; run `feeds build`") from None
+        raise ExportError(f"feeds sample needs the four built marts: {first_line(exc)}; run `feeds build`") from None
     except duckdb.BinderException as exc:
         raise ExportError(
             f"feeds sample reads the Listrak columns of the marts (OrderNumber, Email, Status, CouponCode, Sku, "
-            f"Registered, ImageUrl, Price, SalePrice): {_first_line(exc)}"
+            f"Registered, ImageUrl, Price, SalePrice): {first_line(exc)}"
         ) from None
     return Sample(relations, traits)
 
@@ -110,10 +111,6 @@ def _trait_order(name: str) -> tuple[int, int, str]:
 def _traits(connection: Connection, orders: str, customers: str, products: str) -> set[str]:
     rows = connection.execute(_traits_sql(orders, customers, products)).fetchall()
     return {row[0] for row in rows if row[0] is not None}
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _pick_linked(connection: Connection, marts: dict[str, str], rows: int) -> dict[str, str]:

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import yaml
 
 from runner.errors import ConfigError
+from runner.warehouse.messages import first_line, scrub
 from runner.warehouse.sql import identifier
 
 #: The profile's targets this project knows how to read marts from (README "Run on your warehouse").
@@ -148,22 +149,7 @@ def _credentials(profile_name: str, profile: dict[str, Any], target: str) -> Any
         data.pop("threads", None)
         return Profile._credentials_from_profile(data, profile_name, name)
     except DbtBaseException as exc:
-        raise ConfigError(f"dbt target {target!r}: {_first_line(exc)}") from None
-
-
-_DBT_HEADINGS = ("Runtime Error", "Database Error")
-
-
-def _first_line(exc: BaseException) -> str:
-    """dbt's message without its headings, on one line: dbt nests the reason under a first line that
-    ends in a bare heading ("... target "spark" invalid: Runtime Error" / "thrift ... requires PyHive")."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() not in _DBT_HEADINGS]
-    if not lines:
-        return type(exc).__name__
-    heading = next((heading for heading in _DBT_HEADINGS if lines[0].endswith(": " + heading)), None)
-    if heading is None or len(lines) == 1:
-        return lines[0]
-    return lines[0][: -len(heading)] + " ".join(lines[1:])
+        raise ConfigError(f"dbt target {target!r}: {first_line(exc)}") from None
 
 
 @contextlib.contextmanager
@@ -190,7 +176,7 @@ def connection(target: Target) -> Iterator[Any]:
     try:
         manager.open(opened)
     except DbtBaseException as exc:
-        raise ConfigError(f"cannot connect to {target.describe()}: {_scrub(_first_line(exc), target)}") from None
+        raise ConfigError(f"cannot connect to {target.describe()}: {scrub(first_line(exc), target.credentials)}") from None
     if opened.handle is None or str(getattr(opened.state, "value", opened.state)) != "open":
         raise ConfigError(f"cannot connect to {target.describe()}")
     try:
@@ -198,11 +184,6 @@ def connection(target: Target) -> Iterator[Any]:
     finally:
         with contextlib.suppress(Exception):
             opened.handle.close()
-
-
-def _scrub(text: str, target: Target) -> str:
-    password = getattr(target.credentials, "password", None) or getattr(target.credentials, "token", None)
-    return text.replace(password, "***") if password else text
 
 
 def staging_file(state_dir: Path, target: Target) -> Path:

@@ -8,6 +8,7 @@ covers them all."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from datetime import datetime, timedelta
@@ -209,12 +210,23 @@ def test_incremental_builds_equal_full_refresh_builds(space: Workspace, tmp_path
 
 
 def test_a_changed_model_definition_rebuilds_that_model_whole(space: Workspace, tmp_path: Path) -> None:
-    # A copy of the project whose products model gains a comment: same rows, new definition.
+    # A copy of the project whose products and orders models gain a comment: same rows, new definitions.
     project = tmp_path / "project"
     shutil.copytree(Path(__file__).resolve().parents[2], project,
                     ignore=shutil.ignore_patterns(".venv", "target", ".git", "logs", "*.duckdb"))
-    model = project / "models" / "intermediate" / "int_products_prepared.sql"
-    model.write_text(model.read_text(encoding="utf-8") + "-- changed\n", encoding="utf-8")
+    for name in ["int_products_prepared", "int_orders_prepared"]:
+        model = project / "models" / "intermediate" / f"{name}.sql"
+        model.write_text(model.read_text(encoding="utf-8") + "-- changed\n", encoding="utf-8")
+    # Two syncs since the last build, further apart than the lookback: the orders model, rebuilt whole,
+    # must read its upstream models (incremental) after they took both, not before.
+    (earlier, later) = [order_id(space, case) for case in ("line_changed", "shipping")]
+    line = "(select min(id) from shopify.order_line where order_id = {})"
+    space.sql(f"""
+        update shopify.order_line set quantity = quantity + 3, _fivetran_synced = '{STEP_B + timedelta(hours=1)}'
+            where id = {line.format(earlier)};
+        update shopify.order_line set quantity = quantity + 4, _fivetran_synced = '{STEP_B + timedelta(hours=9)}'
+            where id = {line.format(later)};
+    """)
     config = space.config.read_text(encoding="utf-8")
     try:
         space.config.write_text(config.replace(f"project_dir: {REPO}", f"project_dir: {project}"), encoding="utf-8")
@@ -222,17 +234,22 @@ def test_a_changed_model_definition_rebuilds_that_model_whole(space: Workspace, 
         again = build(space)["incremental"]
     finally:
         space.config.write_text(config, encoding="utf-8")
-    assert changed["int_products_prepared"] == {"mode": "full", "reason": "definition changed since its last build"}
-    assert changed["int_orders_prepared"] == {"mode": "incremental"}
-    # Downstream of it, the products mart and rejects are rebuilt whole too (their fingerprint
-    # covers what is upstream); nothing else.
-    assert {model for model, built in changed.items() if built["mode"] == "full"} == {
-        "int_products_prepared", "listrak_products_rejects", "listrak_products"}
-    assert again["int_products_prepared"] == {"mode": "incremental"}
+    reason = {"mode": "full", "reason": "definition changed since its last build"}
+    assert changed["int_products_prepared"] == changed["int_orders_prepared"] == reason
+    # Upstream of a model rebuilt whole, yet not rebuilt whole itself (dbt build +model --full-refresh did).
+    assert changed["int_order_lines_merged"] == {"mode": "incremental"}
+    assert changed["int_order_items_prepared"] == {"mode": "incremental"}
+    assert space.sql("select count(distinct synced_watermark) > 1 from main.int_order_lines_merged") == [(True,)]
+    assert again["int_products_prepared"] == again["int_orders_prepared"] == {"mode": "incremental"}
+    assert_same_as_full_refresh(space, tmp_path, "definition")
     # feeds history shows how each build ran them: newest first, then the partly full one.
     history = space.feeds("history").stdout
-    full = sum(1 for built in changed.values() if built["mode"] == "full")
-    assert history.index(" incremental ") < history.index(f" full {full}/{len(changed)} "), history
+    # Downstream of them only the marts and rejects are rebuilt whole too (their fingerprints cover
+    # what is upstream of them).
+    full = {model for model, built in changed.items() if built["mode"] == "full"}
+    assert {"int_products_prepared", "int_orders_prepared"} < full, changed
+    assert all(model.startswith("listrak_") for model in full - {"int_products_prepared", "int_orders_prepared"}), changed
+    assert history.index(" incremental ") < history.index(f" full {len(full)}/{len(changed)} "), history
 
 
 def test_full_refresh_with_skip_build_is_refused(tmp_path: Path) -> None:
@@ -285,3 +302,60 @@ def test_a_row_synced_while_a_model_builds_is_left_to_the_next_build(tmp_path: P
     recomputed = {order for order, tombstone, _ in rows if not tombstone}
     assert first in recomputed and second not in recomputed
     assert {watermark for _, tombstone, watermark in rows if not tombstone} == {synced}
+
+
+def age(database: Path) -> None:
+    """bench/incremental.py's age(): every raw row synced a day earlier, one order, customer and
+    product synced now."""
+    spec = importlib.util.spec_from_file_location("feeds_bench_incremental", REPO / "bench" / "incremental.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.age(database)
+
+
+def test_a_run_right_after_an_initial_sync_rebuilds_whole_then_runs_incrementally(tmp_path: Path) -> None:
+    # feeds demo-data syncs every row within minutes, as an initial sync does: the run after the first
+    # build would recompute every entity through the incremental path, which costs more than a full one.
+    space = Workspace(tmp_path / "initial", generate_data=False)
+    loaded = space.feeds("demo-data", "--orders", "300", "--seed", "7")
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    build(space)
+    second = build(space)["incremental"]
+    assert set(second) == {"int_orders_prepared", "int_order_items_prepared", "int_order_lines_merged",
+                           "int_fulfillments_aggregated_to_orders", "int_shipping_lines_aggregated_to_orders",
+                           "int_discount_codes_aggregated_to_orders", "int_customers_prepared",
+                           "int_products_prepared", *COMPARED}
+    for name, entry in second.items():
+        assert entry["mode"] == "full", entry
+        if name in COMPARED[:4]:  # the marts read no change view: rebuilt whole as their candidates are
+            assert entry["reason"].startswith("downstream of ") and "_prepared" in entry["reason"], entry
+        else:
+            assert entry["reason"].startswith("100% of its change rows were synced after"), entry
+            assert "as after an initial sync" in entry["reason"], entry
+    assert_same_as_full_refresh(space, tmp_path, "initial")
+
+    # A day later (the initial sync aged), a regular sync of a few orders: incremental again.
+    age(space.duckdb)
+    space.sql("""update shopify."order" set shipping_address_zip = '01234', _fivetran_synced = now()::timestamp
+                 where id in (select id from shopify."order" order by id desc limit 3)""")
+    third = build(space)["incremental"]
+    assert {entry["mode"] for entry in third.values()} == {"incremental"}, third
+    assert_same_as_full_refresh(space, tmp_path, "aged")
+
+
+def test_models_outside_the_selection_are_neither_rebuilt_nor_forgotten(tmp_path: Path) -> None:
+    space = Workspace(tmp_path / "selected", orders=200, seed=5)
+    age(space.duckdb)  # past the initial sync, which the runner would rebuild whole
+    products = ["--select", "+listrak_products"]
+    for _ in range(2):
+        built = space.feeds("build", *products, "--json")
+        assert built.returncode == 0, built.stdout + built.stderr
+    modes = json.loads(built.stdout)["dbt"]["incremental"]
+    assert modes == {"int_products_prepared": {"mode": "incremental"}}
+    # The order models were not selected: not built (dbt build +model --full-refresh of them did).
+    assert space.sql("select count(*) from information_schema.tables where table_name = 'int_orders_prepared'") == [(0,)]
+    every = build(space)["incremental"]
+    assert every.pop("int_products_prepared") == {"mode": "incremental"}
+    assert {entry["reason"] for entry in every.values()} == {"no record of its last build on this warehouse"}
+    # All eight remembered now: the next run updates each of them in place.
+    assert {entry["mode"] for entry in build(space)["incremental"].values()} == {"incremental"}

@@ -39,6 +39,9 @@ insert into shopify.fulfillment (id, order_id, status, created_at, tracking_comp
     from shopify."order" order by id limit 1 offset 40;
 """
 
+PRODUCT_TABLES = ["product", "product_variant", "product_media", "media_image", "product_tag", "collection_product",
+                  "collection"]
+
 
 def run(space: Workspace, env: dict[str, str], *args: str) -> dict:
     result = space.feeds("run", "--no-upload", "--target", "postgres", "--json", *args, env=env)
@@ -91,4 +94,18 @@ def test_incremental_build_on_postgres_equals_a_full_refresh(postgres: PostgresS
     full = run(reference, postgres.env("reference"), "--full-refresh")
     assert {entry["mode"] for entry in full["incremental"].values()} == {"full"}
     assert digests(postgres, "incremental") == digests(postgres, "reference")
+
+    # The connector resyncs every product row (as an initial sync of them): the products model's change
+    # rows are all new, so it is rebuilt whole (its table dropped first) while the order models update.
+    psql(postgres, "incremental", "; ".join(
+        f"update shopify.{table} set _fivetran_synced = '{AS_OF + timedelta(hours=1)}'"
+        for table in PRODUCT_TABLES))
+    third = run(space, env)["incremental"]
+    products = third.pop("int_products_prepared")
+    assert products["mode"] == "full" and "% of its change rows were synced after" in products["reason"], products
+    assert {entry["mode"] for entry in third.values()} == {"incremental"}, third
+    postgres.psql("create database resynced template incremental")
+    resynced = Workspace(tmp_path / "resynced", generate_data=False)
+    run(resynced, postgres.env("resynced"), "--full-refresh")
+    assert digests(postgres, "incremental") == digests(postgres, "resynced")
 

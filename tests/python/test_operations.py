@@ -73,6 +73,19 @@ def test_a_held_duckdb_file_is_exit_4_with_one_message_in_every_command(built, h
     assert "dbt build failed" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_feeds_build_waits_for_no_run_it_refuses_as_run_does(built: Workspace) -> None:
+    # A build changes the incremental tables and their fingerprints: two at once would interleave them.
+    import fcntl
+
+    with open(built.root / "state" / "run.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        result = built.feeds("build", "--config", str(built.config), "--quiet")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "error: another feeds run holds" in result.stderr and "Traceback" not in result.stderr
+    record = last_run(built)
+    assert record["command"] == "build" and record["error_type"] == "RunLocked" and not record.get("dbt")
+
+
 def test_dbts_own_lock_error_is_the_same_held_file_error(built, held, tmp_path: Path) -> None:
     # Another process may take the file between the pre-flight check and dbt: dbt's lock error is
     # then mapped to the same error (exit 4) rather than "dbt build failed".
