@@ -36,6 +36,8 @@ class RefreshPlan:
     full_refresh: bool = False
     #: Models to rebuild whole (with what is upstream of them) before an incremental build.
     rebuild: list[str] = field(default_factory=list)
+    #: How the build's data tests read their models (runner.test_scope), once decided.
+    test_scope: Any = None
 
     def record(self, built: list[str]) -> dict[str, dict[str, str]]:
         """For the run record: the mode (and why full) of each such model the build completed."""
@@ -200,16 +202,23 @@ def build(project: Any, select: list[str], state_dir: Path, warehouse: str, full
     """`dbt build` of `select` on a runner.build.DbtProject, each incremental model run incrementally
     or rebuilt whole as plan() says; returns the BuildSummary (with the rebuild's failure, if the
     rebuild failed) and the plan."""
+    from runner import test_scope  # it reads this module's macro closure
+
     project.parse()
     manifest = json.loads((project.target_dir / "manifest.json").read_text(encoding="utf-8"))
     # The vars feeds passes (shopify_api and its table names, detected from the raw tables) choose
     # what staging reads: a change of them is a change of every model's definition.
     warehouse = f"{warehouse} {json.dumps(project.vars(), sort_keys=True)}"
     refresh = plan(manifest, project.project_dir, state_dir, warehouse, full_refresh)
+    scope = refresh.test_scope = test_scope.decide(manifest, project.project_dir, state_dir, warehouse, select,
+                                                   refresh.full_refresh)
+    test_scope.begin(state_dir, warehouse, scope, select)
     if refresh.rebuild:
         first = project.build([f"+{name}" for name in refresh.rebuild], unit_tests=False, full_refresh=True)
         if not first.success:
+            test_scope.remember(state_dir, warehouse, manifest, scope, select, first)
             return first, refresh
-    summary = project.build(select, full_refresh=refresh.full_refresh, **options)
+    summary = project.build(select, full_refresh=refresh.full_refresh, extra_vars=scope.vars(), **options)
     remember(state_dir, warehouse, refresh, summary.built)
+    test_scope.remember(state_dir, warehouse, manifest, scope, select, summary)
     return summary, refresh

@@ -111,7 +111,8 @@ def _build(plan: RunPlan, run: Progress) -> None:
     key = incremental.warehouse_key(plan.target, plan.paths.duckdb)
     summary, refresh = incremental.build(project, selection, plan.paths.state_dir, key, plan.full_refresh,
                                          on_node=on_node, unit_tests=plan.unit_tests)
-    run.record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built)}
+    run.record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built),
+                      "test_scope": refresh.test_scope.record()}
     run.checkpoint("built")
     if not summary.success:
         for feed in run.record.feeds.values():
@@ -138,7 +139,8 @@ def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter, 
         key = incremental.warehouse_key(paths.warehouse(), paths.duckdb)
         summary, refresh = incremental.build(project, selection, paths.state_dir, key, full_refresh,
                                              on_node=reporter.node)
-        record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built)}
+        record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built),
+                      "test_scope": refresh.test_scope.record()}
         for warning in summary.warnings:
             reporter.warn(warning.describe())
         if not summary.success:
