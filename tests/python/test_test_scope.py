@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from workspace import REPO, Workspace, clean_environment
 
 from runner.warehouse.demo import generate
@@ -78,11 +79,11 @@ def changed_orders(space: Workspace) -> list[int]:
         order by order_id limit 5""")]
 
 
-def dbt_test(database: Path, target: Path, select: str, scoped: bool) -> dict[str, int]:
+def dbt_test(database: Path, target: Path, select: str, scoped: bool, project: Path = REPO) -> dict[str, int]:
     """`dbt test` by hand on `database` (with or without the scope var): failing rows per test."""
     variables = {"feeds_duckdb_path": str(database), **(SCOPED if scoped else {})}
     result = subprocess.run(
-        [str(DBT), "test", "--project-dir", str(REPO), "--profiles-dir", str(REPO / "profiles"),
+        [str(DBT), "test", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"),
          "--target-path", str(target), "--log-path", str(target / "logs"), "--select", select,
          "--exclude-resource-type", "unit_test", "--vars", json.dumps(variables)],
         capture_output=True, text=True, check=False, env=clean_environment(), timeout=600)
@@ -155,6 +156,34 @@ def test_a_compound_key_test_matches_null_parts_too(store: Path, tmp_path: Path)
     assert dbt_test(store, tmp_path / "scoped", test, scoped=True) == {test: 2}
     assert dbt_test(store, tmp_path / "whole", test, scoped=False) == {test: 3}
 
+
+def test_model_level_text_tests_and_seed_lookups_read_a_scoped_subquery(store: Path, tmp_path: Path) -> None:
+    """no_html_markup and no_line_breaks find the text columns of a subquery, and value_in_seed
+    joins one, as on the marts once those are incremental: here on a copy of the project whose
+    int_orders_prepared carries those tests too."""
+    project = tmp_path / "project"
+    for name in ("models", "macros", "seeds", "profiles"):
+        shutil.copytree(REPO / name, project / name)
+    shutil.copy(REPO / "dbt_project.yml", project / "dbt_project.yml")
+    models = project / "models" / "intermediate" / "_intermediate__models.yml"
+    document = yaml.safe_load(models.read_text(encoding="utf-8"))
+    (orders,) = [model for model in document["models"] if model["name"] == "int_orders_prepared"]
+    orders["data_tests"] = ["no_html_markup", "no_line_breaks"]
+    (status,) = [column for column in orders["columns"] if column["name"] == "Status"]
+    status["data_tests"] = [{"value_in_seed": {"arguments": {"to": "ref('listrak_status_codes')", "field": "code"}}}]
+    models.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+    (changed,), (unchanged,) = newest_and_older(store, "int_orders_prepared", 1)
+    sql(store, f"""update main.int_orders_prepared set "TrackingNumber" = 'one <b>two</b>' || chr(10) || 'three',
+        "Status" = 999 where order_id in ({changed}, {unchanged})""")
+    wanted = ("no_html_markup_", "no_line_breaks_", "value_in_seed_")
+
+    def failures(scoped: bool) -> dict[str, int]:
+        found = dbt_test(store, tmp_path / ("scoped" if scoped else "whole"), "int_orders_prepared", scoped, project)
+        return {name.split("_int_orders")[0]: count for name, count in found.items() if name.startswith(wanted)}
+
+    assert failures(scoped=True) == {"no_html_markup": 1, "no_line_breaks": 1, "value_in_seed": 1}
+    assert failures(scoped=False) == {"no_html_markup": 2, "no_line_breaks": 2, "value_in_seed": 2}
 
 def test_a_failed_build_makes_the_next_build_test_whole_tables(space: Workspace, tmp_path: Path) -> None:
     copy = Workspace(tmp_path / "space", generate_data=False)
