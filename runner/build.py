@@ -68,12 +68,12 @@ class DbtProject:
             self._shopify_vars = shopify_vars(self.project_dir, self.duckdb_path, self.target, self.profiles_dir)
         return {DUCKDB_PATH_VAR: str(self.duckdb_path), **self._shopify_vars}
 
-    def _args(self, command: str, *extra: str) -> list[str]:
+    def _args(self, command: str, *extra: str, extra_vars: dict[str, str] | None = None) -> list[str]:
         args = ["--log-level", "none", "--log-level-file", "info"]
         if self.log_dir is not None:
             args += ["--log-path", str(self.log_dir)]
         args += [command, "--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
-        args += ["--target-path", str(self.target_dir), "--vars", json.dumps(self.vars())]
+        args += ["--target-path", str(self.target_dir), "--vars", json.dumps({**self.vars(), **(extra_vars or {})})]
         if self.target:
             args += ["--target", self.target]
         return args + list(extra)
@@ -125,12 +125,14 @@ class DbtProject:
 
     def build(
         self, select: list[str] | None = None, on_node: NodeCallback | None = None, unit_tests: bool = True,
-        full_refresh: bool = False,
+        full_refresh: bool = False, extra_vars: dict[str, str] | None = None,
     ) -> BuildSummary:
         """Run `dbt build` on the selection; never raises for failing models or tests.
 
         `unit_tests=False` leaves out dbt unit tests: they check the SQL on fixed inputs, not the
         data, and dbt recommends running them in development and CI rather than in production.
+        `extra_vars` are added to this build's --vars only (the parsed manifest is reused, so they
+        reach the SQL dbt renders at run time, such as the tests' feeds_test_scope).
         """
         self.parse()
         extra: list[str] = ["--full-refresh"] if full_refresh else []
@@ -147,7 +149,7 @@ class DbtProject:
         # whole manifest). Only run_results.json is new: written here, as dbt writes it.
         extra.append("--no-write-json")
         started = time.perf_counter()
-        result = self._invoke(self._args("build", *extra), callbacks)
+        result = self._invoke(self._args("build", *extra, extra_vars=extra_vars), callbacks)
         seconds = time.perf_counter() - started
         if hasattr(result.result, "write"):
             result.result.write(str(self.target_dir / "run_results.json"))

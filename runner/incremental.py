@@ -57,6 +57,8 @@ class RefreshPlan:
     full_refresh: bool = False
     #: Models whose table is dropped before an otherwise incremental build, so dbt builds them whole.
     rebuild: list[str] = field(default_factory=list)
+    #: How the build's data tests read their models (runner.test_scope), once decided.
+    test_scope: Any = None
 
     def record(self, built: list[str]) -> dict[str, dict[str, str]]:
         """For the run record: the mode (and why full) of each such model the build completed."""
@@ -325,7 +327,9 @@ def build(project: Any, select: list[str], state_dir: Path, target: Any, full_re
           **options: Any) -> tuple[Any, RefreshPlan]:
     """`dbt build` of `select` on a runner.build.DbtProject, on `target` (runner.warehouse.target; None:
     the DuckDB file), each incremental model run incrementally or rebuilt whole as plan() and
-    check_catch_up() say; returns the BuildSummary and the plan."""
+    check_catch_up() say, its data tests scoped as runner.test_scope decides; returns the
+    BuildSummary and the plan."""
+    from runner import test_scope  # it reads this module's macro closure
     from runner.warehouse import changes
 
     project.parse()
@@ -339,12 +343,16 @@ def build(project: Any, select: list[str], state_dir: Path, target: Any, full_re
         with changes.session(target, project.duckdb_path) as query:
             check_catch_up(refresh, manifest, lookback_hours(project.project_dir, project.vars()), query)
     settle(refresh, manifest, selected)
+    scope = refresh.test_scope = test_scope.decide(manifest, project.project_dir, state_dir, warehouse, select,
+                                                   refresh.full_refresh)
+    test_scope.begin(state_dir, warehouse, scope, select)
     if refresh.rebuild:
         _unremember(state_dir, warehouse, refresh.rebuild)
         nodes = {node["name"]: node for node in _models(manifest, set(refresh.rebuild)).values()}
         with changes.session(target, project.duckdb_path) as query:
             for name in refresh.rebuild:
                 changes.drop_table(query, _relation(nodes[name]))
-    summary = project.build(select, full_refresh=refresh.full_refresh, **options)
+    summary = project.build(select, full_refresh=refresh.full_refresh, extra_vars=scope.vars(), **options)
     remember(state_dir, warehouse, refresh, summary.built)
+    test_scope.remember(state_dir, warehouse, manifest, scope, select, summary)
     return summary, refresh

@@ -5,12 +5,7 @@
 {% endtest %}
 
 {% macro default__test_no_html_markup(model) %}
-    {%- set names = [] -%}
-    {%- if execute -%}
-        {%- for column in adapter.get_columns_in_relation(model) if column.is_string() -%}
-            {%- do names.append(adapter.quote(column.name)) -%}
-        {%- endfor -%}
-    {%- endif -%}
+    {%- set names = feeds_text_columns(model) -%}
     select *
     from {{ model }}
     where

@@ -5,14 +5,7 @@
 {% endtest %}
 
 {% macro default__test_no_line_breaks(model, column_name=none) %}
-    {%- set names = [] -%}
-    {%- if column_name is not none -%}
-        {%- do names.append(column_name) -%}
-    {%- elif execute -%}
-        {%- for column in adapter.get_columns_in_relation(model) if column.is_string() -%}
-            {%- do names.append(adapter.quote(column.name)) -%}
-        {%- endfor -%}
-    {%- endif -%}
+    {%- set names = [column_name] if column_name is not none else feeds_text_columns(model) -%}
     select *
     from {{ model }}
     where

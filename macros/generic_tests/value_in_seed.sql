@@ -7,7 +7,8 @@
 
 {% macro default__test_value_in_seed(model, column_name, to, field) %}
     select child.{{ column_name }} as failing_value
-    from {{ model }} as child
+    {#- In parentheses: `model` may be a subquery with its own alias (get_where_subquery). #}
+    from (select * from {{ model }}) as child
     left join {{ to }} as lookup
         on child.{{ column_name }} = lookup.{{ field }}
     where

@@ -110,7 +110,8 @@ def _build(plan: RunPlan, run: Progress) -> None:
 
     summary, refresh = incremental.build(project, selection, plan.paths.state_dir, plan.target, plan.full_refresh,
                                          on_node=on_node, unit_tests=plan.unit_tests)
-    run.record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built)}
+    run.record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built),
+                      "test_scope": refresh.test_scope.record()}
     run.checkpoint("built")
     if not summary.success:
         for feed in run.record.feeds.values():
@@ -138,7 +139,8 @@ def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter, 
         reporter.stage("build", "dbt build " + " ".join(selection))
         summary, refresh = incremental.build(project, selection, paths.state_dir, target, full_refresh,
                                              on_node=reporter.node)
-        record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built)}
+        record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built),
+                      "test_scope": refresh.test_scope.record()}
         for warning in summary.warnings:
             reporter.warn(warning.describe())
         if not summary.success:

@@ -1,0 +1,108 @@
+{#- Scoped data tests (README "Incremental builds"). With var feeds_test_scope = 'changed', which
+    the runner passes only when the previous build on this warehouse passed every test with the
+    same test definitions and selection (runner/test_scope.py), a generic test on an incremental
+    model (materialized incremental, strategy feeds_replace, so its rows carry synced_watermark)
+    reads only what this build can have changed:
+      - a row-local test (a row passes or fails on its own values) reads the rows with the newest
+        synced_watermark, which include every row the latest build wrote; the other rows passed
+        the same test in an earlier build and have not changed since;
+      - a key test (unique, listrak_unique_combination) reads the rows whose key occurs among those
+        newest rows, so a changed row that duplicates an unchanged one still fails.
+    Every other test reads whole tables: relationship tests (a parent row can vanish under an
+    unchanged child), counts over a whole table (rejects_within_threshold,
+    feed_accounts_for_every_row), singular tests, and any test on a view or table. A test whose
+    arguments hold a subquery or a clock (current_date, now()) is not row-local and stays whole.
+    dbt wraps the `model` argument of every generic test in get_where_subquery (dispatched in the
+    dbt namespace, so this project's default__ comes first); dbt's `where` config is kept. -#}
+
+{#- The tests scoped, by kind: runner/test_scope.py reads this list from the manifest, so the runner
+    and dbt agree on which warnings of a build concern a scoped test. -#}
+{% macro feeds_test_scope_kinds() -%}
+    {{ return({
+        'rows': ['not_null', 'accepted_values', 'max_length', 'email_format', 'no_html_markup', 'no_line_breaks', 'listrak_accepted_range', 'listrak_expression_is_true', 'value_in_seed'],
+        'keys': ['unique', 'listrak_unique_combination'],
+    }) }}
+{%- endmacro %}
+
+{% macro default__get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {#- Not called while dbt parses: a partial parse then renders tests without this file's other
+        macros (dbt 1.11), and there is nothing to scope before the graph exists anyway. -#}
+    {%- set scope = feeds_test_scope_filter(relation) if execute else '' -%}
+    {%- set conditions = [] -%}
+    {%- if where -%}
+        {%- do conditions.append('(' ~ where ~ ')') -%}
+    {%- endif -%}
+    {%- if scope -%}
+        {%- do conditions.append(scope) -%}
+    {%- endif -%}
+    {%- if conditions -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} as feeds_tested where {{ conditions | join(' and ') }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}
+
+{#- The condition that scopes the test being compiled (`model` is then the test node) on
+    `relation`, or '' when it reads the whole relation. -#}
+{% macro feeds_test_scope_filter(relation) -%}
+    {%- if var('feeds_test_scope', none) != 'changed' or model.get('resource_type') != 'test' -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set metadata = model.get('test_metadata') or {} -%}
+    {%- set kinds = feeds_test_scope_kinds() -%}
+    {%- set tested = graph.nodes.get(model.get('attached_node') or '') -%}
+    {%- if tested is none or tested.get('resource_type') != 'model'
+        or tested.config.get('materialized') != 'incremental'
+        or tested.config.get('incremental_strategy') != 'feeds_replace'
+        or (tested.get('alias') or tested.get('name')) | lower != (relation.identifier or '') | lower -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set arguments = metadata.get('kwargs') or {} -%}
+    {%- for name, value in arguments.items() if name != 'model' -%}
+        {%- if modules.re.search('(?i)\\bselect\\b|current_|\\bnow\\s*\\(|localtime', value | string) -%}
+            {{ return('') }}
+        {%- endif -%}
+    {%- endfor -%}
+    {#- The outer rows are feeds_tested (default__get_where_subquery). -#}
+    {%- set newest -%}
+        synced_watermark = (select max(synced_watermark) from {{ relation }})
+    {%- endset -%}
+    {%- if metadata.get('name') in kinds['rows'] -%}
+        {{ return(newest) }}
+    {%- elif metadata.get('name') == 'unique' -%}
+        {%- set column = model.get('column_name') or arguments.get('column_name') -%}
+        {{ return(column ~ ' in (select ' ~ column ~ ' from ' ~ relation ~ ' where ' ~ newest ~ ')') }}
+    {%- elif metadata.get('name') == 'listrak_unique_combination' -%}
+        {#- is not distinct from: the test groups null keys together, so a null matches a null. -#}
+        {%- set matches = [] -%}
+        {%- for column in arguments.get('combination_of_columns') or [] -%}
+            {%- set column = quoted_identifiers(column) -%}
+            {%- do matches.append('newest.' ~ column ~ ' is not distinct from feeds_tested.' ~ column) -%}
+        {%- endfor -%}
+        {%- if not matches -%}
+            {{ return('') }}
+        {%- endif -%}
+        {{ return('exists (select 1 from ' ~ relation ~ ' as newest where newest.' ~ newest ~ ' and ' ~ matches | join(' and ') ~ ')') }}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{#- The text columns of what a test reads: a relation, or the subquery get_where_subquery made of
+    it (scoped, or dbt's `where` config), whose columns come from the query's result. -#}
+{% macro feeds_text_columns(model) -%}
+    {%- set names = [] -%}
+    {%- if execute -%}
+        {%- if model is string -%}
+            {%- set columns = get_column_schema_from_query('select * from ' ~ model) -%}
+        {%- else -%}
+            {%- set columns = adapter.get_columns_in_relation(model) -%}
+        {%- endif -%}
+        {%- for column in columns if column.is_string() -%}
+            {%- do names.append(adapter.quote(column.name)) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(names) }}
+{%- endmacro %}

@@ -1,0 +1,157 @@
+"""Scoped data tests (macros/test_scope.sql): whether a build may test only what it can have changed.
+
+With var feeds_test_scope = 'changed', the row-local and key tests of the incremental models read
+the rows of the latest build (and the rows sharing their keys) instead of whole tables. That is
+sound only if every other row passed those same tests before and has not changed since, so the
+runner passes the var only when all of these hold:
+
+  - the build is not a full refresh (then every row is new anyway);
+  - the previous build recorded here, on the same warehouse, succeeded with no test failing and no
+    scoped test warning (a row that failed or warned in build N must not pass unseen in build N+1
+    because it was not rebuilt);
+  - it built the same selection (a model built without its tests leaves rows nobody tested);
+  - the tests are defined as they were then: each test's definition and config, the macros they
+    call (this scoping included), the seeds they read, dbt_project.yml and the dbt version.
+
+Otherwise, and for `dbt build` run by hand, every test reads whole tables. The outcome of each
+build is kept in <state_dir>/test_scope.json, per warehouse (written atomically).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.incremental import _macro_closure, _project_text
+
+VAR = "feeds_test_scope"
+CHANGED = "changed"
+STATE_FILE = "test_scope.json"
+#: The macro (macros/test_scope.sql) that lists the tests scoped, by kind.
+KINDS_MACRO = "feeds_test_scope_kinds"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """How this build's data tests read their models, and why."""
+
+    changed_only: bool
+    reason: str
+    fingerprint: str
+
+    def vars(self) -> dict[str, str]:
+        """The dbt vars that switch the scope on (none when tests read whole tables)."""
+        return {VAR: CHANGED} if self.changed_only else {}
+
+    def record(self) -> dict[str, str]:
+        """For the run record."""
+        return {"tests": "changed rows" if self.changed_only else "whole tables", "reason": self.reason}
+
+
+def decide(manifest: dict[str, Any], project_dir: Path, state_dir: Path, warehouse: str,
+           selection: list[str], full_refresh: bool) -> Scope:
+    """Whether the next build on `warehouse` of `selection` may scope its tests (see the module)."""
+    digest = fingerprint(manifest, project_dir)
+    previous = _load(state_dir).get(warehouse)
+    if full_refresh:
+        return Scope(False, "full refresh", digest)
+    if not isinstance(previous, dict):
+        return Scope(False, "no record of a previous build on this warehouse", digest)
+    if not previous.get("clean"):
+        return Scope(False, "the previous build did not pass every test", digest)
+    if previous.get("selection") != sorted(selection):
+        return Scope(False, "the previous build built another selection", digest)
+    if previous.get("fingerprint") != digest:
+        return Scope(False, "tests, macros or seeds changed since the previous build", digest)
+    return Scope(True, "the previous build passed every test", digest)
+
+
+def begin(state_dir: Path, warehouse: str, scope: Scope, selection: list[str]) -> None:
+    """Mark a build as started: should it stop half way (killed, crashed), the rows it wrote are
+    untested, and the next build must test whole tables."""
+    _write(state_dir, warehouse, {"clean": False, "selection": sorted(selection), "fingerprint": scope.fingerprint})
+
+
+def remember(state_dir: Path, warehouse: str, manifest: dict[str, Any], scope: Scope, selection: list[str],
+             summary: Any) -> None:
+    """Keep whether the build (a runner.build_summary.BuildSummary) passed every test it ran."""
+    scoped = scoped_tests(manifest)
+    clean = bool(summary.success) and not summary.failures and not any(
+        warning.name in scoped for warning in summary.warnings)
+    _write(state_dir, warehouse, {"clean": clean, "selection": sorted(selection), "fingerprint": scope.fingerprint})
+
+
+def _write(state_dir: Path, warehouse: str, entry: dict[str, Any]) -> None:
+    state = _load(state_dir)
+    state[warehouse] = entry
+    path = state_dir / STATE_FILE
+    state_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.part")
+    partial.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def scoped_tests(manifest: dict[str, Any]) -> set[str]:
+    """Names of the tests the var scopes: generic tests of a kind feeds_test_scope_kinds lists, on a
+    model materialized incremental with strategy feeds_replace."""
+    kinds = test_kinds(manifest)
+    names = set()
+    nodes: dict[str, Any] = manifest["nodes"]
+    for node in nodes.values():
+        metadata = node.get("test_metadata")
+        if node["resource_type"] != "test" or not metadata or metadata.get("name") not in kinds:
+            continue
+        tested = nodes.get(node.get("attached_node") or "") or {}
+        config = tested.get("config") or {}
+        if config.get("materialized") == "incremental" and config.get("incremental_strategy") == "feeds_replace":
+            names.add(node["name"])
+    return names
+
+
+def test_kinds(manifest: dict[str, Any]) -> set[str]:
+    """Every test name macro feeds_test_scope_kinds returns (its dict literal is Python's too)."""
+    for macro in (manifest.get("macros") or {}).values():
+        if macro.get("name") != KINDS_MACRO:
+            continue
+        found = re.search(r"return\((\{.*?\})\)", macro.get("macro_sql") or "", re.DOTALL)
+        if found:
+            kinds = ast.literal_eval(found.group(1))
+            return {name for names in kinds.values() for name in names}
+    return set()
+
+
+def fingerprint(manifest: dict[str, Any], project_dir: Path) -> str:
+    """A digest of what the tests' verdicts follow from, besides the rows: every test's definition
+    and config, the macros they call, the seeds (lookup tables), dbt_project.yml, the dbt version."""
+    digest = hashlib.sha256(_project_text(project_dir).encode())
+    digest.update(str((manifest.get("metadata") or {}).get("dbt_version")).encode())
+    macros: set[str] = set()
+    for node_id, node in sorted(manifest["nodes"].items()):
+        if node["resource_type"] == "seed":
+            digest.update(json.dumps([node_id, node.get("checksum"), node.get("config")], sort_keys=True,
+                                     default=str).encode())
+        elif node["resource_type"] == "test":
+            definition = [node_id, node.get("raw_code"), node.get("test_metadata"), node.get("config"),
+                          node.get("column_name"), (node.get("depends_on") or {}).get("nodes")]
+            digest.update(json.dumps(definition, sort_keys=True, default=str).encode())
+            macros.update((node.get("depends_on") or {}).get("macros") or [])
+    for macro in (manifest.get("macros") or {}).values():
+        if macro.get("name") in ("get_where_subquery", KINDS_MACRO):
+            macros.add(macro["unique_id"])
+    for macro_id in sorted(_macro_closure(manifest, macros)):
+        digest.update(macro_id.encode() + manifest["macros"][macro_id].get("macro_sql", "").encode())
+    return digest.hexdigest()
+
+
+def _load(state_dir: Path) -> dict[str, Any]:
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: tests read whole tables, which is safe
+    return state if isinstance(state, dict) else {}
