@@ -84,10 +84,7 @@
     {%- if not is_incremental() -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set keys = [] -%}
-    {%- for key in key_columns -%}
-        {%- do keys.append(adapter.quote(key)) -%}
-    {%- endfor -%}
+    {%- set keys = quoted_columns(key_columns) -%}
     {%- set last_built = feeds_last_built_at() -%}
     {%- set parts = [
         'select ' ~ entity ~ ' from ' ~ candidates ~ ' where built_at > ' ~ last_built,
@@ -138,10 +135,7 @@
     {%- if not is_incremental() -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set keys = [] -%}
-    {%- for key in key_columns -%}
-        {%- do keys.append(adapter.quote(key)) -%}
-    {%- endfor -%}
+    {%- set keys = quoted_columns(key_columns) -%}
     {%- set on_keys -%}
         {%- for key in keys %} mart.{{ key }} = candidates.{{ key }}{{ ' and' if not loop.last }}{% endfor -%}
     {%- endset -%}

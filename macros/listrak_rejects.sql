@@ -19,10 +19,7 @@
     candidate relation: a key is a duplicate when shared in all of it. -#}
 {% macro listrak_rejects(feed_model, candidates, key_columns, missing_reasons={}, extra_checks=[], entity=none, all_candidates=none) -%}
     {%- set columns = listrak_feed_columns(feed_model) -%}
-    {%- set keys = [] -%}
-    {%- for key in key_columns -%}
-        {%- do keys.append(adapter.quote(key)) -%}
-    {%- endfor -%}
+    {%- set keys = quoted_columns(key_columns) -%}
     {%- set checks = [] -%}
     {%- for column in columns -%}
         {%- set quoted = adapter.quote(column.name) -%}

@@ -18,3 +18,12 @@
 {% macro spark__test_relationships(model, column_name, to, field) -%}
     {{ return(dbt.default__test_relationships(model, column_name, to, quoted_identifiers(field))) }}
 {%- endmacro %}
+
+{#- Column names, each quoted for the engine (adapter.quote), as a list. -#}
+{% macro quoted_columns(names) -%}
+    {%- set quoted = [] -%}
+    {%- for name in names -%}
+        {%- do quoted.append(adapter.quote(name)) -%}
+    {%- endfor -%}
+    {{ return(quoted) }}
+{%- endmacro %}

@@ -25,23 +25,11 @@
 
 with
 
-customer_changes as (
-
-    {{ feeds_changes(ref('int_customer_changes_conformed')) }}
-
-),
-
-order_changes as (
-
-    {{ feeds_changes(ref('int_order_changes_conformed')) }}
-
-),
-
 changes as (
 
-    select synced_at from customer_changes
+    select synced_at from ({{ feeds_changes(ref('int_customer_changes_conformed')) }}) as customer_changes
     union all
-    select synced_at from order_changes
+    select synced_at from ({{ feeds_changes(ref('int_order_changes_conformed')) }}) as order_changes
 
 ),
 
