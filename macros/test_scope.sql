@@ -1,11 +1,14 @@
 {#- Scoped data tests (README "Incremental builds"). With var feeds_test_scope = 'changed', which
     the runner passes only when the previous build on this warehouse passed every test with the
     same test definitions and selection (runner/test_scope.py), a generic test on an incremental
-    model (materialized incremental, strategy feeds_replace, so its rows carry synced_watermark)
-    reads only what this build can have changed:
+    model (materialized incremental, strategy feeds_replace, so its rows carry built_at: when the
+    dbt invocation that wrote them started) reads only what this build can have changed:
       - a row-local test (a row passes or fails on its own values) reads the rows with the newest
-        synced_watermark, which include every row the latest build wrote; the other rows passed
-        the same test in an earlier build and have not changed since;
+        built_at, every row the latest build that wrote any wrote (in a `dbt build`, this one: a
+        build that recomputes nothing reads the last one's rows again); the other rows passed
+        the same test in an earlier build and have not changed since. (Not the newest
+        synced_watermark: after a full build every row has it, and a build with nothing newly
+        synced would test them all again.)
       - a key test (unique, listrak_unique_combination) reads the rows whose key occurs among those
         newest rows, so a changed row that duplicates an unchanged one still fails.
     Every other test reads whole tables: relationship tests (a parent row can vanish under an
@@ -68,7 +71,7 @@
     {%- endfor -%}
     {#- The outer rows are feeds_tested (default__get_where_subquery). -#}
     {%- set newest -%}
-        synced_watermark = (select max(synced_watermark) from {{ relation }})
+        built_at = (select max(built_at) from {{ relation }})
     {%- endset -%}
     {%- if metadata.get('name') in kinds['rows'] -%}
         {{ return(newest) }}

@@ -4,7 +4,7 @@ rows sharing their keys); without it they read whole tables; and the runner pass
 build that passed every test.
 
 Bad rows are planted in the built incremental tables: one among the rows of the latest build
-(newest synced_watermark), one among older rows. A scoped test must report the first and not the
+(newest built_at and synced_watermark), one among older rows. A scoped test must report the first and not the
 second (which an earlier build would have tested); a whole test reports both."""
 
 from __future__ import annotations
