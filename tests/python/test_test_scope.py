@@ -193,16 +193,18 @@ def test_a_failed_build_makes_the_next_build_test_whole_tables(space: Workspace,
     code, second = feeds_run(copy)
     assert code == 0 and second["test_scope"]["tests"] == "changed rows", second
 
-    # A bad row among the latest build's (a full rebuild's: every row): the scoped build fails.
+    # A bad row among the latest build's (the newest built_at, which the builds after it do not
+    # pass here: they rewrite only the touched orders): the scoped build fails.
     touched = changed_orders(copy)
     (bad,) = copy.sql(f"""select min(order_id) from main.int_orders_prepared
         where order_id not in ({', '.join(map(str, touched))})""")[0]
-    copy.sql(f"update main.int_orders_prepared set source_id = null where order_id = {bad}")
+    copy.sql(f"""update main.int_orders_prepared set source_id = null,
+        built_at = (select max(built_at) from main.int_orders_prepared) + interval 1 day where order_id = {bad}""")
     code, failed = feeds_run(copy)
     assert code == 1 and failed["test_scope"]["tests"] == "changed rows", failed
     assert "not_null_int_orders_prepared_source_id" in {item["name"] for item in failed["failures"]}
 
-    # Another order changes, so the bad row is no longer among the newest; it fails again.
+    # Another order changes: after a failed build the tables are tested whole; it fails again.
     touch_orders(copy, touched[:1], STEP_B)
     code, again = feeds_run(copy)
     assert again["test_scope"] == {"tests": "whole tables", "reason": "the previous build did not pass every test"}
