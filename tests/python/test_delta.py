@@ -60,8 +60,11 @@ def snapshot_marts(workspace: Workspace) -> None:
 def changed_keys(workspace: Workspace, feed: str) -> set[tuple[str, ...]]:
     """Keys of mart rows that are new or different since the snapshot, compared as text like the file."""
     columns = ", ".join(f'cast("{column}" as varchar) as "{column}"' for column in KEYS[feed])
+    # The feed's columns only: an incremental mart also keeps internal ones (its entity, built_at),
+    # which change when a build rewrites a row whose values stay the same.
+    fields = ", ".join(f'"{column}"' for column in SPEC[feed][1])
     rows = workspace.sql(
-        f"select {columns} from (select * from main.{MARTS[feed]} except select * from snap.{feed})"
+        f"select {columns} from (select {fields} from main.{MARTS[feed]} except select {fields} from snap.{feed})"
     )
     return {tuple("" if value is None else value for value in row) for row in rows}
 
