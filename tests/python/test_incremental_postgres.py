@@ -103,6 +103,10 @@ def test_incremental_build_on_postgres_equals_a_full_refresh(postgres: PostgresS
     third = run(space, env)["incremental"]
     products = third.pop("int_products_prepared")
     assert products["mode"] == "full" and "% of its change rows were synced after" in products["reason"], products
+    # The products rejects read the same change view; the products mart is downstream of both.
+    rejects, mart = third.pop("listrak_products_rejects"), third.pop("listrak_products")
+    assert rejects["mode"] == "full" and "% of its change rows were synced after" in rejects["reason"], rejects
+    assert mart["mode"] == "full" and mart["reason"].startswith("downstream of "), mart
     assert {entry["mode"] for entry in third.values()} == {"incremental"}, third
     postgres.psql("create database resynced template incremental")
     resynced = Workspace(tmp_path / "resynced", generate_data=False)
