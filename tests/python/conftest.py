@@ -20,6 +20,17 @@ import pytest
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+# Each pytest process (pytest-xdist runs one per core) gets its own dbt target folder for the
+# `feeds` commands the tests start on the project (runner/build.py honours DBT_TARGET_PATH): two
+# processes writing one manifest.json or partial_parse.msgpack at once would read each other's
+# half-written files. A worker inherits the controller's environment, so it always sets its own.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ["DBT_TARGET_PATH"] = str(PROJECT_DIR / "target" / f"pytest-{_WORKER}")
+else:
+    os.environ.setdefault("DBT_TARGET_PATH", str(PROJECT_DIR / "target" / "pytest"))
+
 #: Fixed clock for demo data, so tests do not depend on the hour they run.
 DEMO_AS_OF = datetime(2026, 1, 15, 12, 0, 0)
 

@@ -10,6 +10,7 @@ second (which an earlier build would have tested); a whole test reports both."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -222,7 +223,7 @@ def test_a_failed_build_makes_the_next_build_test_whole_tables(space: Workspace,
 def test_a_changed_test_definition_makes_the_next_build_test_whole_tables(space: Workspace) -> None:
     from runner import test_scope
 
-    manifest = json.loads((REPO / "target" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "manifest.json").read_text(encoding="utf-8"))
     state = space.root / "state"
     (warehouse,) = json.loads((state / test_scope.STATE_FILE).read_text(encoding="utf-8"))
     selection = json.loads((state / test_scope.STATE_FILE).read_text(encoding="utf-8"))[warehouse]["selection"]

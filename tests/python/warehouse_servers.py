@@ -78,9 +78,18 @@ class PostgresServer:
         self._run("initdb", "-D", str(cluster), "-U", self.user, "--pwfile", str(pwfile), "--auth", "scram-sha-256",
                   "-E", "UTF8", "--locale", "C")
         pwfile.unlink()
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB")
-        self._run("pg_ctl", "-D", str(cluster), "-o", options, "-l", str(self.data / "log"), "-w", "start")
+        for attempt in range(3):
+            options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off "
+                       "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB")
+            started = self._run("pg_ctl", "-D", str(cluster), "-o", options, "-l", str(self.data / "log"), "-w", "start",
+                                check=False)
+            if started.returncode == 0:
+                break
+            # Probably lost the port to another process (tests run in parallel): try another one.
+            if attempt == 2:
+                log = (self.data / "log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"pg_ctl start failed: {started.stderr}{log}")
+            self.port = free_port()
         with_db = subprocess.run(
             ["psql", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", f"create database {self.database}"],
             env={**os.environ, **self.env(database="postgres")}, capture_output=True, text=True, timeout=60,
