@@ -89,6 +89,16 @@ where not is_tombstone
     {%- endif %}
 {%- endmacro %}
 
+{#- The rows of `relation` an incremental build recomputes: those whose `key` is in `keys` (a
+    parenthesised list or subquery, from feeds_changed_keys or feeds_affected); all rows on a full
+    build, where `keys` is not needed. -#}
+{% macro feeds_rows_in(relation, key, keys) -%}
+    select * from {{ relation }}
+    {%- if is_incremental() %}
+    where {{ key }} in {{ keys }}
+    {%- endif %}
+{%- endmacro %}
+
 {% macro feeds_changed_after() -%}
     {%- set lookback = var('incremental_lookback_hours', 3) | int -%}
     {%- set newest = none -%}

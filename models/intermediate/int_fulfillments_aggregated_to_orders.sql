@@ -16,10 +16,7 @@ changes as (
 
 shipments as (
 
-    select * from {{ ref('int_shipments_conformed') }}
-    {% if is_incremental() %}
-        where order_id in {{ changed_orders }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_shipments_conformed'), 'order_id', changed_orders) }}
 
 ),
 

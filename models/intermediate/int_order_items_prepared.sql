@@ -29,28 +29,19 @@ status_codes as (
 
 order_lines as (
 
-    select * from {{ ref('int_order_lines_merged') }}
-    {% if is_incremental() %}
-        where order_id in {{ changed_orders }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_order_lines_merged'), 'order_id', changed_orders) }}
 
 ),
 
 fulfillments as (
 
-    select * from {{ ref('int_fulfillments_aggregated_to_orders') }}
-    {% if is_incremental() %}
-        where order_id in {{ changed_orders }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_fulfillments_aggregated_to_orders'), 'order_id', changed_orders) }}
 
 ),
 
 shipping as (
 
-    select * from {{ ref('int_shipping_lines_aggregated_to_orders') }}
-    {% if is_incremental() %}
-        where order_id in {{ changed_orders }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_shipping_lines_aggregated_to_orders'), 'order_id', changed_orders) }}
 
 ),
 

@@ -16,10 +16,7 @@ changes as (
 
 order_lines as (
 
-    select * from {{ ref('int_order_lines_conformed') }}
-    {% if is_incremental() %}
-        where order_id in {{ changed_orders }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_order_lines_conformed'), 'order_id', changed_orders) }}
 
 ),
 

@@ -45,19 +45,13 @@ changes as (
 
 products as (
 
-    select * from {{ ref('int_products_conformed') }}
-    {% if is_incremental() %}
-        where product_id in {{ affected_products }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_products_conformed'), 'product_id', affected_products) }}
 
 ),
 
 variants as (
 
-    select * from {{ ref('int_product_variants_conformed') }}
-    {% if is_incremental() %}
-        where product_id in {{ affected_products }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_product_variants_conformed'), 'product_id', affected_products) }}
 
 ),
 

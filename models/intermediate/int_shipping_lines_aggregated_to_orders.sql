@@ -15,10 +15,7 @@ changes as (
 
 shipping_lines as (
 
-    select * from {{ ref('int_order_shipping_lines_conformed') }}
-    {% if is_incremental() %}
-        where order_id in {{ changed_orders }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_order_shipping_lines_conformed'), 'order_id', changed_orders) }}
 
 ),
 

@@ -35,10 +35,7 @@ changes as (
 
 customers as (
 
-    select * from {{ ref('int_customers_prepared') }}
-    {% if is_incremental() %}
-        where customer_key in {{ affected.list }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_customers_prepared'), 'customer_key', affected.list) }}
 
 ),
 

@@ -49,10 +49,7 @@ changes as (
 
 order_items as (
 
-    select * from {{ ref('int_order_items_prepared') }}
-    {% if is_incremental() %}
-        where order_id in {{ affected.list }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_order_items_prepared'), 'order_id', affected.list) }}
 
 ),
 
@@ -64,19 +61,13 @@ order_rejects as (
 
 source_lines as (
 
-    select * from {{ ref('int_order_lines_merged') }}
-    {% if is_incremental() %}
-        where order_id in {{ affected.list }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_order_lines_merged'), 'order_id', affected.list) }}
 
 ),
 
 source_orders as (
 
-    select * from {{ ref('int_orders_conformed') }}
-    {% if is_incremental() %}
-        where order_id in {{ affected.list }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_orders_conformed'), 'order_id', affected.list) }}
 
 ),
 

@@ -21,19 +21,13 @@ changes as (
 
 orders as (
 
-    select * from {{ ref('int_orders_prepared') }}
-    {% if is_incremental() %}
-        where order_id in {{ affected.list }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_orders_prepared'), 'order_id', affected.list) }}
 
 ),
 
 source_orders as (
 
-    select * from {{ ref('int_orders_conformed') }}
-    {% if is_incremental() %}
-        where order_id in {{ affected.list }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_orders_conformed'), 'order_id', affected.list) }}
 
 ),
 

@@ -29,28 +29,19 @@ changes as (
 
 products as (
 
-    select * from {{ ref('int_products_prepared') }}
-    {% if is_incremental() %}
-        where product_id in {{ affected.list }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_products_prepared'), 'product_id', affected.list) }}
 
 ),
 
 source_variants as (
 
-    select * from {{ ref('int_product_variants_conformed') }}
-    {% if is_incremental() %}
-        where product_id in {{ affected.list }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_product_variants_conformed'), 'product_id', affected.list) }}
 
 ),
 
 source_products as (
 
-    select * from {{ ref('int_products_conformed') }}
-    {% if is_incremental() %}
-        where product_id in {{ affected.list }}
-    {% endif %}
+    {{ feeds_rows_in(ref('int_products_conformed'), 'product_id', affected.list) }}
 
 ),
 
