@@ -182,10 +182,7 @@ class DeliveryState:
             # process holds the DuckDB file open read-write, which locks every other process out,
             # so the mart is still exactly what was exported.
             sent = _temp_name("feeds_sent_all", feed.name)  # a view; the delta's `sent` is a table
-            self.connection.execute(
-                f"create or replace temp view {sent} as "
-                f"select hash({_key_expression(feed)}) as row_key, hash({_columns(feed)}) as row_hash from {feed.relation}"
-            )
+            self.connection.execute(f"create or replace temp view {sent} as {_fingerprint_sql(feed)}")
             total = self.connection.execute(f"select count(*) from {feed.relation}").fetchone()[0]
             return Prepared(feed.name, mode, feed.relation, sent, total, total, total, bool(has_state),
                             last_full_rows, fingerprinted_rows=total, builds=builds, hashed=hashed)
@@ -197,10 +194,7 @@ class DeliveryState:
                 f"where feed = {name} and run_id = {literal(carried_run)}"
             )
         scope = self._scope(feed, builds, hashed, waiting)
-        self.connection.execute(
-            f"create or replace temp table {fingerprints} as select hash({_key_expression(feed)}) as row_key, "
-            f"hash({_columns(feed)}) as row_hash from {feed.relation} where {scope}"
-        )
+        self.connection.execute(f"create or replace temp table {fingerprints} as {_fingerprint_sql(feed)} where {scope}")
         total, fingerprinted = self.connection.execute(
             f"select (select count(*) from {feed.relation}), (select count(*) from {fingerprints})"
         ).fetchone()
@@ -335,6 +329,10 @@ def _has_built_at(connection: Connection, relation: str) -> bool:
     (a warehouse's marts copied to the local file keep it; runner.warehouse.target)."""
     columns = connection.execute(f"select * from {relation} limit 0").description or []
     return any(column[0] == BUILT_AT and str(column[1]) == "TIMESTAMP" for column in columns)
+
+
+def _fingerprint_sql(feed: Feed) -> str:
+    return f"select hash({_key_expression(feed)}) as row_key, hash({_columns(feed)}) as row_hash from {feed.relation}"
 
 
 def _hashed(feed: Feed) -> str:

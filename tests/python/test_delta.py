@@ -354,7 +354,9 @@ def test_an_unchanged_store_fingerprints_nothing(scoped: dict) -> None:
     assert record["feeds"]["products"]["fingerprinted_rows"] == record["feeds"]["products"]["total_rows"]
 
 
-def test_a_change_fingerprints_the_rewritten_rows_and_sends_what_a_full_hash_sends(scoped: dict, tmp_path: Path) -> None:
+def test_a_change_fingerprints_the_rewritten_rows_and_sends_what_a_full_hash_sends(
+    scoped: dict, tmp_path: Path
+) -> None:
     workspace = copy(scoped, "ws", tmp_path / "ws")
     # The same marts and state with delivered_builds emptied: every row is hashed, as before them.
     everything = copy(scoped, "ws", tmp_path / "full")

@@ -198,7 +198,8 @@ def test_every_row_is_fingerprinted_when_the_state_cannot_tell(built, tmp_path: 
     assert fingerprinted(state.prepare(FEED, "delta", None)) == (0, 0, 0)
 
     # Delivered rows lost or edited since the commit: every row is compared, and the lost ones sent.
-    built.execute("delete from feeds_state.delivered_rows where row_key in (select row_key from feeds_state.delivered_rows limit 2)")
+    built.execute("delete from feeds_state.delivered_rows "
+                  "where row_key in (select row_key from feeds_state.delivered_rows limit 2)")
     assert fingerprinted(state.prepare(FEED, "delta", None)) == (300, 2, 2)
     deliver(state, "r3", "Items_3.csv")
     assert fingerprinted(state.prepare(FEED, "delta", None)) == (0, 0, 0)
