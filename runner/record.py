@@ -39,6 +39,9 @@ class FeedRecord:
     total_rows: int | None = None
     changed_rows: int | None = None
     carried_rows: int | None = None
+    #: Rows fingerprinted to find them: in a delta only those a build rewrote since the last
+    #: delivery and those carried (every row when the state cannot tell); every row in full mode.
+    fingerprinted_rows: int | None = None
     #: Rows in the file.
     rows: int | None = None
     bytes: int | None = None

@@ -43,6 +43,7 @@ def fingerprint(
         prepared = state.prepare(feed, mode, name if waiting else None)
         entry.mode, entry.total_rows, entry.changed_rows = mode, prepared.total_rows, prepared.changed_rows
         entry.carried_rows = prepared.file_rows - prepared.changed_rows if mode == "delta" else 0
+        entry.fingerprinted_rows = prepared.fingerprinted_rows
         lost = None if prepared.has_state or plan.full else evidence.of(spec)
         plans.append(FeedPlan(spec, name, prepared, lost))
     return plans

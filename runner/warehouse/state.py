@@ -6,8 +6,28 @@ connection as `feeds_state`, so rebuilding or replacing the warehouse never lose
 delivered row it keeps the row's key and a fingerprint (a 64-bit hash of every column's value); a
 row whose fingerprint differs from the delivered one is sent again. That catches changes that arrive
 through joined tables (a fulfillment changing an order's status), which a source `updated_at`
-watermark would miss. A DuckDB upgrade that changed `hash()` would make every row look changed
-once: the delta gate then refuses, and one `--force` run re-establishes the state.
+watermark would miss. A DuckDB upgrade that changed `hash()` would make the rows it fingerprints
+look changed: rows a build rewrote are sent again (harmless), and when every row is fingerprinted
+(below) the delta gate refuses, and one `--force` run re-establishes the state.
+
+Only rows a build rewrote are fingerprinted. Every row of an incremental mart carries `built_at`,
+when the dbt invocation that last wrote it started (macros/incremental.sql); a build never changes a
+row in place, it deletes it and inserts the new one with its own `built_at`. So a row whose
+`built_at` was already in the mart when the feed's last committed delivery was prepared was there
+with the same values, and after that commit `delivered_rows` agrees with it (a changed row was sent
+and recorded, an unchanged one already was). `delivered_builds` keeps, per feed, the distinct
+`built_at` values of the mart at the prepare of its last committed delivery; a delta fingerprints
+only the rows whose `built_at` is not among them, plus the rows of carried keys. It is the set of
+values, not the newest: a clock stepped back gives a build an older `built_at` than earlier ones,
+and its rows must still be compared. The set is trusted only as it was taken: the last delivery
+records what the fingerprints hashed (key and columns) and how many delivered rows the feed had;
+if either differs now (a changed feed definition, a state edited or partly lost), or there is no
+set yet (state from before, a mart without `built_at`), every row is fingerprinted, once. A mart
+copied from a warehouse keeps its `built_at` (a Spark build rewrites every row each time, so there
+every row is new). A file holds, of each key hash it sends, the rows in that scope: another row
+outside it with the same key hash (a 64-bit collision, or a duplicate key the marts' tests refuse)
+is already delivered with its values, and if it is rewritten later it is compared then; it may be
+sent again, never skipped.
 
 The state of a feed advances only in `commit`, which the pipeline calls once the feed's file is
 confirmed under its final remote name: a run killed anywhere before that leaves the state as it was,
@@ -24,7 +44,7 @@ waiting one re-stamps all of that file's keys, those it carried and those it cou
 Keys are stored as a 64-bit hash of the key's text, like the fingerprints: half the bytes of the
 text and about half the commit time. Two keys with the same hash can only make rows be sent again,
 never skipped: a row is left out only when a delivered row with the same key hash also has the
-same fingerprint, and a file always carries every row of a key hash it carries.
+same fingerprint, or when it was delivered before and no build has rewritten it since.
 
 The tables have no primary-key indexes on purpose: DuckDB's upserts through an ART index cost
 seconds per million rows, where delete-then-insert in one transaction costs a fraction of that.
@@ -58,7 +78,18 @@ create table if not exists feeds_state.deliveries (
 );
 -- Kept the keys of waiting files before they were derived from delivered_rows (see above).
 drop table if exists feeds_state.waiting_rows;
+create table if not exists feeds_state.delivered_builds (
+    feed varchar not null,
+    built_at timestamp not null
+);
+-- What the feed's delivered_builds were taken with (see above); null: no delivered_builds.
+alter table feeds_state.deliveries add column if not exists hashed varchar;
+alter table feeds_state.deliveries add column if not exists state_rows bigint;
 """
+
+#: The internal column of every incremental mart row: when the dbt invocation that last wrote the
+#: row started (macro feeds_built_at, macros/incremental.sql).
+BUILT_AT = "built_at"
 
 
 @dataclass(frozen=True)
@@ -83,6 +114,14 @@ class Prepared:
     last_full_rows: int | None
     #: The run whose still-waiting file this one replaces and whose keys it carries, if any.
     carried_run: str | None = None
+    #: Rows fingerprinted: in a delta, those of builds not delivered yet and of carried keys (every
+    #: row when the state cannot tell); in full mode every row, hashed at the commit.
+    fingerprinted_rows: int = 0
+    #: Temporary table of the mart's distinct built_at values now, for the commit; None when the
+    #: mart has no built_at column.
+    builds: str | None = None
+    #: What a fingerprint hashes (the key and the columns), recorded with delivered_builds.
+    hashed: str = ""
 
 
 class DeliveryState:
@@ -119,9 +158,7 @@ class DeliveryState:
         name = literal(feed.name)
         fingerprints = _temp_name("feeds_fingerprints", feed.name)
         sent = _temp_name("feeds_sent", feed.name)
-        fingerprint_sql = (
-            f"select hash({_key_expression(feed)}) as row_key, hash({_columns(feed)}) as row_hash from {feed.relation}"
-        )
+        hashed = _hashed(feed)
         # `deliveries` is append-only, so rowid orders the deliveries even if the clock stepped back
         # (and, being unique, makes the last run and its file name come from one row).
         # The waiting file is the last delivery under its name, even if files of other names (a
@@ -131,29 +168,47 @@ class DeliveryState:
             f"arg_max(run_id, rowid) filter (where remote_name = {literal(waiting_remote_name)}) "
             f"from feeds_state.deliveries where feed = {name}"
         ).fetchone()
+        last_full_rows = None if last_full is None else int(last_full)
+        builds = None
+        if _has_built_at(self.connection, feed.relation):
+            builds = _temp_name("feeds_builds", feed.name)
+            self.connection.execute(
+                f"create or replace temp table {builds} as "
+                f"select distinct {BUILT_AT} from {feed.relation} where {BUILT_AT} is not null"
+            )
         if mode == "full" or not has_state:
             # Every row goes, so nothing is compared and the file is the mart itself. The fingerprints
             # are a view, computed only if the file is delivered and committed. Until then this
             # process holds the DuckDB file open read-write, which locks every other process out,
             # so the mart is still exactly what was exported.
             sent = _temp_name("feeds_sent_all", feed.name)  # a view; the delta's `sent` is a table
-            self.connection.execute(f"create or replace temp view {sent} as {fingerprint_sql}")
+            self.connection.execute(f"create or replace temp view {sent} as {_fingerprint_sql(feed)}")
             total = self.connection.execute(f"select count(*) from {feed.relation}").fetchone()[0]
             return Prepared(feed.name, mode, feed.relation, sent, total, total, total, bool(has_state),
-                            None if last_full is None else int(last_full))
-        self.connection.execute(f"create or replace temp table {fingerprints} as {fingerprint_sql}")
-        waiting = (
-            f"select row_key from feeds_state.delivered_rows where feed = {name} and run_id = {literal(carried_run)}"
-            if carried_run
-            else "select null::ubigint as row_key where false"
-        )
+                            last_full_rows, fingerprinted_rows=total, builds=builds, hashed=hashed)
+        waiting = None
+        if carried_run:
+            waiting = _temp_name("feeds_waiting", feed.name)
+            self.connection.execute(
+                f"create or replace temp table {waiting} as select distinct row_key from feeds_state.delivered_rows "
+                f"where feed = {name} and run_id = {literal(carried_run)}"
+            )
+        scope = self._scope(feed, builds, hashed, waiting)
+        self.connection.execute(f"create or replace temp table {fingerprints} as {_fingerprint_sql(feed)} where {scope}")
+        total, fingerprinted = self.connection.execute(
+            f"select (select count(*) from {feed.relation}), (select count(*) from {fingerprints})"
+        ).fetchone()
+        carried = f"select row_key from {waiting}" if waiting else "select null::ubigint as row_key where false"
+        # Of the delivered rows, only those of the keys fingerprinted when they are few: DuckDB then
+        # hashes the few, not the feed's whole state (and the other way round when they are many).
+        few = f"and row_key in (select row_key from {fingerprints})" if fingerprinted * 4 < total else ""
         # A row is unchanged when a delivered row has its key hash and its fingerprint (`not exists`:
-        # duplicate delivered rows must not multiply it). The file holds every row of each key hash
-        # it sends, so the key filter below selects exactly `sent`.
+        # duplicate delivered rows must not multiply it). The file holds every row in scope of each
+        # key hash it sends, so the key filter below selects exactly `sent`.
         self.connection.execute(
             f"""create or replace temp table {sent} as
             with delivered as (
-                select row_key, row_hash from feeds_state.delivered_rows where feed = {name}
+                select row_key, row_hash from feeds_state.delivered_rows where feed = {name} {few}
             ),
             compared as (
                 select
@@ -168,21 +223,50 @@ class DeliveryState:
             keys as (
                 select row_key from compared where changed
                 union
-                {waiting}
+                {carried}
             )
             select row_key, row_hash, changed from compared
             where row_key in (select row_key from keys)"""
         )
-        total, changed, file_rows = self.connection.execute(
-            f"select (select count(*) from {fingerprints}), count(*) filter (where changed), count(*) from {sent}"
+        changed, file_rows = self.connection.execute(
+            f"select count(*) filter (where changed), count(*) from {sent}"
         ).fetchone()
         relation = _temp_name("feeds_file", feed.name)
         self.connection.execute(
             f"create or replace temp view {relation} as select {_columns(feed)} from {feed.relation} "
-            f"where hash({_key_expression(feed)}) in (select row_key from {sent})"
+            f"where ({scope}) and hash({_key_expression(feed)}) in (select row_key from {sent})"
         )
         return Prepared(feed.name, mode, relation, sent, int(total), int(changed), int(file_rows), True,
-                        None if last_full is None else int(last_full), carried_run)
+                        last_full_rows, carried_run, fingerprinted_rows=int(fingerprinted), builds=builds,
+                        hashed=hashed)
+
+    def _scope(self, feed: Feed, builds: str | None, hashed: str, waiting: str | None) -> str:
+        """The condition on mart rows that may differ from the delivered state: those written by a
+        build the feed's last committed delivery did not see, and those of carried keys; every row
+        when the state cannot tell (no built_at column, or delivered_builds not taken with this
+        state: none yet, other fingerprinted columns, or delivered_rows changed since)."""
+        name = literal(feed.name)
+        if builds is None:
+            return "true"
+        last = self.connection.execute(
+            f"select hashed, state_rows from feeds_state.deliveries where feed = {name} order by rowid desc limit 1"
+        ).fetchone()
+        if last is None or last[0] != hashed or last[1] is None:
+            return "true"
+        (state_rows,) = self.connection.execute(
+            f"select count(*) from feeds_state.delivered_rows where feed = {name}"
+        ).fetchone()
+        if state_rows != last[1]:
+            return "true"
+        new_builds = _temp_name("feeds_new_builds", feed.name)
+        self.connection.execute(
+            f"create or replace temp table {new_builds} as select {BUILT_AT} from {builds} "
+            f"except select {BUILT_AT} from feeds_state.delivered_builds where feed = {name}"
+        )
+        scope = f"({BUILT_AT} is null or {BUILT_AT} in (select {BUILT_AT} from {new_builds}))"
+        if waiting:
+            scope += f" or hash({_key_expression(feed)}) in (select row_key from {waiting})"
+        return scope
 
     def commit(
         self,
@@ -216,15 +300,43 @@ class DeliveryState:
                     f"update feeds_state.delivered_rows set run_id = {literal(run_id)} "
                     f"where feed = {name} and run_id = {literal(prepared.carried_run)}"
                 )
+            # delivered_rows now agrees with every row of the mart as prepared: its builds are delivered.
+            self.connection.execute(f"delete from feeds_state.delivered_builds where feed = {name}")
+            hashed, state_rows = None, None
+            if prepared.builds is not None:
+                self.connection.execute(
+                    f"insert into feeds_state.delivered_builds select {name}, {BUILT_AT} from {prepared.builds}"
+                )
+                (state_rows,) = self.connection.execute(
+                    f"select count(*) from feeds_state.delivered_rows where feed = {name}"
+                ).fetchone()
+                hashed = prepared.hashed
             self.connection.execute(
-                "insert into feeds_state.deliveries (run_id, feed, mode, rows, remote_name, remote_path, sha256) "
-                "values (?, ?, ?, ?, ?, ?, ?)",
-                [run_id, prepared.feed, prepared.mode, prepared.file_rows, remote_name, remote_path, sha256],
+                "insert into feeds_state.deliveries "
+                "(run_id, feed, mode, rows, remote_name, remote_path, sha256, hashed, state_rows) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, prepared.feed, prepared.mode, prepared.file_rows, remote_name, remote_path, sha256,
+                 hashed, state_rows],
             )
             self.connection.execute("commit")
         except BaseException:
             self.connection.execute("rollback")
             raise
+
+
+def _has_built_at(connection: Connection, relation: str) -> bool:
+    """Whether the relation has a built_at column of type TIMESTAMP, as every incremental mart has
+    (a warehouse's marts copied to the local file keep it; runner.warehouse.target)."""
+    columns = connection.execute(f"select * from {relation} limit 0").description or []
+    return any(column[0] == BUILT_AT and str(column[1]) == "TIMESTAMP" for column in columns)
+
+
+def _fingerprint_sql(feed: Feed) -> str:
+    return f"select hash({_key_expression(feed)}) as row_key, hash({_columns(feed)}) as row_hash from {feed.relation}"
+
+
+def _hashed(feed: Feed) -> str:
+    return f"key {_key_expression(feed)}; columns {_columns(feed)}"
 
 
 def _key_expression(feed: Feed) -> str:

@@ -265,3 +265,140 @@ def test_a_run_killed_at_any_point_loses_nothing(point: str, crash_base: Path, t
     assert quiet.returncode == 0, quiet.stderr
     files = pick_up(remote)
     assert all(files[feed] == [] for feed in ("orders", "order_items", "customers"))
+
+
+# -- Fingerprints only for rows a build rewrote (runner.warehouse.state, delivered_builds) ----------
+
+
+#: Per entity, rows that never reach a mart: synced last, they hold the watermarks.
+OUTSIDE_THE_FEEDS = {"order": "test", "customer": "_fivetran_deleted", "product": "_fivetran_deleted"}
+
+
+def age_store(workspace: Workspace) -> None:
+    """As bench/incremental.py's age(): raw rows synced a day ago, then one order, customer and
+    product synced now (without it every row stays inside the lookback window and each build
+    rebuilds every model whole). Here those three are a test order without a customer, a deleted
+    customer and a deleted product, so an unchanged store's build, which recomputes the lookback
+    window's entities, rewrites no mart row."""
+    tables = [row[0] for row in workspace.sql(
+        "select table_name from information_schema.columns where table_schema = 'shopify' "
+        "and column_name = '_fivetran_synced'")]
+    for table in tables:
+        workspace.sql(f'update shopify."{table}" set _fivetran_synced = _fivetran_synced - interval 1 day')
+    # Its customer would be recomputed with it.
+    workspace.sql('update shopify."order" set customer_id = null, email = null '
+                  'where id = (select min(id) from shopify."order" where test)')
+    for entity, flag in OUTSIDE_THE_FEEDS.items():
+        workspace.sql(f'update shopify."{entity}" set _fivetran_synced = now()::timestamp '
+                      f'where id = (select min(id) from shopify."{entity}" where {flag})')
+
+
+def local_run(workspace: Workspace, *args: str, env: dict[str, str] | None = None) -> dict:
+    """`feeds run` to the workspace's local destination, then the importer takes every file; the record."""
+    result = workspace.feeds("run", "--json", *args, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shutil.rmtree(workspace.delivered, ignore_errors=True)
+    return json.loads(result.stdout)["run"]
+
+
+def sent_lines(workspace: Workspace, record: dict) -> dict[str, list[str]]:
+    """The data lines of each delta feed's file of a run, sorted."""
+    return {
+        name: sorted(Path(entry["local_path"]).read_text(encoding="utf-8").splitlines()[1:])
+        for name, entry in record["feeds"].items() if entry["mode"] == "delta"
+    }
+
+
+DELTA_FEEDS = ("orders", "order_items", "customers")
+
+
+@pytest.fixture(scope="module")
+def scoped(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """An aged store delivered, then run twice unchanged (the third run's record), copied as `quiet`;
+    then one order changed and built (`feeds build`), not delivered. A copied workspace runs with
+    --skip-build only: a build in another DuckDB path would rebuild every model whole."""
+    root = tmp_path_factory.mktemp("scoped")
+    workspace = Workspace(root / "ws", orders=300, seed=27)
+    age_store(workspace)
+    first = local_run(workspace)
+    for name, entry in first["feeds"].items():
+        # The first delivery of a feed hashes every row.
+        assert entry["fingerprinted_rows"] == entry["total_rows"] > 0, name
+    local_run(workspace)  # the first incremental build rewrites the lookback window's few rows
+    unchanged = local_run(workspace)
+    shutil.copytree(root / "ws", root / "quiet")
+
+    snapshot_marts(workspace)
+    (order,) = workspace.sql('select min(id) from shopify."order" where not coalesce(test, false)')[0]
+    workspace.sql(f'update shopify."order" set total_price = total_price + 1, _fivetran_synced = now()::timestamp '
+                  f"where id = {order}")
+    build = workspace.feeds("build")
+    assert build.returncode == 0, build.stdout + build.stderr
+    changed = {feed: changed_keys(workspace, feed) for feed in DELTA_FEEDS}
+    assert changed["orders"], "the raw change must reach the orders mart"
+    return {"root": root, "unchanged": unchanged, "changed": changed}
+
+
+def copy(scoped: dict, name: str, to: Path) -> Workspace:
+    shutil.copytree(scoped["root"] / name, to)
+    return Workspace.existing(to)
+
+
+def test_an_unchanged_store_fingerprints_nothing(scoped: dict) -> None:
+    record = scoped["unchanged"]
+    for name in DELTA_FEEDS:
+        entry = record["feeds"][name]
+        assert (entry["fingerprinted_rows"], entry["changed_rows"], entry["rows"]) == (0, 0, 0), name
+        assert entry["total_rows"] > 0
+    # The full feed hashes every row at its commit, as before.
+    assert record["feeds"]["products"]["fingerprinted_rows"] == record["feeds"]["products"]["total_rows"]
+
+
+def test_a_change_fingerprints_the_rewritten_rows_and_sends_what_a_full_hash_sends(
+    scoped: dict, tmp_path: Path
+) -> None:
+    workspace = copy(scoped, "ws", tmp_path / "ws")
+    # The same marts and state with delivered_builds emptied: every row is hashed, as before them.
+    everything = copy(scoped, "ws", tmp_path / "full")
+    with duckdb.connect(str(everything.root / "state" / "state.duckdb")) as connection:
+        connection.execute("delete from delivered_builds")
+
+    # A delivery that dies before its commit leaves delivered_builds where it was.
+    killed = workspace.feeds("run", "--skip-build", env={"FEEDS_FAILPOINT": "commit"})
+    assert killed.returncode == -9, killed.stderr
+    shutil.rmtree(workspace.delivered, ignore_errors=True)  # picked up by the importer
+
+    scoped_run = local_run(workspace, "--skip-build")
+    hashed_all = local_run(everything, "--skip-build")
+    assert sent_lines(workspace, scoped_run) == sent_lines(everything, hashed_all)
+    for name in DELTA_FEEDS:
+        entry, full = scoped_run["feeds"][name], hashed_all["feeds"][name]
+        assert keys(name, read_rows(Path(entry["local_path"]))) == scoped["changed"][name], name
+        assert full["fingerprinted_rows"] == full["total_rows"], name
+        assert entry["changed_rows"] == full["changed_rows"] == len(scoped["changed"][name]), name
+        # Only the rows the build rewrote: the changed order's (its lines, its customer).
+        assert entry["fingerprinted_rows"] < 10, (name, entry["fingerprinted_rows"])
+        assert entry["fingerprinted_rows"] >= entry["changed_rows"], name
+    assert scoped_run["feeds"]["orders"]["fingerprinted_rows"] >= 1
+
+    again = local_run(workspace, "--skip-build")
+    assert [again["feeds"][name]["fingerprinted_rows"] for name in DELTA_FEEDS] == [0, 0, 0]
+    assert [again["feeds"][name]["rows"] for name in DELTA_FEEDS] == [0, 0, 0]
+
+
+def test_rows_of_a_build_older_than_the_delivered_ones_are_compared(scoped: dict, tmp_path: Path) -> None:
+    """A clock stepped back: a build whose built_at is older than every delivered one."""
+    workspace = copy(scoped, "quiet", tmp_path / "ws")
+    (oldest,) = workspace.sql("select min(built_at) from main.listrak_orders")[0]
+    picked = [row[0] for row in workspace.sql(
+        'select "OrderNumber" from main.listrak_orders order by "OrderNumber" limit 3')]
+    listed = ", ".join(f"'{number}'" for number in picked)
+    workspace.sql(f"""update main.listrak_orders
+        set "TrackingNumber" = 'REWRITTEN-' || "OrderNumber", built_at = timestamp '{oldest}' - interval 1 hour
+        where "OrderNumber" in ({listed})""")
+    record = local_run(workspace, "--skip-build")
+    entry = record["feeds"]["orders"]
+    assert (entry["fingerprinted_rows"], entry["changed_rows"], entry["rows"]) == (3, 3, 3)
+    rows = read_rows(Path(entry["local_path"]))
+    assert {row["OrderNumber"]: row["TrackingNumber"] for row in rows} == {
+        number: f"REWRITTEN-{number}" for number in picked}
