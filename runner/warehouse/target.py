@@ -229,10 +229,14 @@ def stage_marts(target: Target, feeds: list[Feed], state_dir: Path) -> Iterator[
 
     marts: dict[str, tuple[str, ...]] = {}
     keys: dict[tuple[str, str], tuple[str, ...]] = {}
+    shared: set[tuple[str, str]] = set()
     for feed in feeds:
         wanted = (*feed.key, *(column.name for column in feed.columns))
         marts[feed.relation] = tuple(dict.fromkeys((*marts.get(feed.relation, ()), *wanted)))
-        keys[split_relation(feed.relation)] = feed.key
+        name = split_relation(feed.relation)
+        if keys.setdefault(name, feed.key) != feed.key:
+            shared.add(name)  # feeds of one mart with different keys: the writer sorts each
+    keys = {name: key for name, key in keys.items() if name not in shared}
     rejects = [feed.rejects_relation for feed in feeds if feed.rejects_relation and feed.rejects_relation not in marts]
     # Spark's catalog may keep column names in another case: its marts are copied whole, as before.
     relations = [(*split_relation(relation), columns if target.engine == "postgres" else None)

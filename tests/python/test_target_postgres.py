@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -219,6 +220,11 @@ def test_export_stages_feed_columns_in_key_order_and_only_the_rejects_columns_it
             # Of the rejects models only the columns the quarantine counts read were copied.
             rejects = [names for name, names in columns.items() if name.endswith("_rejects")]
             assert len(rejects) == 4 and all(names == list(REJECTS_COLUMNS) for names in rejects), columns
+        # Two feeds of one mart with different keys: no one order fits both, so the writer sorts each file.
+        (orders,) = [feed for feed in feeds if feed.name == "orders"]
+        by_email = replace(orders, name="orders_by_email", key=("Email",))
+        with targets.stage_marts(target, [*feeds, by_email], tmp_path / "state") as staged:
+            assert staged.in_key_order == {feed.relation for feed in feeds} - {orders.relation}
 
 
 def test_files_are_the_duckdb_ones_whatever_the_database_collation(
@@ -227,7 +233,8 @@ def test_files_are_the_duckdb_ones_whatever_the_database_collation(
     """PostgreSQL sorts each mart by its key for the writer; `collate "C"` makes that DuckDB's byte
     order even in a database whose default collation orders text otherwise (ICU en-US with numeric
     ordering here: `jones13@` before `jones132@`, which bytes order the other way)."""
-    postgres.psql("create database icu_store template template0 encoding 'UTF8' locale_provider icu icu_locale 'en-US-u-kn-true'")
+    postgres.psql("create database icu_store template template0 encoding 'UTF8' "
+                  "locale_provider icu icu_locale 'en-US-u-kn-true'")
     icu = {**postgres.env(), "PGDATABASE": "icu_store"}
     tables = [f"listrak.listrak_{name}{suffix}" for name in ("orders", "order_items", "customers", "products")
               for suffix in ("", "_rejects")]
