@@ -12,6 +12,7 @@ from typing import Iterator, TypeAlias
 import duckdb
 
 from runner.errors import ConfigError, ExportError, RunLocked
+from runner.warehouse.sql import literal
 
 #: DuckDB's memory cap for every connection of a run (profiles/profiles.yml reads the same variable).
 MEMORY_LIMIT_ENV = "FEEDS_DUCKDB_MEMORY_LIMIT"
@@ -65,7 +66,7 @@ def connect_scratch(spill_dir: Path) -> Iterator[Connection]:
     connection = duckdb.connect()
     try:
         _configure(connection)
-        connection.execute(f"set temp_directory = '{str(spill_dir).replace(chr(39), chr(39) * 2)}'")
+        connection.execute(f"set temp_directory = {literal(str(spill_dir))}")
         connection.execute("attach ':memory:' as scratch (compress)")
         connection.execute("use scratch")
         yield connection
