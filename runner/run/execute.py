@@ -64,9 +64,8 @@ def _execute(plan: RunPlan, run: Progress) -> None:
     else:
         preflight.check_last_build(run.store, record, plan.destination is not None, plan.force, reporter)
 
-    marts = _marts_file(plan, run)
     destination = plan.destination() if plan.destination is not None else None
-    with warehouse.connect(marts) as connection, _opened(destination), warehouse.export_errors(marts):
+    with _marts(plan, run) as (connection, source, in_key_order), _opened(destination), warehouse.export_errors(source):
         if destination is not None:
             record.destination = f"{destination.kind}:{destination.describe()}"
             # Before planning, so a waiting file an interrupted replace moved aside is back under its name,
@@ -78,23 +77,23 @@ def _execute(plan: RunPlan, run: Progress) -> None:
         run.checkpoint("planned")
         reporter.stage("export", str(paths.output_dir / record.run_id))
         if destination is None:
-            export_only(plan, feeds, connection, run)
+            export_only(plan, feeds, connection, run, in_key_order)
             return
-        export_and_deliver(plan, feeds, connection, state, destination, run)
+        export_and_deliver(plan, feeds, connection, state, destination, run, in_key_order)
 
 
-def _marts_file(plan: RunPlan, run: Progress) -> Path:
-    """The DuckDB file to export from: the embedded one, or a local copy of a warehouse's marts and
-    rejects models (runner.warehouse.target), so every later step runs the same on any target."""
+@contextmanager
+def _marts(plan: RunPlan, run: Progress) -> Iterator[tuple[warehouse.Connection, Path | str, frozenset[str]]]:
+    """The DuckDB database to export from, what it is (for messages), and the relations in it stored
+    in their feed key's order: the embedded file, or a local copy of a warehouse's marts and rejects
+    models (runner.warehouse.target), so every later step runs the same on any target."""
     if plan.target is None or plan.target.embedded:
-        return plan.paths.duckdb
+        with warehouse.connect(plan.paths.duckdb) as connection:
+            yield connection, plan.paths.duckdb, frozenset()
+        return
     run.reporter.stage("read", plan.target.describe())
-    return targets.stage_marts(
-        plan.target,
-        [spec.feed.relation for spec in plan.feeds],
-        [spec.feed.rejects_relation for spec in plan.feeds if spec.feed.rejects_relation],
-        plan.paths.state_dir,
-    )
+    with targets.stage_marts(plan.target, [spec.feed for spec in plan.feeds], plan.paths.state_dir) as staged:
+        yield staged.connection, staged.source, staged.in_key_order
 
 
 def _build(plan: RunPlan, run: Progress) -> None:
@@ -163,13 +162,14 @@ def build_failure(summary: BuildSummary, duckdb_path: Path) -> FeedsError:
     return DataTestsFailed(build_failure_message(summary))
 
 
-def export_only(plan: RunPlan, feeds: list[FeedPlan], connection: warehouse.Connection, run: Progress) -> None:
+def export_only(plan: RunPlan, feeds: list[FeedPlan], connection: warehouse.Connection, run: Progress,
+                in_key_order: frozenset[str] = frozenset()) -> None:
     """Export the feeds one by one; each file is hashed in a thread while DuckDB writes the next."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
         hashing: dict[Future[tuple[int, str]], FeedPlan] = {}
         try:
             for feed_plan in _largest_first(feeds):
-                upload = export_one(plan, feed_plan, connection, run)
+                upload = export_one(plan, feed_plan, connection, run, in_key_order)
                 if upload is not None and upload.sha256 is None:
                     hashing[pool.submit(hash_file, upload.local_path)] = feed_plan
         finally:
@@ -188,6 +188,7 @@ def export_and_deliver(
     state: DeliveryState,
     destination: Destination,
     run: Progress,
+    in_key_order: frozenset[str] = frozenset(),
 ) -> None:
     """Export the feeds one by one while finished files are already uploading (and being hashed as
     they are read); commit each feed's state as soon as its own file is confirmed. DuckDB is used
@@ -198,7 +199,7 @@ def export_and_deliver(
     pending: dict[Future[DeliveryResult], FeedPlan] = {}
     try:
         for feed_plan in _largest_first(feeds):
-            upload = export_one(plan, feed_plan, connection, run)
+            upload = export_one(plan, feed_plan, connection, run, in_key_order)
             if upload is not None:
                 pending[destination.submit(upload, run.reporter.transfer)] = feed_plan
             for future in [future for future in pending if future.done()]:
@@ -240,8 +241,10 @@ def _opened(destination: Destination | None) -> Iterator[None]:
         yield
 
 
-def export_one(plan: RunPlan, feed_plan: FeedPlan, connection: warehouse.Connection, run: Progress) -> Upload | None:
-    """Export one planned feed into `<output_dir>/<run_id>/`; return what to deliver (None: nothing)."""
+def export_one(plan: RunPlan, feed_plan: FeedPlan, connection: warehouse.Connection, run: Progress,
+               in_key_order: frozenset[str] = frozenset()) -> Upload | None:
+    """Export one planned feed into `<output_dir>/<run_id>/`; return what to deliver (None: nothing).
+    `in_key_order`: the relations stored sorted by their feed key (a full file of one is not sorted again)."""
     out_dir = plan.paths.output_dir / run.record.run_id
     spec, prepared = feed_plan.spec, feed_plan.prepared
     entry = run.record.feeds[spec.name]
@@ -253,6 +256,7 @@ def export_one(plan: RunPlan, feed_plan: FeedPlan, connection: warehouse.Connect
         result = export_step.export_feed(
             connection, replace(spec.feed, relation=prepared.relation), spec.format,
             out_dir, feed_plan.file_name, expected_rows=prepared.file_rows, digest=False,
+            in_key_order=prepared.relation in in_key_order,
         )
     except FeedsError as exc:
         # Written with the record's final write (RunStore.recording), as the error ends the run.

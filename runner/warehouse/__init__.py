@@ -21,7 +21,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runner.warehouse.connection import Connection, connect, export_errors, file_in_use, require_file
+    from runner.warehouse.connection import (
+        Connection, connect, connect_scratch, export_errors, file_in_use, require_file,
+    )
     from runner.warehouse.queries import (
         RuleCounts, missing_tables, preview, reject_examples, relation_exists, row_count, rule_counts,
         table_columns,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 _HOME = {
     "Connection": "connection",
     "connect": "connection",
+    "connect_scratch": "connection",
     "export_errors": "connection",
     "file_in_use": "connection",
     "require_file": "connection",

@@ -101,13 +101,16 @@ def export_feed(
     *,
     expected_rows: int | None = None,
     digest: bool = True,
+    in_key_order: bool = False,
 ) -> ExportResult:
     """Write `feed` to `out_dir/name`, verify it, and return what was written.
 
     The file is written under a hidden temporary name and renamed only after its checks pass; on any
     failure no file (temporary or final) is left behind and ExportError names the feed and the problem.
     `expected_rows` is the row count the caller already knows (else it is counted); `digest=False`
-    leaves `sha256` to the caller when a plain UTF-8 file needs no second pass.
+    leaves `sha256` to the caller when a plain UTF-8 file needs no second pass. `in_key_order` says
+    the relation is a table stored in the feed key's order (a warehouse mart staged sorted,
+    runner.warehouse.target): a CSV file is then written in that order without sorting again.
     """
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +129,7 @@ def export_feed(
         else:
             if fmt.encoding == "ascii":
                 dropped = _dropped(connection, feed, fmt)
-            rows = _copy_csv(connection, feed, fmt, raw)
+            rows = _copy_csv(connection, feed, fmt, raw, in_key_order)
             if rows != expected:
                 raise ExportError(
                     f"feed {feed.name}: {final} would hold {rows} rows but the mart {feed.relation} has {expected}; "
@@ -193,9 +196,18 @@ def _count_rows(connection: Connection, feed: Feed) -> int:
     return int(row[0])
 
 
-def _copy_csv(connection: Connection, feed: Feed, fmt: FeedFormat, target: Path) -> int:
-    sql = f"copy ({select_sql(feed, fmt)}) to {literal(str(target))} {copy_options(fmt)}"
-    row = connection.execute(sql).fetchone()
+def _copy_csv(connection: Connection, feed: Feed, fmt: FeedFormat, target: Path, in_key_order: bool) -> int:
+    sql = f"copy ({select_sql(feed, fmt, in_key_order)}) to {literal(str(target))} {copy_options(fmt)}"
+    if not in_key_order:
+        row = connection.execute(sql).fetchone()
+    else:
+        # The rows go out in the table's stored order: DuckDB keeps it (still formatting on all
+        # threads) only with preserve_insertion_order on, which the connection otherwise leaves off.
+        connection.execute("set preserve_insertion_order = true")
+        try:
+            row = connection.execute(sql).fetchone()
+        finally:
+            connection.execute("set preserve_insertion_order = false")
     assert row is not None
     return int(row[0])
 

@@ -12,8 +12,10 @@ from runner.feed_file import header_names
 from runner.warehouse.sql import identifier, literal
 
 
-def select_sql(feed: Feed, fmt: FeedFormat) -> str:
-    """The SELECT that turns the mart into the file's text values, columns named by their headers.
+def select_sql(feed: Feed, fmt: FeedFormat, in_key_order: bool = False) -> str:
+    """The SELECT that turns the mart into the file's text values, columns named by their headers,
+    sorted by the key unless the relation's rows are stored in key order already (`in_key_order`;
+    the COPY must then keep insertion order).
 
     Every value that is not a number is checked for CR and LF on the way: one would split a row of
     the file, so the query fails with DuckDB's `error()` naming the feed and column. The check costs
@@ -23,7 +25,8 @@ def select_sql(feed: Feed, fmt: FeedFormat) -> str:
         f"{_guarded(feed, column, format_expression(column, fmt), fmt)} as {identifier(header)}"
         for column, header in zip(feed.columns, header_names(feed, fmt))
     ]
-    return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation} as mart\n{ordered(feed)}"
+    order = "" if in_key_order else "\n" + ordered(feed)
+    return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation} as mart{order}"
 
 
 def ordered(feed: Feed) -> str:

@@ -8,8 +8,10 @@ Out (export): every relation is read in one snapshot: the first connection opens
 transaction and exports its snapshot, and a few more connections import it, so several tables stream
 at once and a mart and its rejects model still agree even while dbt rebuilds. Each table goes
 `COPY (select ...) TO STDOUT (FORMAT csv)` -> a named pipe -> DuckDB's read_csv with the column types
-PostgreSQL reports, into the local staging file (runner.warehouse.target): no file on disk, and
-DuckDB parses while PostgreSQL writes.
+PostgreSQL reports, into the local staging database (runner.warehouse.target): no file on disk, and
+DuckDB parses while PostgreSQL writes. A mart comes with only the columns the export reads, sorted
+by its feed key (`key_order`): the server sorts, and the staged table keeps that order, so the
+file writer does not sort it again (that sort, under DuckDB's memory cap, was most of its time).
 In (demo data): DuckDB writes each raw table as CSV, and `COPY ... FROM STDIN` loads it.
 
 CSV keeps NULL and the empty string apart both ways: both engines write NULL as an unquoted empty
@@ -167,6 +169,30 @@ def _columns(cursor: Any, relations: list[tuple[str, str]]) -> dict[tuple[str, s
 PARALLEL = 3
 
 
+#: Key types PostgreSQL orders exactly as DuckDB orders the staged column (NULLs last in both);
+#: text compared by bytes (`collate "C"`, UTF-8), as DuckDB compares VARCHAR, whatever the
+#: database's collation. Floats (NaN, -0) and other types are left to the writer's own sort.
+_ORDERABLE = re.compile(
+    r"text|character varying(\(\d+\))?|smallint|integer|bigint|numeric(\(\d+,\d+\))?|date|boolean"
+    r"|timestamp without time zone|timestamp with time zone"
+)
+_TEXT = re.compile(r"text|character varying(\(\d+\))?")
+
+
+def key_order(columns: list[tuple[str, str]], key: tuple[str, ...]) -> str | None:
+    """`order by` the key columns, in the order DuckDB's `order by` gives the staged table; None when a
+    key column is absent or of a type whose order could differ (the writer then sorts as usual)."""
+    # DuckDB, which reads the key by name later, matches names without regard to case.
+    types = {column.lower(): (column, pg_type) for column, pg_type in columns}
+    terms = []
+    for wanted in key:
+        column, pg_type = types.get(wanted.lower(), (wanted, ""))
+        if not _ORDERABLE.fullmatch(pg_type):
+            return None
+        terms.append(identifier(column) + (' collate "C"' if _TEXT.fullmatch(pg_type) else "") + " asc nulls last")
+    return "order by " + ", ".join(terms) if terms else None
+
+
 def _begin(cursor: Any, snapshot: str | None) -> None:
     cursor.execute("begin isolation level repeatable read, read only")
     if snapshot is not None:
@@ -178,9 +204,19 @@ def _begin(cursor: Any, snapshot: str | None) -> None:
 
 
 def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...] | None]],
-             duck: duckdb.DuckDBPyConnection, scratch: Path, where: str) -> list[tuple[str, str]]:
+             duck: duckdb.DuckDBPyConnection, scratch: Path, where: str,
+             keys: dict[tuple[str, str], tuple[str, ...]] | None = None
+             ) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
     """Copy each (schema, name, columns) into the same-named DuckDB table (only `columns` when given,
-    all otherwise); return the (schema, name)s PostgreSQL lacks."""
+    all otherwise), those with an entry in `keys` sorted by it (`key_order`); return the (schema,
+    name)s PostgreSQL lacks and those staged in key order."""
+    keys = keys or {}
+    ordered: set[tuple[str, str]] = set()
+    # The readers' cursors start in the default database: they load into the one `duck` uses.
+    database = str(duck.execute("select current_database()").fetchone()[0])
+    # The tables keep the order their rows arrive in: DuckDB keeps a table's insertion order only
+    # with this on (runner.warehouse.connection turns it off for everything else).
+    duck.execute("set preserve_insertion_order = true")
     first = connect(settings, where)
     try:
         _autocommit(first)
@@ -196,8 +232,13 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
                     continue
                 kind, rows, columns = present[(schema, name)]
                 if wanted is not None:
-                    columns = [column for column in columns if column[0] in wanted]
-                jobs.append((rows, schema, name, kind, columns, wanted is not None))
+                    # DuckDB reads the copy by name later, without regard to case.
+                    lowered = {column.lower() for column in wanted}
+                    columns = [column for column in columns if column[0].lower() in lowered]
+                order = key_order(columns, keys[(schema, name)]) if (schema, name) in keys else None
+                if order is not None:
+                    ordered.add((schema, name))
+                jobs.append((rows, schema, name, kind, columns, wanted is not None, order))
                 duck.execute(f"create schema if not exists {identifier(schema)}")
             # The biggest first, so the last one to finish is a small one.
             jobs.sort(key=lambda job: -job[0])
@@ -217,7 +258,7 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
                                 job = queue.pop(0) if queue else None
                             if job is None:
                                 break
-                            _copy_one(own, duck, scratch, *job)
+                            _copy_one(own, duck, database, scratch, *job)
                         if index:
                             own.execute("rollback")
                 finally:
@@ -239,15 +280,16 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
         raise ExportError(f"reading {where} failed: {first_line(exc)}") from None
     finally:
         first.close()
-    return missing
+        duck.execute("set preserve_insertion_order = false")
+    return missing, ordered
 
 
-def _copy_one(cursor: Any, duck: duckdb.DuckDBPyConnection, scratch: Path, schema: str, name: str, kind: str,
-              columns: list[tuple[str, str]], projected: bool) -> None:
+def _copy_one(cursor: Any, duck: duckdb.DuckDBPyConnection, database: str, scratch: Path, schema: str, name: str,
+              kind: str, columns: list[tuple[str, str]], projected: bool, order: str | None) -> None:
     """One relation, streamed through a named pipe: PostgreSQL's COPY writes it while DuckDB reads it."""
     source = identifier(schema) + "." + identifier(name)
-    if projected:
-        query = f"(select {', '.join(identifier(column) for column, _ in columns)} from {source})"
+    if projected or order is not None:
+        query = f"(select {', '.join(identifier(column) for column, _ in columns)} from {source} {order or ''})"
     else:
         query = source if kind == "r" else f"(select * from {source})"
     pipe = scratch / f"{schema}.{name}.{threading.get_ident()}.csv"
@@ -260,6 +302,7 @@ def _copy_one(cursor: Any, duck: duckdb.DuckDBPyConnection, scratch: Path, schem
     os.mkfifo(pipe)
     reader = duck.cursor()
     try:
+        reader.execute(f"use {identifier(database)}")
         with ThreadPoolExecutor(max_workers=1) as one:
             loaded: Future[Any] = one.submit(reader.execute, load)
             try:

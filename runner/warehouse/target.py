@@ -2,10 +2,11 @@
 warehouse (PostgreSQL, Spark) reached through its dbt adapter.
 
 On DuckDB the marts are read where dbt built them. On any other target the marts (and their rejects
-models) are first copied, streamed in bulk, into a local DuckDB file, `<state_dir>/targets/<target>.duckdb`,
-under the same schema and table names; every later step (fingerprints, delivery state, gates,
-quarantine counts, the file writers) then runs unchanged on that copy. So the four files are written by
-one writer whatever the engine, and the delivery state stays local.
+models) are first copied, streamed in bulk, into a private in-memory DuckDB database (spilling
+beyond the memory cap to `<state_dir>/targets/<target>/`) under the same schema and table names;
+every later step (fingerprints, delivery state, gates, quarantine counts, the file writers) then
+runs unchanged on that copy. So the four files are written by one writer whatever the engine, and
+the delivery state stays local.
 
 The profile is read as plain YAML for a target's `type` (no dbt import on the DuckDB path). A
 PostgreSQL output is rendered here (`env_var`, `var` and dbt's `as_*` filters, all this profile
@@ -26,6 +27,7 @@ from typing import Any, Iterator
 import yaml
 
 from runner.errors import ConfigError
+from runner.feed import Feed
 from runner.warehouse.messages import first_line, scrub
 from runner.warehouse.sql import identifier
 
@@ -186,9 +188,10 @@ def connection(target: Target) -> Iterator[Any]:
             opened.handle.close()
 
 
-def staging_file(state_dir: Path, target: Target) -> Path:
-    """The local DuckDB file a warehouse's marts are copied into for export."""
-    return state_dir / "targets" / f"{target.name}.duckdb"
+def staging_dir(state_dir: Path, target: Target) -> Path:
+    """Where a warehouse's marts are copied for export: the pipes, and what DuckDB spills beyond its
+    memory cap (one temporary folder per run, removed after it)."""
+    return state_dir / "targets" / target.name
 
 
 _RELATION = re.compile(r'"((?:[^"]|"")*)"\."((?:[^"]|"")*)"')
@@ -202,38 +205,66 @@ def split_relation(relation: str) -> tuple[str, str]:
     return found.group(1).replace('""', '"'), found.group(2).replace('""', '"')
 
 
-def stage_marts(target: Target, marts: list[str], rejects: list[str], state_dir: Path) -> Path:
-    """Copy the marts (and of the `rejects` models, when present, only the columns the rule counts
-    read) from the warehouse into the local staging file under the same names; return that file. A
-    missing mart is a ConfigError naming it, as on DuckDB (runner.run.gates)."""
-    import duckdb
+@dataclass(frozen=True)
+class Staged:
+    """A warehouse's marts copied into a local DuckDB database for export, and which of them are
+    stored in their feed key's order (the writer then does not sort them: `export_feed(in_key_order=...)`)."""
 
+    connection: Any
+    in_key_order: frozenset[str]
+    #: What the database holds, for messages.
+    source: str
+
+
+@contextlib.contextmanager
+def stage_marts(target: Target, feeds: list[Feed], state_dir: Path) -> Iterator[Staged]:
+    """Copy the feeds' marts and rejects models from the warehouse into a private in-memory DuckDB
+    database under the same names, for as long as the context lasts. Only the columns read here:
+    of a PostgreSQL mart its key and feed columns (not its internal bookkeeping), of a rejects
+    model, when present, the columns the rule counts read. A missing mart is a ConfigError naming
+    it, as on DuckDB (runner.run.gates)."""
     from runner.warehouse import postgres, spark
-    from runner.warehouse.connection import connect
+    from runner.warehouse.connection import connect_scratch
     from runner.warehouse.queries import REJECTS_COLUMNS
 
-    path = staging_file(state_dir, target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (path, path.with_name(path.name + ".wal")):
+    marts: dict[str, tuple[str, ...]] = {}
+    keys: dict[tuple[str, str], tuple[str, ...]] = {}
+    shared: set[tuple[str, str]] = set()
+    for feed in feeds:
+        wanted = (*feed.key, *(column.name for column in feed.columns))
+        marts[feed.relation] = tuple(dict.fromkeys((*marts.get(feed.relation, ()), *wanted)))
+        name = split_relation(feed.relation)
+        if keys.setdefault(name, feed.key) != feed.key:
+            shared.add(name)  # feeds of one mart with different keys: the writer sorts each
+    keys = {name: key for name, key in keys.items() if name not in shared}
+    rejects = [feed.rejects_relation for feed in feeds if feed.rejects_relation and feed.rejects_relation not in marts]
+    # Spark's catalog may keep column names in another case: its marts are copied whole, as before.
+    relations = [(*split_relation(relation), columns if target.engine == "postgres" else None)
+                 for relation, columns in marts.items()]
+    relations += [(*split_relation(relation), REJECTS_COLUMNS) for relation in dict.fromkeys(rejects)]
+    folder = staging_dir(state_dir, target)
+    folder.mkdir(parents=True, exist_ok=True)
+    # The staging file of earlier versions (a DuckDB file per target) is no longer used.
+    for stale in (folder.with_suffix(".duckdb"), folder.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)
-    duckdb.connect(str(path)).close()
-    relations = [(*split_relation(relation), None) for relation in dict.fromkeys(marts)]
-    relations += [(*split_relation(relation), REJECTS_COLUMNS) for relation in dict.fromkeys(rejects)
-                  if relation not in marts]
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".copy-") as scratch, connect(path) as duck:
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".copy-") as scratch, \
+            connect_scratch(Path(scratch) / "spill") as duck:
+        ordered: set[tuple[str, str]] = set()
         if target.engine == "postgres":
-            missing = postgres.copy_out(target.credentials, relations, duck, Path(scratch), target.describe())
+            missing, ordered = postgres.copy_out(target.credentials, relations, duck, Path(scratch),
+                                                 target.describe(), keys)
         else:
             with connection(target) as handle:
                 missing = spark.copy_out(handle, relations, duck, Path(scratch), target.describe())
-    absent = [f"{schema}.{name}" for schema, name in missing if f"{identifier(schema)}.{identifier(name)}" in marts]
-    if absent:
-        raise ConfigError(
-            f"{target.describe()}: the mart{'s' if len(absent) > 1 else ''} {', '.join(absent)} "
-            f"{'do' if len(absent) > 1 else 'does'} not exist; build {'them' if len(absent) > 1 else 'it'} first "
-            f"(feeds build --target {target.name})"
-        )
-    return path
+        absent = [f"{schema}.{name}" for schema, name in missing if f"{identifier(schema)}.{identifier(name)}" in marts]
+        if absent:
+            raise ConfigError(
+                f"{target.describe()}: the mart{'s' if len(absent) > 1 else ''} {', '.join(absent)} "
+                f"{'do' if len(absent) > 1 else 'does'} not exist; build {'them' if len(absent) > 1 else 'it'} first "
+                f"(feeds build --target {target.name})"
+            )
+        in_key_order = frozenset(relation for relation in marts if split_relation(relation) in ordered)
+        yield Staged(duck, in_key_order, f"the marts copied from {target.describe()}")
 
 
 def missing_tables(target: Target, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
