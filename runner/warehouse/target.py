@@ -220,18 +220,22 @@ class Staged:
 def stage_marts(target: Target, feeds: list[Feed], state_dir: Path) -> Iterator[Staged]:
     """Copy the feeds' marts and rejects models from the warehouse into a private in-memory DuckDB
     database under the same names, for as long as the context lasts. Only the columns read here:
-    of a PostgreSQL mart its key and feed columns (not its internal bookkeeping), of a rejects
+    of a PostgreSQL mart its key and feed columns and built_at (not the rest of its internal
+    bookkeeping), of a rejects
     model, when present, the columns the rule counts read. A missing mart is a ConfigError naming
     it, as on DuckDB (runner.run.gates)."""
     from runner.warehouse import postgres, spark
     from runner.warehouse.connection import connect_scratch
     from runner.warehouse.queries import REJECTS_COLUMNS
+    from runner.warehouse.state import BUILT_AT
 
     marts: dict[str, tuple[str, ...]] = {}
     keys: dict[tuple[str, str], tuple[str, ...]] = {}
     shared: set[tuple[str, str]] = set()
     for feed in feeds:
-        wanted = (*feed.key, *(column.name for column in feed.columns))
+        # built_at too, when the mart has it: the delivery state then hashes only the rows built since
+        # the feed's last delivery (runner.warehouse.state).
+        wanted = (*feed.key, *(column.name for column in feed.columns), BUILT_AT)
         marts[feed.relation] = tuple(dict.fromkeys((*marts.get(feed.relation, ()), *wanted)))
         name = split_relation(feed.relation)
         if keys.setdefault(name, feed.key) != feed.key:

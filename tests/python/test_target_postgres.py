@@ -210,12 +210,13 @@ def test_export_stages_feed_columns_in_key_order_and_only_the_rejects_columns_it
             columns = dict(duck.execute(
                 "select table_name, list(column_name order by column_index) from duckdb_columns() "
                 "where schema_name = 'listrak' group by table_name").fetchall())
-            # The marts' feed columns only (not their internal bookkeeping), and their keys' order.
+            # The marts' feed columns and built_at (not the rest of their internal bookkeeping), and
+            # their keys' order.
             assert staged.in_key_order == {feed.relation for feed in feeds}
             duck.execute("set preserve_insertion_order = true")
             for feed in feeds:
                 _, name = targets.split_relation(feed.relation)
-                assert columns[name] == [column.name for column in feed.columns], name
+                assert columns[name] == [*(column.name for column in feed.columns), "built_at"], name
                 key = ", ".join(identifier(column) for column in feed.key)
                 keys = duck.execute(f"select {key} from {feed.relation}").fetchall()
                 # Python compares str by code point, which is UTF-8's byte order: DuckDB's.
