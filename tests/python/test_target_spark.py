@@ -37,6 +37,8 @@ def spark_env(root: Path) -> dict[str, str]:
         "FEEDS_SPARK_WAREHOUSE": str(root / "spark-warehouse"),
         "FEEDS_SPARK_METASTORE": str(root / "metastore_db"),
         "FEEDS_SPARK_DRIVER_MEMORY": "1g",
+        # 600 orders: one shuffle partition, one task per stage, instead of the profile's four.
+        "FEEDS_SPARK_SHUFFLE_PARTITIONS": "1",
     }
 
 
