@@ -30,7 +30,7 @@ from runner.errors import ExportError
 from runner.feed import Column, Feed
 from runner.feed_file import header_names
 from runner.hashing import CHUNK, hash_file
-from runner.warehouse.connection import Connection
+from runner.warehouse.connection import Connection, insertion_order_kept
 from runner.warehouse.export_sql import LINE_BREAK_MARK, copy_options, dropped_sql, select_sql, xlsx_select
 from runner.warehouse.sql import literal
 
@@ -198,16 +198,9 @@ def _count_rows(connection: Connection, feed: Feed) -> int:
 
 def _copy_csv(connection: Connection, feed: Feed, fmt: FeedFormat, target: Path, in_key_order: bool) -> int:
     sql = f"copy ({select_sql(feed, fmt, in_key_order)}) to {literal(str(target))} {copy_options(fmt)}"
-    if not in_key_order:
+    # A table stored in key order goes out in that order, unsorted.
+    with insertion_order_kept(connection, in_key_order):
         row = connection.execute(sql).fetchone()
-    else:
-        # The rows go out in the table's stored order: DuckDB keeps it (still formatting on all
-        # threads) only with preserve_insertion_order on, which the connection otherwise leaves off.
-        connection.execute("set preserve_insertion_order = true")
-        try:
-            row = connection.execute(sql).fetchone()
-        finally:
-            connection.execute("set preserve_insertion_order = false")
     assert row is not None
     return int(row[0])
 

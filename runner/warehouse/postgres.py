@@ -33,6 +33,7 @@ from typing import Any
 import duckdb
 
 from runner.errors import ConfigError, ExportError
+from runner.warehouse.connection import insertion_order_kept
 from runner.warehouse.messages import first_line, scrub
 from runner.warehouse.sql import identifier, literal
 
@@ -214,74 +215,72 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
     ordered: set[tuple[str, str]] = set()
     # The readers' cursors start in the default database: they load into the one `duck` uses.
     database = str(duck.execute("select current_database()").fetchone()[0])
-    # The tables keep the order their rows arrive in: DuckDB keeps a table's insertion order only
-    # with this on (runner.warehouse.connection turns it off for everything else).
-    duck.execute("set preserve_insertion_order = true")
-    first = connect(settings, where)
-    try:
-        _autocommit(first)
-        with first.cursor() as cursor:
-            _begin(cursor, None)
-            present = _columns(cursor, [(schema, name) for schema, name, _ in relations])
-            cursor.execute("select pg_export_snapshot()")
-            snapshot = str(cursor.fetchone()[0])
-            missing = [(schema, name) for schema, name, _ in relations if (schema, name) not in present]
-            jobs = []
-            for schema, name, wanted in relations:
-                if (schema, name) not in present:
-                    continue
-                kind, rows, columns = present[(schema, name)]
-                if wanted is not None:
-                    # DuckDB reads the copy by name later, without regard to case.
-                    lowered = {column.lower() for column in wanted}
-                    columns = [column for column in columns if column[0].lower() in lowered]
-                order = key_order(columns, keys[(schema, name)]) if (schema, name) in keys else None
-                if order is not None:
-                    ordered.add((schema, name))
-                jobs.append((rows, schema, name, kind, columns, wanted is not None, order))
-                duck.execute(f"create schema if not exists {identifier(schema)}")
-            # The biggest first, so the last one to finish is a small one.
-            jobs.sort(key=lambda job: -job[0])
-            queue = [job[1:] for job in jobs]
-            lock = threading.Lock()
+    # The tables keep the order their rows arrive in (a mart sorted by the server stays sorted).
+    with insertion_order_kept(duck):
+        first = connect(settings, where)
+        try:
+            _autocommit(first)
+            with first.cursor() as cursor:
+                _begin(cursor, None)
+                present = _columns(cursor, [(schema, name) for schema, name, _ in relations])
+                cursor.execute("select pg_export_snapshot()")
+                snapshot = str(cursor.fetchone()[0])
+                missing = [(schema, name) for schema, name, _ in relations if (schema, name) not in present]
+                jobs = []
+                for schema, name, wanted in relations:
+                    if (schema, name) not in present:
+                        continue
+                    kind, rows, columns = present[(schema, name)]
+                    if wanted is not None:
+                        # DuckDB reads the copy by name later, without regard to case.
+                        lowered = {column.lower() for column in wanted}
+                        columns = [column for column in columns if column[0].lower() in lowered]
+                    order = key_order(columns, keys[(schema, name)]) if (schema, name) in keys else None
+                    if order is not None:
+                        ordered.add((schema, name))
+                    jobs.append((rows, schema, name, kind, columns, wanted is not None, order))
+                    duck.execute(f"create schema if not exists {identifier(schema)}")
+                # The biggest first, so the last one to finish is a small one.
+                jobs.sort(key=lambda job: -job[0])
+                queue = [job[1:] for job in jobs]
+                lock = threading.Lock()
 
-            def worker(index: int) -> None:
-                handle = first if index == 0 else connect(settings, where)
-                try:
-                    if index:
-                        _autocommit(handle)
-                    with handle.cursor() as own:
+                def worker(index: int) -> None:
+                    handle = first if index == 0 else connect(settings, where)
+                    try:
                         if index:
-                            _begin(own, snapshot)
-                        while True:
-                            with lock:
-                                job = queue.pop(0) if queue else None
-                            if job is None:
-                                break
-                            _copy_one(own, duck, database, scratch, *job)
+                            _autocommit(handle)
+                        with handle.cursor() as own:
+                            if index:
+                                _begin(own, snapshot)
+                            while True:
+                                with lock:
+                                    job = queue.pop(0) if queue else None
+                                if job is None:
+                                    break
+                                _copy_one(own, duck, database, scratch, *job)
+                            if index:
+                                own.execute("rollback")
+                    finally:
                         if index:
-                            own.execute("rollback")
-                finally:
-                    if index:
-                        handle.close()
+                            handle.close()
 
-            with ThreadPoolExecutor(max_workers=min(PARALLEL, max(1, len(queue)))) as pool:
-                futures = [pool.submit(worker, index) for index in range(min(PARALLEL, max(1, len(queue))))]
-                errors = [future.exception() for future in futures]
-            problem = next((error for error in errors if error is not None), None)
-            if problem is not None:
-                raise problem
-            cursor.execute("rollback")
-    except (ConfigError, ExportError):
-        raise
-    except duckdb.Error as exc:
-        raise ExportError(f"reading {where}: DuckDB could not load the copy: {str(exc).splitlines()[0]}") from None
-    except Exception as exc:  # psycopg2.Error and a broken pipe
-        raise ExportError(f"reading {where} failed: {first_line(exc)}") from None
-    finally:
-        first.close()
-        duck.execute("set preserve_insertion_order = false")
-    return missing, ordered
+                with ThreadPoolExecutor(max_workers=min(PARALLEL, max(1, len(queue)))) as pool:
+                    futures = [pool.submit(worker, index) for index in range(min(PARALLEL, max(1, len(queue))))]
+                    errors = [future.exception() for future in futures]
+                problem = next((error for error in errors if error is not None), None)
+                if problem is not None:
+                    raise problem
+                cursor.execute("rollback")
+        except (ConfigError, ExportError):
+            raise
+        except duckdb.Error as exc:
+            raise ExportError(f"reading {where}: DuckDB could not load the copy: {str(exc).splitlines()[0]}") from None
+        except Exception as exc:  # psycopg2.Error and a broken pipe
+            raise ExportError(f"reading {where} failed: {first_line(exc)}") from None
+        finally:
+            first.close()
+        return missing, ordered
 
 
 def _copy_one(cursor: Any, duck: duckdb.DuckDBPyConnection, database: str, scratch: Path, schema: str, name: str,
