@@ -157,13 +157,13 @@ def chart(document: dict[str, Any], path: Path, steady: dict[str, Any] | None = 
     import matplotlib.pyplot as plt
 
     median = document["median_seconds"]
-    stock_parts = [("dbt build CLI", median["stock_dbt_build"]), ("DuckDB COPY", median["stock_copy"]),
-                   ("OpenSSH sftp", median["stock_sftp"])]
+    stock_parts = [(label, median[name]) for label, name in (("dbt build CLI", "stock_dbt_build"),
+                   ("DuckDB COPY", "stock_copy"), ("OpenSSH sftp", "stock_sftp")) if name in median]
     panels = 2 if steady else 1
     figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), dpi=110, squeeze=False)
     left = axes[0][0]
     bars = [(name, median[name]) for name in ("incremental", "full_refresh", "feeds_run") if name in median]
-    labels = [name.replace("_", " ") for name, _ in bars] + ["stock pipeline"]
+    labels = [name.replace("_", " ") for name, _ in bars] + (["stock pipeline"] if stock_parts else [])
     for index, (_, seconds) in enumerate(bars):
         left.bar(index, seconds, color="black" if index == 0 else "tab:blue")
         left.text(index, seconds, f"{seconds:.1f} s", ha="center", va="bottom", fontsize=8)
@@ -171,7 +171,8 @@ def chart(document: dict[str, Any], path: Path, steady: dict[str, Any] | None = 
     for (name, seconds), colour in zip(stock_parts, ("tab:blue", "tab:green", "tab:red")):
         left.bar(len(bars), seconds, bottom=bottom, color=colour, alpha=0.6, label=name)
         bottom += seconds
-    left.text(len(bars), bottom, f"{bottom:.1f} s", ha="center", va="bottom", fontsize=8)
+    if stock_parts:
+        left.text(len(bars), bottom, f"{bottom:.1f} s", ha="center", va="bottom", fontsize=8)
     left.set_xticks(range(len(labels)), labels)
     left.set_ylabel("wall time, seconds (median)")
     left.set_title(f"feeds run after {document['change']:.2%} changed, {document['orders']:,} orders", fontsize=9)
@@ -205,6 +206,8 @@ def main() -> int:
     parser.add_argument("--steady", type=Path, metavar="JSON",
                         help="bench/steady_state.py --out figures to draw beside the incremental ones")
     parser.add_argument("--replot", type=Path, metavar="JSON", help="only redraw the chart from an earlier --out file")
+    parser.add_argument("--no-stock", action="store_true",
+                        help="skip the stock pipeline (the 10M case compares incremental with full refresh only)")
     args = parser.parse_args()
     steady = json.loads(args.steady.read_text()) if args.steady else None
     if args.replot:
@@ -230,6 +233,7 @@ def main() -> int:
     samples: dict[str, list[float]] = {}
     modes: dict[str, dict[str, int]] = {}
     changed: dict[str, int] = {}
+    peak_rss: dict[str, float] = {}
     try:
         with sshd.SshServer(work / "sshd") as server:
             bench = bench_run.Bench(work, server, args.seed)
@@ -246,6 +250,8 @@ def main() -> int:
             def timed(name: str, command: list[str], env: dict[str, str]) -> Any:
                 result = bench_run.measure(name, command, env, logs)
                 samples.setdefault(name.split(".")[0], []).append(result.seconds)
+                key = name.split(".")[0]
+                peak_rss[key] = max(peak_rss.get(key, 0.0), round(result.max_rss_mib))
                 log(f"  {name:<22} {result.seconds:8.1f} s {result.max_rss_mib:7.0f} MiB")
                 return result
 
@@ -253,11 +259,14 @@ def main() -> int:
                 return {**bench.sftp_env, "FEEDS_SFTP_REMOTE_DIR": bench.remote_dir(name)}
 
             log(f"scratch {work}: {args.orders:,} orders, {args.change:.4%} changed per round, {args.rounds} rounds")
-            bench_run.measure("demo_data", bench.feeds("demo-data", "--orders", str(args.orders), "--seed",
-                                                       str(args.seed)), bench.env, logs)
+            demo = bench_run.measure("demo_data", bench.feeds("demo-data", "--orders", str(args.orders), "--seed",
+                                                              str(args.seed)), bench.env, logs)
+            peak_rss["demo_data"] = round(demo.max_rss_mib)
+            log(f"  demo data              {demo.seconds:8.1f} s {demo.max_rss_mib:7.0f} MiB")
             age(bench.duckdb)
             first = bench_run.measure("first_run", bench.feeds("run", "--json"), run_env("first"), logs)
-            log(f"  first run (every row)  {first.seconds:8.1f} s")
+            peak_rss["first_run"] = round(first.max_rss_mib)
+            log(f"  first run (every row)  {first.seconds:8.1f} s {first.max_rss_mib:7.0f} MiB")
             for round_ in range(1, args.rounds + 1):
                 changed = change(bench.duckdb, round_, args.change)
                 log(f"round {round_}: changed {changed}")
@@ -272,6 +281,8 @@ def main() -> int:
                     full = timed(f"full_refresh.{round_}", bench.feeds("run", "--json", "--full-refresh"),
                                  run_env(f"full{round_}"))
                     modes["full_refresh"] = _modes(full.stdout)
+                if args.no_stock:
+                    continue
                 timed(f"stock_dbt_build.{round_}",
                       bench.dbt_build("--exclude-resource-type", "unit_test", *(["--full-refresh"] if incremental else [])),
                       stock_env)
@@ -294,9 +305,9 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     median = {name: statistics.median(values) for name, values in samples.items()}
-    stock = median["stock_dbt_build"] + median["stock_copy"] + median["stock_sftp"]
+    stock = (median["stock_dbt_build"] + median["stock_copy"] + median["stock_sftp"]) if not args.no_stock else None
     run_name = "incremental" if incremental else "feeds_run"
-    ratios = {f"{run_name}_vs_stock": round(median[run_name] / stock, 3)}
+    ratios = {f"{run_name}_vs_stock": round(median[run_name] / stock, 3)} if stock else {}
     if incremental:
         ratios["incremental_vs_full_refresh"] = round(median["incremental"] / median["full_refresh"], 3)
     target = 0.3 if args.change >= 0.001 else 0.1
@@ -306,9 +317,11 @@ def main() -> int:
         "rounds": args.rounds,
         "incremental_models": incremental,
         "rows_changed_last_round": changed,
+        "demo_data_seconds": round(demo.seconds, 2),
         "first_run_seconds": round(first.seconds, 2),
         "median_seconds": {name: round(value, 2) for name, value in median.items()},
-        "stock_seconds": round(stock, 2),
+        "stock_seconds": round(stock, 2) if stock else None,
+        "peak_rss_mib": peak_rss,
         "rounds_seconds": {name: [round(value, 2) for value in values] for name, values in samples.items()},
         "ratios": ratios,
         "target": target,
@@ -318,7 +331,10 @@ def main() -> int:
     print(f"{args.orders:,} orders, {args.change:.4%} changed, median of {args.rounds} rounds (seconds):")
     for name, value in median.items():
         print(f"  {name:<18} {value:8.1f}")
-    print(f"  {'stock total':<18} {stock:8.1f}  (dbt build CLI + COPY + sftp)")
+    if stock:
+        print(f"  {'stock total':<18} {stock:8.1f}  (dbt build CLI + COPY + sftp)")
+    for name, value in peak_rss.items():
+        print(f"  peak RSS {name:<22} {value:8.0f} MiB")
     for name, value in ratios.items():
         verdict = "holds" if value <= target else "MISSED"
         print(f"  {name:<30} {value:6.3f}x  (target <= {target}x: {verdict})")
