@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runner.warehouse.connection import (
-        Connection, connect, connect_scratch, export_errors, file_in_use, require_file,
+        Connection, connect, connect_scratch, export_errors, file_in_use, memory_advice, require_file,
     )
     from runner.warehouse.queries import (
         RuleCounts, missing_tables, preview, reject_examples, relation_exists, row_count, rule_counts,
@@ -37,6 +37,7 @@ _HOME = {
     "connect_scratch": "connection",
     "export_errors": "connection",
     "file_in_use": "connection",
+    "memory_advice": "connection",
     "require_file": "connection",
     "RuleCounts": "queries",
     "missing_tables": "queries",

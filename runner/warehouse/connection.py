@@ -17,6 +17,8 @@ from runner.warehouse.sql import literal
 #: DuckDB's memory cap for every connection of a run (profiles/profiles.yml reads the same variable).
 MEMORY_LIMIT_ENV = "FEEDS_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "500MB"
+#: dbt's threads on the DuckDB profile (profiles/profiles.yml reads it): models built at once share the cap.
+THREADS_ENV = "FEEDS_DBT_THREADS"
 
 #: An open warehouse connection. Callers outside this package only pass it back into it.
 Connection: TypeAlias = duckdb.DuckDBPyConnection
@@ -49,8 +51,19 @@ def connect(path: Path) -> Iterator[Connection]:
     try:
         _configure(connection)
         yield connection
+    except duckdb.OutOfMemoryException as exc:
+        raise ConfigError(f"DuckDB failed on {path}: {str(exc).splitlines()[0]}. {memory_advice(str(exc))}") from None
     finally:
         connection.close()
+
+
+def memory_advice(message: str) -> str | None:
+    """What to change when `message` says DuckDB ran out of its memory cap (None otherwise)."""
+    if "Out of Memory Error" not in message:
+        return None
+    limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
+    return (f"DuckDB reached its memory cap, {MEMORY_LIMIT_ENV}={limit}: raise it (e.g. 2GB), or set "
+            f"{THREADS_ENV}=1 so that dbt builds one model at a time (the models built at once share the cap)")
 
 
 @contextmanager
@@ -70,6 +83,8 @@ def connect_scratch(spill_dir: Path) -> Iterator[Connection]:
         connection.execute("attach ':memory:' as scratch (compress)")
         connection.execute("use scratch")
         yield connection
+    except duckdb.OutOfMemoryException as exc:
+        raise ConfigError(f"DuckDB failed copying the marts: {str(exc).splitlines()[0]}. {memory_advice(str(exc))}") from None
     finally:
         connection.close()
 
@@ -113,7 +128,7 @@ def export_errors(path: Path | str) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as exc:
-        raise ExportError(
-            f"DuckDB failed on {path}: {str(exc).splitlines()[0]}. If a mart no longer matches the dbt project, "
-            "run without --skip-build; if another program holds the file or the state, close it and retry"
-        ) from None
+        advice = memory_advice(str(exc)) or (
+            "If a mart no longer matches the dbt project, run without --skip-build; if another program holds "
+            "the file or the state, close it and retry")
+        raise ExportError(f"DuckDB failed on {path}: {str(exc).splitlines()[0]}. {advice}") from None
