@@ -20,7 +20,9 @@ field and '' as `""`, and read them back so (DuckDB with allow_quoted_nulls=fals
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import re
 import threading
@@ -37,6 +39,8 @@ from runner.warehouse.messages import first_line, scrub
 from runner.warehouse.sql import identifier, literal
 
 _CHUNK = 1 << 20
+#: DuckDB's read_csv buffer for a pipe (at least its 2 MB max_line_size).
+_READ_BUFFER = 4 << 20
 
 #: PostgreSQL's format_type() names -> DuckDB types; numeric(p,s) and varchar(n) are handled apart.
 _TYPES = {
@@ -261,7 +265,10 @@ def _copy_one(cursor: Any, duck: duckdb.DuckDBPyConnection, database: str, scrat
     load = (
         f"create or replace table {source} as select * from read_csv({literal(str(pipe))}, "
         f"columns = {{{types}}}, header = false, auto_detect = false, delim = ',', quote = '\"', "
-        "escape = '\"', allow_quoted_nulls = false, nullstr = '')"
+        "escape = '\"', allow_quoted_nulls = false, nullstr = '', "
+        # A few MB per read, not DuckDB's larger default: parsing keeps pace with the pipe (order_items
+        # at 1M orders through the pipe, with the 1 MiB pipe below: 4.4 s against 5.1-5.3 s, loaded machine).
+        f"buffer_size = {_READ_BUFFER})"
     )
     os.mkfifo(pipe)
     reader = duck.cursor()
@@ -296,6 +303,9 @@ def _open_writer(pipe: Path, reader: Future[Any]) -> Any:
                 raise ExportError(f"DuckDB did not read {pipe.name}")
             time.sleep(0.001)
     os.set_blocking(fd, True)
+    with contextlib.suppress(OSError, AttributeError):
+        # A 1 MiB pipe (Linux's default cap for unprivileged users) instead of 64 KiB: fewer stalls.
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _CHUNK)
     return os.fdopen(fd, "wb", buffering=_CHUNK)
 
 
