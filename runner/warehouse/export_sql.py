@@ -1,5 +1,6 @@
 """The SELECTs the export runs: each mart column formatted by its kind (dates by the format's
-strftime pattern, booleans as the format's words, money with two places), rows in key order, and
+strftime pattern, booleans as the format's words, money with two places), rows in key order (from
+the embedded DuckDB file; a warehouse's copy leaves row order free), and
 the options of DuckDB's CSV COPY. Pure SQL text; `export` runs it."""
 
 from __future__ import annotations
