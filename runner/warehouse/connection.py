@@ -101,21 +101,6 @@ def _configure(connection: Connection) -> None:
     connection.execute("set preserve_insertion_order = false")
 
 
-@contextmanager
-def insertion_order_kept(connection: Connection, kept: bool = True) -> Iterator[None]:
-    """Inside, with `kept`, DuckDB keeps rows in their order through inserts and COPY (a table loaded
-    in key order stays so; a COPY writes it so, still on all threads); outside it is off again, as
-    `_configure` leaves every connection."""
-    if not kept:
-        yield
-        return
-    connection.execute("set preserve_insertion_order = true")
-    try:
-        yield
-    finally:
-        connection.execute("set preserve_insertion_order = false")
-
-
 def file_in_use(path: Path, reason: str) -> RunLocked:
     """The one error for a DuckDB file another process holds, whichever step met it (exit 4)."""
     return RunLocked(f"DuckDB file {path} is in use by another process ({reason}); close it and retry")

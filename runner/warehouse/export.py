@@ -30,7 +30,7 @@ from runner.errors import ExportError
 from runner.feed import Column, Feed
 from runner.feed_file import header_names
 from runner.hashing import CHUNK, hash_file
-from runner.warehouse.connection import Connection, insertion_order_kept
+from runner.warehouse.connection import Connection
 from runner.warehouse.export_sql import LINE_BREAK_MARK, copy_options, dropped_sql, select_sql, xlsx_select
 from runner.warehouse.sql import literal
 
@@ -101,16 +101,16 @@ def export_feed(
     *,
     expected_rows: int | None = None,
     digest: bool = True,
-    in_key_order: bool = False,
+    sort: bool = True,
 ) -> ExportResult:
     """Write `feed` to `out_dir/name`, verify it, and return what was written.
 
     The file is written under a hidden temporary name and renamed only after its checks pass; on any
     failure no file (temporary or final) is left behind and ExportError names the feed and the problem.
     `expected_rows` is the row count the caller already knows (else it is counted); `digest=False`
-    leaves `sha256` to the caller when a plain UTF-8 file needs no second pass. `in_key_order` says
-    the relation is a table stored in the feed key's order (a warehouse mart staged sorted,
-    runner.warehouse.target): a CSV file is then written in that order without sorting again.
+    leaves `sha256` to the caller when a plain UTF-8 file needs no second pass. `sort=False` writes a
+    CSV file's rows in no particular order (a warehouse's marts, README "Run on your warehouse"): the
+    COPY then neither sorts nor keeps an order, and writes from all threads.
     """
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +129,7 @@ def export_feed(
         else:
             if fmt.encoding == "ascii":
                 dropped = _dropped(connection, feed, fmt)
-            rows = _copy_csv(connection, feed, fmt, raw, in_key_order)
+            rows = _copy_csv(connection, feed, fmt, raw, sort)
             if rows != expected:
                 raise ExportError(
                     f"feed {feed.name}: {final} would hold {rows} rows but the mart {feed.relation} has {expected}; "
@@ -196,11 +196,9 @@ def _count_rows(connection: Connection, feed: Feed) -> int:
     return int(row[0])
 
 
-def _copy_csv(connection: Connection, feed: Feed, fmt: FeedFormat, target: Path, in_key_order: bool) -> int:
-    sql = f"copy ({select_sql(feed, fmt, in_key_order)}) to {literal(str(target))} {copy_options(fmt)}"
-    # A table stored in key order goes out in that order, unsorted.
-    with insertion_order_kept(connection, in_key_order):
-        row = connection.execute(sql).fetchone()
+def _copy_csv(connection: Connection, feed: Feed, fmt: FeedFormat, target: Path, sort: bool) -> int:
+    sql = f"copy ({select_sql(feed, fmt, sort)}) to {literal(str(target))} {copy_options(fmt)}"
+    row = connection.execute(sql).fetchone()
     assert row is not None
     return int(row[0])
 

@@ -1,5 +1,6 @@
 """The SELECTs the export runs: each mart column formatted by its kind (dates by the format's
-strftime pattern, booleans as the format's words, money with two places), rows in key order, and
+strftime pattern, booleans as the format's words, money with two places), rows in key order (from
+the embedded DuckDB file; a warehouse's copy leaves row order free), and
 the options of DuckDB's CSV COPY. Pure SQL text; `export` runs it."""
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from runner.feed_file import header_names
 from runner.warehouse.sql import identifier, literal
 
 
-def select_sql(feed: Feed, fmt: FeedFormat, in_key_order: bool = False) -> str:
+def select_sql(feed: Feed, fmt: FeedFormat, sort: bool = True) -> str:
     """The SELECT that turns the mart into the file's text values, columns named by their headers,
-    sorted by the key unless the relation's rows are stored in key order already (`in_key_order`;
-    the COPY must then keep insertion order).
+    sorted by the key (unless `sort` is False: a warehouse's marts, whose row order is free).
 
     Every value that is not a number is checked for CR and LF on the way: one would split a row of
     the file, so the query fails with DuckDB's `error()` naming the feed and column. The check costs
@@ -25,7 +25,7 @@ def select_sql(feed: Feed, fmt: FeedFormat, in_key_order: bool = False) -> str:
         f"{_guarded(feed, column, format_expression(column, fmt), fmt)} as {identifier(header)}"
         for column, header in zip(feed.columns, header_names(feed, fmt))
     ]
-    order = "" if in_key_order else "\n" + ordered(feed)
+    order = "\n" + ordered(feed) if sort else ""
     return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation} as mart{order}"
 
 

@@ -207,11 +207,10 @@ def split_relation(relation: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Staged:
-    """A warehouse's marts copied into a local DuckDB database for export, and which of them are
-    stored in their feed key's order (the writer then does not sort them: `export_feed(in_key_order=...)`)."""
+    """A warehouse's marts copied into a local DuckDB database for export. Their rows are in no
+    particular order: the files are written unsorted (README "Run on your warehouse")."""
 
     connection: Any
-    in_key_order: frozenset[str]
     #: What the database holds, for messages.
     source: str
 
@@ -230,17 +229,11 @@ def stage_marts(target: Target, feeds: list[Feed], state_dir: Path) -> Iterator[
     from runner.warehouse.state import BUILT_AT
 
     marts: dict[str, tuple[str, ...]] = {}
-    keys: dict[tuple[str, str], tuple[str, ...]] = {}
-    shared: set[tuple[str, str]] = set()
     for feed in feeds:
         # built_at too, when the mart has it: the delivery state then hashes only the rows built since
         # the feed's last delivery (runner.warehouse.state).
         wanted = (*feed.key, *(column.name for column in feed.columns), BUILT_AT)
         marts[feed.relation] = tuple(dict.fromkeys((*marts.get(feed.relation, ()), *wanted)))
-        name = split_relation(feed.relation)
-        if keys.setdefault(name, feed.key) != feed.key:
-            shared.add(name)  # feeds of one mart with different keys: the writer sorts each
-    keys = {name: key for name, key in keys.items() if name not in shared}
     rejects = [feed.rejects_relation for feed in feeds if feed.rejects_relation and feed.rejects_relation not in marts]
     # Spark's catalog may keep column names in another case: its marts are copied whole, as before.
     relations = [(*split_relation(relation), columns if target.engine == "postgres" else None)
@@ -253,10 +246,8 @@ def stage_marts(target: Target, feeds: list[Feed], state_dir: Path) -> Iterator[
         stale.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".copy-") as scratch, \
             connect_scratch(Path(scratch) / "spill") as duck:
-        ordered: set[tuple[str, str]] = set()
         if target.engine == "postgres":
-            missing, ordered = postgres.copy_out(target.credentials, relations, duck, Path(scratch),
-                                                 target.describe(), keys)
+            missing = postgres.copy_out(target.credentials, relations, duck, Path(scratch), target.describe())
         else:
             with connection(target) as handle:
                 missing = spark.copy_out(handle, relations, duck, Path(scratch), target.describe())
@@ -267,8 +258,7 @@ def stage_marts(target: Target, feeds: list[Feed], state_dir: Path) -> Iterator[
                 f"{'do' if len(absent) > 1 else 'does'} not exist; build {'them' if len(absent) > 1 else 'it'} first "
                 f"(feeds build --target {target.name})"
             )
-        in_key_order = frozenset(relation for relation in marts if split_relation(relation) in ordered)
-        yield Staged(duck, in_key_order, f"the marts copied from {target.describe()}")
+        yield Staged(duck, f"the marts copied from {target.describe()}")
 
 
 def missing_tables(target: Target, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """The project on Apache Spark (pyspark from PyPI, Java 17, dbt-spark `method: session`): `feeds
 build --target spark` passes every model, seed, data test and unit test, and `feeds run --target
-spark` writes the same four files, byte for byte, with the same run counts as the DuckDB golden run.
+spark` writes the same four files (header and rows; row order is free there), with the same run counts as the DuckDB golden run.
 
 A session lives in the process that opens it, and the local (Derby) metastore admits one process at
 a time: every step runs as its own `feeds` process, in order, on one warehouse folder per session,
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_golden import AS_OF, COUNTED, DATE, GOLDEN
+from test_golden import AS_OF, DATE, GOLDEN, same_rows_as_golden
 from warehouse_servers import required, spark_missing_reason
 from workspace import Workspace, clean_environment
 
@@ -82,12 +82,11 @@ def test_build_on_spark_passes_models_tests_and_unit_tests(golden_on_spark: tupl
     assert not counts.get("error") and not counts.get("fail"), counts
 
 
-def test_spark_writes_the_duckdb_files_byte_for_byte(golden_on_spark: tuple[Workspace, dict[str, str]]) -> None:
+def test_spark_writes_the_duckdb_rows_and_counts(golden_on_spark: tuple[Workspace, dict[str, str]]) -> None:
     space, _ = golden_on_spark
     (run,) = [record for record in _records(space) if record["command"] == "run"]
-    found = {}
-    for name, entry in run["feeds"].items():
-        found[name] = {key: entry[key] for key in COUNTED} | {"file": Path(entry["remote_path"]).name}
+    # Same header and rows (in any order: row order is free on a warehouse target), same counts.
+    found = same_rows_as_golden(run)
     assert found == GOLDEN, json.dumps(found, indent=2, sort_keys=True)
 
 
