@@ -3,10 +3,12 @@
 -- Records without an e-mail stay one row each, for listrak_customers_rejects to record.
 -- ZipCode is the billing (else shipping) zip of the e-mail's latest real order that has one.
 -- Incremental by customer_key (the e-mail, else 'customer-id:<id>'): a build recomputes the keys of
--- changed customer records and of the e-mails of changed orders, and the keys the table holds for
--- them (the record that won a key, the order that gave its zip), so a key a record or an order
--- left is recomputed as well.
+-- changed customer records and of the e-mails of changed real orders (int_orders_prepared: a
+-- changed test or deleted order can only change a key whose zip it gave), and the keys the table
+-- holds for them (the record that won a key, the order that gave its zip), so a key a record or an
+-- order left is recomputed as well.
 {{ config(**feeds_incremental('customer_key')) }}
+-- depends_on: {{ ref('int_orders_prepared') }}
 
 with
 
@@ -46,17 +48,26 @@ orders as (
 ),
 
 {% if is_incremental() %}
+    {#- The cleaned e-mail of every order that is neither a test nor deleted, kept in a table: the
+        orders of the affected e-mails are found here, so that the other orders' e-mails are
+        never cleaned. #}
+    orders_prepared as (
+
+        select * from {{ ref('int_orders_prepared') }}
+
+    ),
+
     affected as (
 
         select customers.customer_key
         from customers
         where customers.customer_id in (select customer_changes.customer_id from customer_changes)
         union all
-        select orders.email as customer_key
-        from orders
+        select orders_prepared.{{ adapter.quote('Email') }} as customer_key
+        from orders_prepared
         where
-            orders.email is not null
-            and orders.order_id in (select order_changes.order_id from order_changes)
+            orders_prepared.{{ adapter.quote('Email') }} is not null
+            and orders_prepared.order_id in (select order_changes.order_id from order_changes)
         union all
         select previous.customer_key
         from {{ this }} as previous
@@ -88,23 +99,35 @@ ranked_customers as (
 
 order_zip_codes as (
 
+    -- The e-mail's latest order with a zip first (the join below takes it only if it has one).
+    -- The zip is tested after the ranking, not before, and on an incremental build the orders are
+    -- picked by id: a filter on the cleaned values would clean those of every order first.
     select
         email,
         order_id,
-        coalesce(billing_postal_code, shipping_postal_code) as zip_code,
+        zip_code,
         row_number() over (
             partition by email
-            order by created_at desc, order_id desc
+            order by case when zip_code is null then 1 else 0 end, created_at desc, order_id desc
         ) as recency
-    from orders
-    where
-        not is_test
-        and not is_deleted
-        and email is not null
-        and coalesce(billing_postal_code, shipping_postal_code) is not null
-        {% if is_incremental() %}
-            and email in (select affected.customer_key from affected)
-        {% endif %}
+    from (
+        select
+            email,
+            order_id,
+            created_at,
+            coalesce(billing_postal_code, shipping_postal_code) as zip_code
+        from orders
+        where
+            not is_test
+            and not is_deleted
+            {% if is_incremental() %}
+                and order_id in (
+                    select orders_prepared.order_id
+                    from orders_prepared
+                    where orders_prepared.{{ adapter.quote('Email') }} in (select affected.customer_key from affected)
+                )
+            {% endif %}
+    ) as real_orders
 
 ),
 
@@ -132,6 +155,7 @@ final as (
         on
             ranked_customers.email = order_zip_codes.email
             and order_zip_codes.recency = 1
+            and order_zip_codes.zip_code is not null
     where ranked_customers.recency = 1
 
 )
