@@ -65,7 +65,7 @@ def _execute(plan: RunPlan, run: Progress) -> None:
         preflight.check_last_build(run.store, record, plan.destination is not None, plan.force, reporter)
 
     destination = plan.destination() if plan.destination is not None else None
-    with _marts(plan, run) as (connection, source, sort), _opened(destination), warehouse.export_errors(source):
+    with _marts(plan, run) as (connection, source), _opened(destination), warehouse.export_errors(source):
         if destination is not None:
             record.destination = f"{destination.kind}:{destination.describe()}"
             # Before planning, so a waiting file an interrupted replace moved aside is back under its name,
@@ -77,24 +77,23 @@ def _execute(plan: RunPlan, run: Progress) -> None:
         run.checkpoint("planned")
         reporter.stage("export", str(paths.output_dir / record.run_id))
         if destination is None:
-            export_only(plan, feeds, connection, run, sort)
+            export_only(plan, feeds, connection, run)
             return
-        export_and_deliver(plan, feeds, connection, state, destination, run, sort)
+        export_and_deliver(plan, feeds, connection, state, destination, run)
 
 
 @contextmanager
-def _marts(plan: RunPlan, run: Progress) -> Iterator[tuple[warehouse.Connection, Path | str, bool]]:
-    """The DuckDB database to export from, what it is (for messages), and whether the files are
-    written in key order: the embedded file (sorted), or a local copy of a warehouse's marts and
-    rejects models (runner.warehouse.target; row order free), so every later step runs the same on
-    any target."""
-    if plan.target is None or plan.target.embedded:
+def _marts(plan: RunPlan, run: Progress) -> Iterator[tuple[warehouse.Connection, Path | str]]:
+    """The DuckDB database to export from and what it is (for messages): the embedded file, or a
+    local copy of a warehouse's marts and rejects models (runner.warehouse.target), so every later
+    step runs the same on any target."""
+    if plan.embedded:
         with warehouse.connect(plan.paths.duckdb) as connection:
-            yield connection, plan.paths.duckdb, True
+            yield connection, plan.paths.duckdb
         return
     run.reporter.stage("read", plan.target.describe())
     with targets.stage_marts(plan.target, [spec.feed for spec in plan.feeds], plan.paths.state_dir) as staged:
-        yield staged.connection, staged.source, False
+        yield staged.connection, staged.source
 
 
 def _build(plan: RunPlan, run: Progress) -> None:
@@ -163,14 +162,13 @@ def build_failure(summary: BuildSummary, duckdb_path: Path) -> FeedsError:
     return DataTestsFailed(build_failure_message(summary))
 
 
-def export_only(plan: RunPlan, feeds: list[FeedPlan], connection: warehouse.Connection, run: Progress,
-                sort: bool = True) -> None:
+def export_only(plan: RunPlan, feeds: list[FeedPlan], connection: warehouse.Connection, run: Progress) -> None:
     """Export the feeds one by one; each file is hashed in a thread while DuckDB writes the next."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
         hashing: dict[Future[tuple[int, str]], FeedPlan] = {}
         try:
             for feed_plan in _largest_first(feeds):
-                upload = export_one(plan, feed_plan, connection, run, sort)
+                upload = export_one(plan, feed_plan, connection, run)
                 if upload is not None and upload.sha256 is None:
                     hashing[pool.submit(hash_file, upload.local_path)] = feed_plan
         finally:
@@ -189,7 +187,6 @@ def export_and_deliver(
     state: DeliveryState,
     destination: Destination,
     run: Progress,
-    sort: bool = True,
 ) -> None:
     """Export the feeds one by one while finished files are already uploading (and being hashed as
     they are read); commit each feed's state as soon as its own file is confirmed. DuckDB is used
@@ -200,7 +197,7 @@ def export_and_deliver(
     pending: dict[Future[DeliveryResult], FeedPlan] = {}
     try:
         for feed_plan in _largest_first(feeds):
-            upload = export_one(plan, feed_plan, connection, run, sort)
+            upload = export_one(plan, feed_plan, connection, run)
             if upload is not None:
                 pending[destination.submit(upload, run.reporter.transfer)] = feed_plan
             for future in [future for future in pending if future.done()]:
@@ -242,10 +239,9 @@ def _opened(destination: Destination | None) -> Iterator[None]:
         yield
 
 
-def export_one(plan: RunPlan, feed_plan: FeedPlan, connection: warehouse.Connection, run: Progress,
-               sort: bool = True) -> Upload | None:
+def export_one(plan: RunPlan, feed_plan: FeedPlan, connection: warehouse.Connection, run: Progress) -> Upload | None:
     """Export one planned feed into `<output_dir>/<run_id>/`; return what to deliver (None: nothing).
-    `sort`: rows in key order (the embedded DuckDB file); a warehouse's copy leaves row order free."""
+    Rows go in key order from the embedded DuckDB file; a warehouse's copy leaves row order free."""
     out_dir = plan.paths.output_dir / run.record.run_id
     spec, prepared = feed_plan.spec, feed_plan.prepared
     entry = run.record.feeds[spec.name]
@@ -257,7 +253,7 @@ def export_one(plan: RunPlan, feed_plan: FeedPlan, connection: warehouse.Connect
         result = export_step.export_feed(
             connection, replace(spec.feed, relation=prepared.relation), spec.format,
             out_dir, feed_plan.file_name, expected_rows=prepared.file_rows, digest=False,
-            sort=sort,
+            sort=plan.embedded,
         )
     except FeedsError as exc:
         # Written with the record's final write (RunStore.recording), as the error ends the run.

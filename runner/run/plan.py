@@ -94,6 +94,12 @@ class RunPlan:
     #: The dbt target the marts are built on and read from (None: the profile's default, DuckDB).
     target: Target | None = None
 
+    @property
+    def embedded(self) -> bool:
+        """The marts are in the embedded DuckDB file (files in key order), not a warehouse's (copied
+        for export; row order free)."""
+        return self.target is None or self.target.embedded
+
 
 @dataclass
 class FeedPlan:
