@@ -69,44 +69,42 @@ def sorted_lines_sha256(path: Path) -> str:
     return hashlib.sha256(header + b"\n" + b"".join(sorted(body.splitlines(keepends=True)))).hexdigest()
 
 
+def counted(record: dict) -> dict[str, dict]:
+    """Each feed of a run record as GOLDEN holds it: its COUNTED entries and its file's name. The
+    record's digest is of the exported file; the delivered copy must hash the same."""
+    found = {}
+    for name, entry in record["feeds"].items():
+        delivered = Path(entry["remote_path"])
+        assert hashlib.sha256(delivered.read_bytes()).hexdigest() == entry["sha256"], name
+        found[name] = {key: entry[key] for key in COUNTED} | {"file": delivered.name}
+    return found
+
+
 def same_rows_as_golden(record: dict) -> dict[str, dict]:
     """A warehouse run's record, as GOLDEN holds it when its files hold GOLDEN's header and rows in
     any order: the file's sha256 (which depends on row order) replaced by GOLDEN's when the delivered
     file's sorted lines are the golden file's."""
-    found = {}
+    found = counted(record)
     for name, entry in record["feeds"].items():
-        delivered = Path(entry["remote_path"])
-        counts = {key: entry[key] for key in COUNTED} | {"file": delivered.name}
-        # The record's digest is of the delivered file, whatever its row order.
-        assert hashlib.sha256(delivered.read_bytes()).hexdigest() == entry["sha256"], name
-        if name in GOLDEN and sorted_lines_sha256(delivered) == SORTED_LINES[name]:
-            counts["sha256"] = GOLDEN[name]["sha256"]
-        found[name] = counts
+        if name in GOLDEN and sorted_lines_sha256(Path(entry["remote_path"])) == SORTED_LINES[name]:
+            found[name]["sha256"] = GOLDEN[name]["sha256"]
     return found
 
 
-def observed(tmp_path: Path) -> dict[str, dict]:
+def observed(tmp_path: Path) -> dict:
+    """The run record of the golden run: demo store of seed 11 at AS_OF, `feeds run --date DATE`."""
     space = Workspace(tmp_path / "golden", generate_data=False)
     generate(space.duckdb, orders=600, seed=11, as_of=AS_OF)
     result = space.feeds("run", "--date", DATE)
     assert result.returncode == 0, result.stdout + result.stderr
     (record_path,) = (space.root / "state" / "runs").glob("*.json")
-    record = json.loads(record_path.read_text(encoding="utf-8"))
-    found = {}
-    for name, entry in record["feeds"].items():
-        delivered = Path(entry["remote_path"])
-        counts = {key: entry[key] for key in COUNTED}
-        # The record's digest is of the exported file; the delivered copy must hash the same.
-        assert hashlib.sha256(delivered.read_bytes()).hexdigest() == entry["sha256"], name
-        counts["file"] = delivered.name
-        found[name] = counts
-    return found
+    return json.loads(record_path.read_text(encoding="utf-8"))
 
 
 def test_feed_files_and_run_counts_are_unchanged(tmp_path: Path) -> None:
-    found = observed(tmp_path)
+    record = observed(tmp_path)
+    found = counted(record)
     assert found == GOLDEN, json.dumps(found, indent=2, sort_keys=True)
     # The golden files' sorted lines, which the warehouse targets' files are held to.
-    (record_path,) = (tmp_path / "golden" / "state" / "runs").glob("*.json")
-    feeds = json.loads(record_path.read_text(encoding="utf-8"))["feeds"]
-    assert {name: sorted_lines_sha256(Path(entry["remote_path"])) for name, entry in feeds.items()} == SORTED_LINES
+    assert {name: sorted_lines_sha256(Path(entry["remote_path"])) for name, entry in record["feeds"].items()} \
+        == SORTED_LINES
