@@ -3,6 +3,10 @@
 -- latest shipment when the row is fulfilled (sources such as Shopify do not say which shipment
 -- carried which line); ShippingMethod is the order's.
 {{ config(**feeds_incremental('order_id')) }}
+-- Built after int_orders_prepared, never beside it: a full build of either holds its order-level
+-- joins in DuckDB's one shared memory_limit, and both at once exceed the default 500MB at 10M orders
+-- (each alone fits). The dependency costs nothing incremental: both are small then.
+-- depends_on: {{ ref('int_orders_prepared') }}
 {% if is_incremental() %}
     {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
 {% endif %}
