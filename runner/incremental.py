@@ -280,14 +280,24 @@ def _macro_closure(manifest: dict[str, Any], start: set[str]) -> set[str]:
 
 
 def _ancestors(manifest: dict[str, Any], unique_id: str) -> set[str]:
+    """The nodes upstream of `unique_id` that its rows follow from. A model's parents named in its
+    meta `feeds_built_after` are left out (with what is upstream only through them): dbt builds
+    them first (a `-- depends_on:` ref), but the model reads nothing of them."""
     parents: dict[str, list[str]] = manifest.get("parent_map") or {}
+    nodes: dict[str, Any] = manifest.get("nodes") or {}
+
+    def read_by(node_id: str) -> list[str]:
+        meta = ((nodes.get(node_id) or {}).get("config") or {}).get("meta") or {}
+        after = set(meta.get("feeds_built_after") or [])
+        return [parent for parent in parents.get(node_id, []) if (nodes.get(parent) or {}).get("name") not in after]
+
     seen: set[str] = set()
-    pending = list(parents.get(unique_id, []))
+    pending = read_by(unique_id)
     while pending:
         node_id = pending.pop()
         if node_id not in seen:
             seen.add(node_id)
-            pending.extend(parents.get(node_id, []))
+            pending.extend(read_by(node_id))
     return seen
 
 

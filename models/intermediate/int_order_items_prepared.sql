@@ -2,10 +2,12 @@
 -- test and deleted orders are left out. A row's ShipDate and TrackingNumber are its order's
 -- latest shipment when the row is fulfilled (sources such as Shopify do not say which shipment
 -- carried which line); ShippingMethod is the order's.
-{{ config(**feeds_incremental('order_id')) }}
--- Built after int_orders_prepared, never beside it: a full build of either holds its order-level
--- joins in DuckDB's one shared memory_limit, and both at once exceed the default 500MB at 10M orders
--- (each alone fits). The dependency costs nothing incremental: both are small then.
+-- Built after int_orders_prepared, never beside it, though it reads nothing of it: rebuilt whole,
+-- each holds its order-level joins in DuckDB's one shared memory_limit, and at 10M orders the two
+-- side by side exceed the default 500MB where each alone fits. meta feeds_built_after says the
+-- dependency is order only, so a change of int_orders_prepared does not rebuild this one
+-- (runner/incremental.py).
+{{ config(meta={'feeds_built_after': ['int_orders_prepared']}, **feeds_incremental('order_id')) }}
 -- depends_on: {{ ref('int_orders_prepared') }}
 {% if is_incremental() %}
     {% set changed_orders = feeds_changed_keys(ref('int_order_changes_conformed'), 'order_id') %}
