@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -353,8 +353,9 @@ def build(project: Any, select: list[str], state_dir: Path, target: Any, full_re
         with changes.session(target, project.duckdb_path) as query:
             check_catch_up(refresh, manifest, lookback_hours(project.project_dir, project.vars()), query)
     settle(refresh, manifest, selected)
-    scope = refresh.test_scope = test_scope.decide(manifest, project.project_dir, state_dir, warehouse, select,
-                                                   refresh.full_refresh)
+    scope = refresh.test_scope = replace(
+        test_scope.decide(manifest, project.project_dir, state_dir, warehouse, select, refresh.full_refresh),
+        whole=tuple(sorted(refresh.rebuild)))
     test_scope.begin(state_dir, warehouse, scope, select)
     if refresh.rebuild:
         _unremember(state_dir, warehouse, refresh.rebuild)

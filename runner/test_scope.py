@@ -31,6 +31,8 @@ from typing import Any
 from runner.incremental import _macro_closure, _project_text
 
 VAR = "feeds_test_scope"
+#: The models whose tests read whole tables in a scoped build: those rebuilt whole.
+WHOLE_VAR = "feeds_test_whole"
 CHANGED = "changed"
 STATE_FILE = "test_scope.json"
 #: The macro (macros/test_scope.sql) that lists the tests scoped, by kind.
@@ -44,14 +46,24 @@ class Scope:
     changed_only: bool
     reason: str
     fingerprint: str
+    #: Models this build rebuilds whole (runner.incremental): their tests read the whole table even
+    #: when the others' are scoped. Every row is new anyway, and a key test's scoped form (the keys
+    #: found among the newest rows) would hold all of them at once: at 10M orders, the order items'
+    #: unique test ran out of the 500MB cap that way where the whole-table test fits.
+    whole: tuple[str, ...] = ()
 
-    def vars(self) -> dict[str, str]:
+    def vars(self) -> dict[str, Any]:
         """The dbt vars that switch the scope on (none when tests read whole tables)."""
-        return {VAR: CHANGED} if self.changed_only else {}
+        if not self.changed_only:
+            return {}
+        return {VAR: CHANGED, **({WHOLE_VAR: list(self.whole)} if self.whole else {})}
 
-    def record(self) -> dict[str, str]:
+    def record(self) -> dict[str, Any]:
         """For the run record."""
-        return {"tests": "changed rows" if self.changed_only else "whole tables", "reason": self.reason}
+        record: dict[str, Any] = {"tests": "changed rows" if self.changed_only else "whole tables", "reason": self.reason}
+        if self.changed_only and self.whole:
+            record["whole_tables_of"] = list(self.whole)
+        return record
 
 
 def decide(manifest: dict[str, Any], project_dir: Path, state_dir: Path, warehouse: str,

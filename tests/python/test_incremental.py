@@ -230,12 +230,17 @@ def test_a_changed_model_definition_rebuilds_that_model_whole(space: Workspace, 
     config = space.config.read_text(encoding="utf-8")
     try:
         space.config.write_text(config.replace(f"project_dir: {REPO}", f"project_dir: {project}"), encoding="utf-8")
-        changed = build(space)["incremental"]
+        first = build(space)
+        changed = first["incremental"]
         again = build(space)["incremental"]
     finally:
         space.config.write_text(config, encoding="utf-8")
     reason = {"mode": "full", "reason": "definition changed since its last build"}
     assert changed["int_products_prepared"] == changed["int_orders_prepared"] == reason
+    # Their tests read whole tables, the other models' only the rows this build wrote.
+    assert first["test_scope"]["tests"] == "changed rows", first["test_scope"]
+    assert first["test_scope"]["whole_tables_of"] == sorted(
+        name for name, mode in changed.items() if mode["mode"] == "full"), first["test_scope"]
     # Upstream of a model rebuilt whole, yet not rebuilt whole itself (dbt build +model --full-refresh did).
     assert changed["int_order_lines_merged"] == {"mode": "incremental"}
     assert changed["int_order_items_prepared"] == {"mode": "incremental"}

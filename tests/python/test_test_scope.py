@@ -80,9 +80,11 @@ def changed_orders(space: Workspace) -> list[int]:
         order by order_id limit 5""")]
 
 
-def dbt_test(database: Path, target: Path, select: str, scoped: bool, project: Path = REPO) -> dict[str, int]:
-    """`dbt test` by hand on `database` (with or without the scope var): failing rows per test."""
-    variables = {"feeds_duckdb_path": str(database), **(SCOPED if scoped else {})}
+def dbt_test(database: Path, target: Path, select: str, scoped: bool, project: Path = REPO,
+             extra: dict | None = None) -> dict[str, int]:
+    """`dbt test` by hand on `database` (with or without the scope var, and `extra` vars): failing
+    rows per test."""
+    variables = {"feeds_duckdb_path": str(database), **(SCOPED if scoped else {}), **(extra or {})}
     result = subprocess.run(
         [str(DBT), "test", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"),
          "--target-path", str(target), "--log-path", str(target / "logs"), "--select", select,
@@ -126,6 +128,23 @@ def test_a_row_local_test_reads_the_rows_of_the_latest_build(store: Path, tmp_pa
     test = "not_null_int_orders_prepared_source_id"
     assert dbt_test(store, tmp_path / "scoped", test, scoped=True) == {test: 1}
     assert dbt_test(store, tmp_path / "whole", test, scoped=False) == {test: 2}
+
+
+def test_a_model_rebuilt_whole_is_tested_whole_in_a_scoped_build(store: Path, tmp_path: Path) -> None:
+    """The runner names the models it rebuilds whole in var feeds_test_whole: their tests read the
+    whole table (every row is new), the other models' stay scoped."""
+    (changed,), (unchanged,) = newest_and_older(store, "int_orders_prepared", 1)
+    sql(store, f"update main.int_orders_prepared set source_id = null where order_id in ({changed}, {unchanged})")
+    tests = "not_null_int_orders_prepared_source_id unique_int_orders_prepared_source_id"
+    rebuilt = dbt_test(store, tmp_path / "rebuilt", tests, scoped=True, extra={"feeds_test_whole": ["int_orders_prepared"]})
+    other = dbt_test(store, tmp_path / "other", tests, scoped=True, extra={"feeds_test_whole": ["int_products_prepared"]})
+    assert rebuilt["not_null_int_orders_prepared_source_id"] == 2
+    assert other["not_null_int_orders_prepared_source_id"] == 1
+    # The key test's whole form: no subquery over the newest rows' keys.
+    compiled = (tmp_path / "rebuilt" / "run").rglob("unique_int_orders_prepared_source_id.sql")
+    assert "source_id in (select" not in next(compiled).read_text(encoding="utf-8")
+    compiled = (tmp_path / "other" / "run").rglob("unique_int_orders_prepared_source_id.sql")
+    assert "source_id in (select" in next(compiled).read_text(encoding="utf-8")
 
 
 def test_a_changed_row_duplicating_an_unchanged_key_fails_unique(store: Path, tmp_path: Path) -> None:
