@@ -148,6 +148,8 @@
     {%- if not buckets -%}
         {{ return(affected) }}
     {%- endif -%}
+    {%- do log(this ~ ': ' ~ buckets | length ~ ' of ' ~ feeds_entity_buckets() ~ ' entity buckets differ from'
+        ~ ' the candidates outside the entities written since its last build; comparing their keys') -%}
     {{ return(feeds_affected(entity, parts + feeds_mart_parts(entity, candidates, rejects, key_columns, buckets))) }}
 {%- endmacro %}
 
