@@ -271,12 +271,12 @@
             'select ' ~ entity ~ ' from ' ~ rejects ~ ' where built_at > ' ~ last_built,
         ]) }}
     {%- endif -%}
-    {%- set in_buckets = {} -%}
+    {%- set rows = {} -%}
     {%- for name, relation in [('mart', this), ('candidates', candidates), ('rejects', rejects)] -%}
         {%- if buckets == ['all'] -%}
-            {%- do in_buckets.update({name: relation | string}) -%}
+            {%- do rows.update({name: '(select * from ' ~ relation ~ ')'}) -%}
         {%- else -%}
-            {%- do in_buckets.update({name: '(select * from ' ~ relation ~ ' where '
+            {%- do rows.update({name: '(select * from ' ~ relation ~ ' where '
                 ~ feeds_entity_hash('cast(' ~ entity ~ ' as ' ~ dbt.type_string() ~ ')') ~ ' % ' ~ feeds_entity_buckets()
                 ~ ' in (' ~ buckets | join(', ') ~ '))'}) -%}
         {%- endif -%}
@@ -285,17 +285,17 @@
     {%- set on_keys -%}
         {%- for key in [entity] + keys %} mart.{{ key }} = candidates.{{ key }}{{ ' and' if not loop.last }}{% endfor -%}
     {%- endset -%}
-    {%- set quarantined = '(select distinct ' ~ ([entity] + keys) | join(', ') ~ ', source_id from ' ~ in_buckets.rejects
-        ~ " where kind = 'quarantined')" -%}
+    {%- set quarantined = '(select distinct ' ~ ([entity] + keys) | join(', ') ~ ', source_id from ' ~ rows.rejects
+        ~ " as reject_rows where kind = 'quarantined')" -%}
     {{ return([
-        'select mart.' ~ entity ~ ' from ' ~ in_buckets.mart ~ ' as mart left join (select distinct ' ~ entity ~ ' from '
-            ~ in_buckets.candidates ~ ') as candidates on mart.' ~ entity ~ ' = candidates.' ~ entity
+        'select mart.' ~ entity ~ ' from ' ~ rows.mart ~ ' as mart left join (select distinct ' ~ entity ~ ' from '
+            ~ rows.candidates ~ ' as candidate_rows) as candidates on mart.' ~ entity ~ ' = candidates.' ~ entity
             ~ ' where candidates.' ~ entity ~ ' is null',
-        'select candidates.' ~ entity ~ ' from ' ~ in_buckets.candidates ~ ' as candidates left join ' ~ in_buckets.mart
+        'select candidates.' ~ entity ~ ' from ' ~ rows.candidates ~ ' as candidates left join ' ~ rows.mart
             ~ ' as mart on' ~ on_keys ~ ' left join ' ~ quarantined ~ ' as quarantined'
             ~ ' on candidates.source_id = quarantined.source_id'
             ~ ' where mart.' ~ keys[0] ~ ' is null and quarantined.source_id is null',
-        'select mart.' ~ entity ~ ' from ' ~ in_buckets.mart ~ ' as mart inner join ' ~ quarantined ~ ' as candidates'
+        'select mart.' ~ entity ~ ' from ' ~ rows.mart ~ ' as mart inner join ' ~ quarantined ~ ' as candidates'
             ~ ' on' ~ on_keys,
     ]) }}
 {%- endmacro %}
