@@ -144,7 +144,7 @@
     {%- if not execute or not is_incremental() -%}
         {{ return(affected) }}
     {%- endif -%}
-    {%- set buckets = feeds_mart_differing_buckets(entity, candidates, rejects, affected.list) -%}
+    {%- set buckets = feeds_mart_differing_buckets(entity, candidates, rejects, affected.relation) -%}
     {%- if not buckets -%}
         {{ return(affected) }}
     {%- endif -%}
@@ -154,7 +154,8 @@
 {%- endmacro %}
 
 {#- The buckets of the entity's hash (feeds_entity_bucket) in which this mart's rows outside the
-    entities `affected` (a list or subquery for `in`) differ from the candidates that are not
+    entities `affected` (a relation named affected_keys, from feeds_affected: an anti-join, as
+    `not in` a long list of constants is slow) differ from the candidates that are not
     quarantined, by count or by sum of the hash: a row too many (an entity that left the
     candidates) or too few (a lifted quarantine) shows unless hashes cancel out exactly. Streaming
     scans of the entity and source_id columns; only the quarantined source_ids and one row per
@@ -170,9 +171,9 @@
 
             select {{ feeds_entity_hash('cast(mart.' ~ entity ~ ' as ' ~ dbt.type_string() ~ ')') }} as entity_hash
             from {{ this }} as mart
-            {%- if affected != '(null)' %}
-            where mart.{{ entity }} not in {{ affected }}
-            {%- endif %}
+            left join {{ affected }}
+                on mart.{{ entity }} = affected_keys.{{ entity }}
+            where affected_keys.{{ entity }} is null
 
         ),
 
@@ -185,11 +186,9 @@
                 where kind = 'quarantined'
             ) as rejected
                 on candidates.source_id = rejected.source_id
-            where
-                rejected.source_id is null
-                {%- if affected != '(null)' %}
-                and candidates.{{ entity }} not in {{ affected }}
-                {%- endif %}
+            left join {{ affected }}
+                on candidates.{{ entity }} = affected_keys.{{ entity }}
+            where rejected.source_id is null and affected_keys.{{ entity }} is null
 
         ),
 
