@@ -122,35 +122,179 @@
     {{ return(parts) }}
 {%- endmacro %}
 
-{#- A feed mart's affected entities: its rows depend only on its candidates' rows and on which of
-    them are quarantined, so it compares those with its own rows, by entity and by feed key (only
-    key columns are read):
-      - the candidates written after this table's last build (built_at after the newest one
-        this table holds; the candidates are built before it in the same invocation, so those
-        written with that same built_at were read by it);
+{#- A feed mart's affected entities, as feeds_affected returns them. A mart's rows depend only on
+    its candidates' rows and on which of them are quarantined, so they change only where:
+      - the candidate model wrote rows after this table's last build (built_at after the newest
+        one this table holds; the candidates are built before it in the same invocation, so
+        those written with that same built_at were read by it);
+      - the rejects model wrote rows after it (a quarantine imposed, changed or lifted on an
+        entity that still has reject rows, and every source entity no longer a candidate that
+        it records as excluded, such as a deleted order);
+      - an entity left the candidates without a trace in either (a customer's e-mail changed), or
+        a quarantine was lifted on an entity left with no reject row (a duplicate key resolved by
+        a change to the other candidate).
+    The first two are read from the rows written since, in proportion to what changed. The last
+    two leave no row to read: outside the entities found, this table must hold exactly the
+    candidates that are not quarantined now, so feeds_mart_differing_buckets compares the two by
+    bucket of the entity's hash (streaming aggregates), and only the entities of the buckets that
+    differ have their keys compared (feeds_mart_parts with `buckets`). -#}
+{% macro feeds_mart_affected(entity, candidates, rejects, key_columns) -%}
+    {%- set parts = feeds_mart_parts(entity, candidates, rejects, key_columns) -%}
+    {%- set affected = feeds_affected(entity, parts) -%}
+    {%- if not execute or not is_incremental() -%}
+        {{ return(affected) }}
+    {%- endif -%}
+    {%- set buckets = feeds_mart_differing_buckets(entity, candidates, rejects, affected.relation) -%}
+    {%- if not buckets -%}
+        {{ return(affected) }}
+    {%- endif -%}
+    {%- do log(this ~ ': ' ~ buckets | length ~ ' of ' ~ feeds_entity_buckets() ~ ' entity buckets differ from'
+        ~ ' the candidates outside the entities written since its last build; comparing their keys') -%}
+    {{ return(feeds_affected(entity, parts + feeds_mart_parts(entity, candidates, rejects, key_columns, buckets))) }}
+{%- endmacro %}
+
+{#- The buckets of the entity's hash (feeds_entity_bucket) in which this mart's rows outside the
+    entities `affected` (a relation named affected_keys, from feeds_affected: an anti-join, as
+    `not in` a long list of constants is slow) differ from the candidates that are not
+    quarantined, by count or by sum of the hash: a row too many (an entity that left the
+    candidates) or too few (a lifted quarantine) shows unless hashes cancel out exactly. Streaming
+    scans of the entity and source_id columns; only the quarantined source_ids and one row per
+    bucket are held in memory. ['all'] where the warehouse has no feeds_entity_hash. -#}
+{% macro feeds_mart_differing_buckets(entity, candidates, rejects, affected) -%}
+    {%- if not feeds_entity_hash('entity') -%}
+        {{ return(['all']) }}
+    {%- endif -%}
+    {%- set query -%}
+        with
+
+        mart_rows as (
+
+            select {{ feeds_entity_hash('cast(mart.' ~ entity ~ ' as ' ~ dbt.type_string() ~ ')') }} as entity_hash
+            from {{ this }} as mart
+            left join {{ affected }}
+                on mart.{{ entity }} = affected_keys.{{ entity }}
+            where affected_keys.{{ entity }} is null
+
+        ),
+
+        candidate_rows as (
+
+            select {{ feeds_entity_hash('cast(candidates.' ~ entity ~ ' as ' ~ dbt.type_string() ~ ')') }} as entity_hash
+            from {{ candidates }} as candidates
+            left join (
+                select distinct source_id from {{ rejects }}
+                where kind = 'quarantined'
+            ) as rejected
+                on candidates.source_id = rejected.source_id
+            left join {{ affected }}
+                on candidates.{{ entity }} = affected_keys.{{ entity }}
+            where rejected.source_id is null and affected_keys.{{ entity }} is null
+
+        ),
+
+        mart_buckets as (
+
+            select
+                entity_hash % {{ feeds_entity_buckets() }} as bucket,
+                count(*) as row_count,
+                sum(entity_hash) as hash_sum
+            from mart_rows
+            group by entity_hash % {{ feeds_entity_buckets() }}
+
+        ),
+
+        candidate_buckets as (
+
+            select
+                entity_hash % {{ feeds_entity_buckets() }} as bucket,
+                count(*) as row_count,
+                sum(entity_hash) as hash_sum
+            from candidate_rows
+            group by entity_hash % {{ feeds_entity_buckets() }}
+
+        )
+
+        select coalesce(mart_buckets.bucket, candidate_buckets.bucket) as bucket
+        from mart_buckets
+        full outer join candidate_buckets
+            on mart_buckets.bucket = candidate_buckets.bucket
+        where
+            mart_buckets.row_count is distinct from candidate_buckets.row_count
+            or mart_buckets.hash_sum is distinct from candidate_buckets.hash_sum
+        order by bucket
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | map('int') | list) }}
+{%- endmacro %}
+
+{#- How many buckets feeds_mart_differing_buckets splits a mart's entities into. -#}
+{% macro feeds_entity_buckets() -%}
+    {{ return(16384) }}
+{%- endmacro %}
+
+{#- hash(`expression`, a string) as an integer whose sum cannot overflow, or '' where this
+    warehouse has none (a mart then compares the keys of all its entities). -#}
+{% macro feeds_entity_hash(expression) -%}
+    {{ return(adapter.dispatch('feeds_entity_hash')(expression)) }}
+{%- endmacro %}
+
+{% macro default__feeds_entity_hash(expression) -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro duckdb__feeds_entity_hash(expression) -%}
+    {#- hash() is a UBIGINT; sum() of it is a HUGEINT. -#}
+    {{ return('hash(' ~ expression ~ ')') }}
+{%- endmacro %}
+
+{% macro postgres__feeds_entity_hash(expression) -%}
+    {#- hashtextextended() is a bigint; sum() of it is a numeric. -#}
+    {{ return('hashtextextended(' ~ expression ~ ', 0)') }}
+{%- endmacro %}
+
+{#- The parts of a mart's affected entities (see feeds_mart_affected): the candidates and the
+    rejects written after this table's last build; with `buckets` (from
+    feeds_mart_differing_buckets; ['all'] for every entity), those found by comparing key
+    columns among the entities in those buckets:
       - entities the mart holds that have no candidate any more;
       - candidates neither in the mart nor quarantined (a quarantine was lifted);
-      - mart rows whose key is quarantined now. -#}
-{% macro feeds_mart_parts(entity, candidates, rejects, key_columns) -%}
+      - mart rows whose key is quarantined now;
+    comparing rows of one entity by key. -#}
+{% macro feeds_mart_parts(entity, candidates, rejects, key_columns, buckets=none) -%}
     {%- if not is_incremental() -%}
         {{ return([]) }}
     {%- endif -%}
+    {%- if not buckets -%}
+        {%- set last_built = feeds_last_built_at() -%}
+        {{ return([
+            'select ' ~ entity ~ ' from ' ~ candidates ~ ' where built_at > ' ~ last_built,
+            'select ' ~ entity ~ ' from ' ~ rejects ~ ' where built_at > ' ~ last_built,
+        ]) }}
+    {%- endif -%}
+    {%- set rows = {} -%}
+    {%- for name, relation in [('mart', this), ('candidates', candidates), ('rejects', rejects)] -%}
+        {%- if buckets == ['all'] -%}
+            {%- do rows.update({name: '(select * from ' ~ relation ~ ')'}) -%}
+        {%- else -%}
+            {%- do rows.update({name: '(select * from ' ~ relation ~ ' where '
+                ~ feeds_entity_hash('cast(' ~ entity ~ ' as ' ~ dbt.type_string() ~ ')') ~ ' % ' ~ feeds_entity_buckets()
+                ~ ' in (' ~ buckets | join(', ') ~ '))'}) -%}
+        {%- endif -%}
+    {%- endfor -%}
     {%- set keys = quoted_columns(key_columns) -%}
     {%- set on_keys -%}
-        {%- for key in keys %} mart.{{ key }} = candidates.{{ key }}{{ ' and' if not loop.last }}{% endfor -%}
+        {%- for key in [entity] + keys %} mart.{{ key }} = candidates.{{ key }}{{ ' and' if not loop.last }}{% endfor -%}
     {%- endset -%}
-    {%- set quarantined = '(select distinct ' ~ keys | join(', ') ~ ', source_id from ' ~ rejects
-        ~ " where kind = 'quarantined') as quarantined" -%}
+    {%- set quarantined = '(select distinct ' ~ ([entity] + keys) | join(', ') ~ ', source_id from ' ~ rows.rejects
+        ~ " as reject_rows where kind = 'quarantined')" -%}
     {{ return([
-        'select ' ~ entity ~ ' from ' ~ candidates ~ ' where built_at > ' ~ feeds_last_built_at(),
-        'select mart.' ~ entity ~ ' from ' ~ this ~ ' as mart left join (select distinct ' ~ entity ~ ' from '
-            ~ candidates ~ ') as candidates on mart.' ~ entity ~ ' = candidates.' ~ entity
+        'select mart.' ~ entity ~ ' from ' ~ rows.mart ~ ' as mart left join (select distinct ' ~ entity ~ ' from '
+            ~ rows.candidates ~ ' as candidate_rows) as candidates on mart.' ~ entity ~ ' = candidates.' ~ entity
             ~ ' where candidates.' ~ entity ~ ' is null',
-        'select candidates.' ~ entity ~ ' from ' ~ candidates ~ ' as candidates left join ' ~ this
-            ~ ' as mart on' ~ on_keys ~ ' left join ' ~ quarantined
+        'select candidates.' ~ entity ~ ' from ' ~ rows.candidates ~ ' as candidates left join ' ~ rows.mart
+            ~ ' as mart on' ~ on_keys ~ ' left join ' ~ quarantined ~ ' as quarantined'
             ~ ' on candidates.source_id = quarantined.source_id'
             ~ ' where mart.' ~ keys[0] ~ ' is null and quarantined.source_id is null',
-        'select mart.' ~ entity ~ ' from ' ~ this ~ ' as mart inner join ' ~ quarantined | replace(' as quarantined', ' as candidates')
+        'select mart.' ~ entity ~ ' from ' ~ rows.mart ~ ' as mart inner join ' ~ quarantined ~ ' as candidates'
             ~ ' on' ~ on_keys,
     ]) }}
 {%- endmacro %}

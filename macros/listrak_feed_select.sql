@@ -4,12 +4,12 @@
     column whose policy is truncate is cut to its maximum (see listrak_feed_columns, fit_text).
     The mart is incremental by `entity` (a column of the candidates, kept as an internal column
     with is_tombstone and synced_watermark, which the runner never exports): an incremental build
-    recomputes the entities feeds_mart_parts finds (macros/incremental_marts.sql). -#}
+    recomputes the entities feeds_mart_affected finds (macros/incremental_marts.sql). -#}
 {% macro listrak_feed_select(feed_model, candidates, rejects, entity) -%}
     {%- set columns = listrak_feed_columns(feed_model) -%}
-    {%- set affected = feeds_affected(entity, feeds_mart_parts(
+    {%- set affected = feeds_mart_affected(
         entity, candidates, rejects, listrak_feed_meta(feed_model).get('key') or []
-    )) -%}
+    ) -%}
 with
 
 candidates as (
