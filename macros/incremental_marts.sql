@@ -192,27 +192,19 @@
 
         ),
 
-        mart_buckets as (
+        {%- for side in ['mart', 'candidate'] %}
+
+        {{ side }}_buckets as (
 
             select
                 entity_hash % {{ feeds_entity_buckets() }} as bucket,
                 count(*) as row_count,
                 sum(entity_hash) as hash_sum
-            from mart_rows
+            from {{ side }}_rows
             group by entity_hash % {{ feeds_entity_buckets() }}
 
-        ),
-
-        candidate_buckets as (
-
-            select
-                entity_hash % {{ feeds_entity_buckets() }} as bucket,
-                count(*) as row_count,
-                sum(entity_hash) as hash_sum
-            from candidate_rows
-            group by entity_hash % {{ feeds_entity_buckets() }}
-
-        )
+        ){{ ',' if loop.first }}
+        {%- endfor %}
 
         select coalesce(mart_buckets.bucket, candidate_buckets.bucket) as bucket
         from mart_buckets
