@@ -214,11 +214,10 @@ class DeliveryState:
                 select
                     fingerprints.row_key,
                     fingerprints.row_hash,
-                    not exists (
-                        select 1 from delivered
-                        where delivered.row_key = fingerprints.row_key and delivered.row_hash = fingerprints.row_hash
-                    ) as changed
+                    known.row_key is null as changed
                 from {fingerprints} as fingerprints
+                left join (select distinct row_key, row_hash from delivered) as known
+                    on known.row_key = fingerprints.row_key and known.row_hash = fingerprints.row_hash
             ),
             keys as (
                 select row_key from compared where changed
@@ -228,6 +227,9 @@ class DeliveryState:
             select row_key, row_hash, changed from compared
             where row_key in (select row_key from keys)"""
         )
+        # `sent` holds what the file and the commit need; every row's fingerprint would stay in the
+        # cap for the rest of the run (22.8M order items at 10M orders: 365 MB of the 500MB).
+        self.connection.execute(f"drop table {fingerprints}")
         changed, file_rows = self.connection.execute(
             f"select count(*) filter (where changed), count(*) from {sent}"
         ).fetchone()
