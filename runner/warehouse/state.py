@@ -202,9 +202,10 @@ class DeliveryState:
         # Of the delivered rows, only those of the keys fingerprinted when they are few: DuckDB then
         # hashes the few, not the feed's whole state (and the other way round when they are many).
         few = f"and row_key in (select row_key from {fingerprints})" if fingerprinted * 4 < total else ""
-        # A row is unchanged when a delivered row has its key hash and its fingerprint (`not exists`:
-        # duplicate delivered rows must not multiply it). The file holds every row in scope of each
-        # key hash it sends, so the key filter below selects exactly `sent`.
+        # A row is unchanged when a delivered row has its key hash and its fingerprint (a left join on
+        # the distinct delivered pairs: duplicates do not multiply it, and unlike `not exists` it
+        # spills). The file holds every row in scope of each key hash it sends, so the key filter
+        # below selects exactly `sent`.
         self.connection.execute(
             f"""create or replace temp table {sent} as
             with delivered as (
