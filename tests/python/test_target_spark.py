@@ -39,6 +39,8 @@ def spark_env(root: Path) -> dict[str, str]:
         "FEEDS_SPARK_DRIVER_MEMORY": "1g",
         # 600 orders: one shuffle partition, one task per stage, instead of the profile's four.
         "FEEDS_SPARK_SHUFFLE_PARTITIONS": "1",
+        # Two queries at once in the session's JVM: the build took 204 s instead of 237 s here.
+        "FEEDS_SPARK_THREADS": "2",
     }
 
 
