@@ -254,14 +254,31 @@ def _dbt_duckdb_path(path: Path) -> str:
     profile's connection settings, the path among them, stay the same; any change costs a full parse
     (`dbt parse` of this project: 10.1 s of CPU against 4.2 s for a partial one, import included).
     Given relative, the path is the same for every store laid out alike, such as one project serving
-    several shops each from its own folder, so one parse serves them all. dbt does not change the
-    working directory during a build, and the database name it derives from the file name is the
-    same either way.
+    several shops each from its own folder, so one parse serves them all. The database name dbt
+    derives from the file name is the same either way.
+
+    Only while the process is still in the directory it started in: dbt-duckdb keeps its connection
+    open between invocations and opens a new one only for other settings, so after a change of
+    directory the same relative path would reach the file it opened before.
     """
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        here = Path.cwd().resolve()
+        if here != _STARTED_IN:
+            return str(path)
+        return str(path.resolve().relative_to(here))
     except (OSError, ValueError):
         return str(path)
+
+
+def _started_in() -> Path | None:
+    try:
+        return Path.cwd().resolve()
+    except OSError:
+        return None
+
+
+#: The working directory this process started in (see _dbt_duckdb_path).
+_STARTED_IN = _started_in()
 
 
 def _is_fresh(manifest: Path, project_dir: Path) -> bool:

@@ -9,12 +9,15 @@ path reaches dbt relative to the working directory, so stores laid out alike sha
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from runner.build import DbtProject
+from runner.build import DbtProject, _dbt_duckdb_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,27 +40,45 @@ def test_a_build_writes_run_results_but_not_the_manifest_again(
     assert DbtProject(REPO, project.duckdb_path, log_dir=tmp_path / "logs").feeds() == declared
 
 
+def in_store(store: Path, code: str, target: Path) -> None:
+    """Run `code` (runner.build's DbtProject as `DbtProject`, the store as `store`) in a new Python
+    process started in the store's folder, as `feeds` is run there."""
+    script = f"from pathlib import Path\nfrom runner.build import DbtProject\nstore = Path({str(store)!r})\n{code}"
+    env = {**os.environ, "DBT_TARGET_PATH": str(target), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=store.parent, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_stores_laid_out_alike_share_one_parse_and_each_builds_into_its_own_file(
-    fresh_demo_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fresh_demo_db, tmp_path: Path
 ) -> None:
     # Two shops, each a folder with its own feeds.duckdb, one dbt project and target folder: dbt
     # keys its partial-parse state by the --vars and connection settings, the DuckDB path among them.
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     first, second = fresh_demo_db("shop-a"), fresh_demo_db("shop-b")
-    logs = {}
-    for store in (first, second):
-        monkeypatch.chdir(store.parent)
-        logs[store] = store.parent / "logs"
-        DbtProject(REPO, store, log_dir=logs[store]).parse()
-    assert "Unable to do partial parsing" in (logs[first] / "dbt.log").read_text(encoding="utf-8")
-    assert "Unable to do partial parsing" not in (logs[second] / "dbt.log").read_text(encoding="utf-8")
+    target = tmp_path / "target"
+    in_store(first, f"DbtProject(Path({str(REPO)!r}), store, log_dir=store.parent / 'logs').parse()", target)
+    in_store(second, f"""
+project = DbtProject(Path({str(REPO)!r}), store, log_dir=store.parent / "logs")
+project.parse()
+summary = project.build(["listrak_status_codes"])
+assert summary.success, summary.to_json()
+""", target)
+    assert "Unable to do partial parsing" in (first.parent / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert "Unable to do partial parsing" not in (second.parent / "logs" / "dbt.log").read_text(encoding="utf-8")
 
-    # The shared parse still builds into the store the run was given, not the first one parsed.
-    summary = DbtProject(REPO, second, log_dir=logs[second]).build(["listrak_status_codes"])
-    assert summary.success, summary.to_json()
+    # The shared parse builds into the store the run was given, not the first one parsed.
     seeded = "select count(*) from information_schema.tables where table_name = 'listrak_status_codes'"
     counts = {}
     for store in (first, second):
-        with duckdb.connect(str(store)) as connection:
+        with duckdb.connect(str(store), read_only=True) as connection:
             counts[store] = connection.execute(seeded).fetchone()[0]
     assert counts == {first: 0, second: 1}
+
+
+def test_after_a_change_of_directory_dbt_gets_the_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # dbt-duckdb keeps its connection between invocations in one process and reopens only for other
+    # settings: a relative path given from another directory would reach the file opened before.
+    store = tmp_path / "feeds.duckdb"
+    monkeypatch.chdir(tmp_path)
+    assert _dbt_duckdb_path(store) == str(store)
