@@ -3,6 +3,8 @@ warned (with the line of dbt's message that says what is wrong), or the error th
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,5 +115,12 @@ def exception_text(exception: BaseException | None) -> str:
     """The first line of an exception dbt raised or returned, for a one-line message."""
     if exception is None:
         return "dbt reported a failure without details; see the dbt log"
-    text = str(exception).strip()
-    return text.splitlines()[0] if text else type(exception).__name__
+    lines = [line.strip() for line in str(exception).splitlines() if line.strip()]
+    # dbt nests its reasons under bare headings ("Runtime Error", then "Compilation Error"): the
+    # first line that is not one of them says what is wrong, such as which profile value.
+    while len(lines) > 1 and _HEADING.fullmatch(lines[0]):
+        lines.pop(0)
+    return lines[0] if lines else type(exception).__name__
+
+
+_HEADING = re.compile(r"[A-Z][A-Za-z]*( [A-Z][A-Za-z]*)* Error")

@@ -45,3 +45,15 @@ def test_a_profile_value_that_is_not_valid_jinja_is_named_without_showing_it() -
     with pytest.raises(ConfigError) as raised:
         _render({"password": "s3cr{{et"}, "target postgres")
     assert "s3cr" not in str(raised.value) and "target postgres" in str(raised.value)
+
+
+@pytest.mark.parametrize(("variable", "target"), [("FEEDS_DBT_THREADS", None), ("FEEDS_SPARK_THREADS", "spark")])
+def test_a_thread_count_that_is_not_a_number_is_named(tmp_path: Path, variable: str, target: str | None) -> None:
+    # profiles.yml reads the thread counts from the environment; dbt's reason sits under two bare
+    # headings ("Runtime Error", "Compilation Error"), and the message must reach the variable.
+    space = Workspace(tmp_path / "threads", orders=20, seed=3)
+    result = space.feeds("build", *(["--target", target] if target else []), env={variable: "several"})
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert variable in output and "'several'" in output, output
+    assert "Traceback" not in output
