@@ -9,6 +9,7 @@ second (which an earlier build would have tested); a whole test reports both."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -83,17 +84,32 @@ def changed_orders(space: Workspace) -> list[int]:
 def dbt_test(database: Path, target: Path, select: str, scoped: bool, project: Path = REPO,
              extra: dict | None = None) -> dict[str, int]:
     """`dbt test` by hand on `database` (with or without the scope var, and `extra` vars): failing
-    rows per test."""
-    variables = {"feeds_duckdb_path": str(database), **(SCOPED if scoped else {}), **(extra or {})}
+    rows per test; its log in `target`. Run from the database's folder with the path relative, and
+    into a target folder this pytest process keeps per project and vars, so dbt's partial parse
+    serves every store (runner.build does the same for feeds)."""
+    variables = dbt_test_vars(database, scoped, extra)
+    shared = dbt_test_target(project, variables)
+    results = shared / "run_results.json"
+    results.unlink(missing_ok=True)
     result = subprocess.run(
         [str(DBT), "test", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"),
-         "--target-path", str(target), "--log-path", str(target / "logs"), "--select", select,
+         "--target-path", str(shared), "--log-path", str(target / "logs"), "--select", select,
          "--exclude-resource-type", "unit_test", "--vars", json.dumps(variables)],
-        capture_output=True, text=True, check=False, env=clean_environment(), timeout=600)
-    results = target / "run_results.json"
+        capture_output=True, text=True, check=False, env=clean_environment(), timeout=600, cwd=database.parent)
     assert results.exists(), result.stdout + result.stderr
     return {item["unique_id"].split(".")[2]: int(item["failures"] or 0)
             for item in json.loads(results.read_text(encoding="utf-8"))["results"]}
+
+
+def dbt_test_vars(database: Path, scoped: bool, extra: dict | None = None) -> dict:
+    return {"feeds_duckdb_path": database.name, **(SCOPED if scoped else {}), **(extra or {})}
+
+
+def dbt_test_target(project: Path, variables: dict) -> Path:
+    """dbt_test's target folder for this project and these vars, in this pytest process."""
+    key = hashlib.sha256(json.dumps([str(project), variables], sort_keys=True).encode()).hexdigest()[:12]
+    worker = Path(os.environ["DBT_TARGET_PATH"])
+    return worker.with_name(f"{worker.name}-dbt-test-{key}")
 
 
 @pytest.fixture
@@ -141,9 +157,11 @@ def test_a_model_rebuilt_whole_is_tested_whole_in_a_scoped_build(store: Path, tm
     assert rebuilt["not_null_int_orders_prepared_source_id"] == 2
     assert other["not_null_int_orders_prepared_source_id"] == 1
     # The key test's whole form: no subquery over the newest rows' keys.
-    compiled = (tmp_path / "rebuilt" / "run").rglob("unique_int_orders_prepared_source_id.sql")
+    target = dbt_test_target(REPO, dbt_test_vars(store, True, {"feeds_test_whole": ["int_orders_prepared"]}))
+    compiled = (target / "run").rglob("unique_int_orders_prepared_source_id.sql")
     assert "source_id in (select" not in next(compiled).read_text(encoding="utf-8")
-    compiled = (tmp_path / "other" / "run").rglob("unique_int_orders_prepared_source_id.sql")
+    target = dbt_test_target(REPO, dbt_test_vars(store, True, {"feeds_test_whole": ["int_products_prepared"]}))
+    compiled = (target / "run").rglob("unique_int_orders_prepared_source_id.sql")
     assert "source_id in (select" in next(compiled).read_text(encoding="utf-8")
 
 
