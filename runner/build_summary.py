@@ -4,7 +4,6 @@ warned (with the line of dbt's message that says what is wrong), or the error th
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,7 +111,7 @@ def _essence(message: str | None) -> str:
 
 
 def exception_text(exception: BaseException | None) -> str:
-    """The first line of an exception dbt raised or returned, for a one-line message."""
+    """The line of an exception dbt raised or returned that says what is wrong, for a one-line message."""
     if exception is None:
         return "dbt reported a failure without details; see the dbt log"
     lines = [line.strip() for line in str(exception).splitlines() if line.strip()]
