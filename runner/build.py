@@ -262,17 +262,18 @@ def _dbt_duckdb_path(path: Path) -> str:
     directory the same relative path would reach the file it opened before.
     """
     try:
-        here = Path.cwd().resolve()
+        here = Path.cwd()
         if here != _STARTED_IN:
             return str(path)
-        return str(path.resolve().relative_to(here))
+        # absolute(), not resolve(): a symlink keeps its own name, from which dbt names the database.
+        return str(path.absolute().relative_to(here))
     except (OSError, ValueError):
         return str(path)
 
 
 def _started_in() -> Path | None:
     try:
-        return Path.cwd().resolve()
+        return Path.cwd()
     except OSError:
         return None
 

@@ -82,3 +82,15 @@ def test_after_a_change_of_directory_dbt_gets_the_absolute_path(tmp_path: Path, 
     store = tmp_path / "feeds.duckdb"
     monkeypatch.chdir(tmp_path)
     assert _dbt_duckdb_path(store) == str(store)
+
+
+def test_a_symlinked_store_keeps_its_own_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # dbt-duckdb names the database after the file name it is given: a link keeps the link's name.
+    import runner.build
+
+    (tmp_path / "real.duckdb").touch()
+    (tmp_path / "shop.duckdb").symlink_to(tmp_path / "real.duckdb")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner.build, "_STARTED_IN", Path.cwd())
+    assert _dbt_duckdb_path(tmp_path / "shop.duckdb") == "shop.duckdb"
+    assert _dbt_duckdb_path(Path("shop.duckdb")) == "shop.duckdb"
