@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_DBT_HEADINGS = ("Runtime Error", "Database Error")
+_DBT_HEADINGS = ("Runtime Error", "Database Error", "Compilation Error")
 
 
 def first_line(exc: BaseException) -> str:
