@@ -57,3 +57,19 @@ def test_a_thread_count_that_is_not_a_number_is_named(tmp_path: Path, variable: 
     assert result.returncode == 2, output
     assert variable in output and "'several'" in output, output
     assert "Traceback" not in output
+
+
+def test_a_thread_count_that_is_not_a_number_is_named_where_the_target_is_resolved(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The other way a warehouse's settings are read: a command that finds a fresh manifest resolves
+    # the target (its credentials rendered as dbt renders them) without a dbt parse.
+    variable, target = "FEEDS_SPARK_THREADS", "spark"
+    from runner.errors import ConfigError
+    from runner.warehouse.target import resolve
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv(variable, "several")
+    with pytest.raises(ConfigError) as raised:
+        resolve(repo, repo / "profiles", target)
+    assert variable in str(raised.value) and "'several'" in str(raised.value), str(raised.value)
