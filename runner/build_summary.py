@@ -3,9 +3,10 @@ warned (with the line of dbt's message that says what is wrong), or the error th
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from runner.warehouse.messages import first_line
 
 
 @dataclass
@@ -114,12 +115,5 @@ def exception_text(exception: BaseException | None) -> str:
     """The line of an exception dbt raised or returned that says what is wrong, for a one-line message."""
     if exception is None:
         return "dbt reported a failure without details; see the dbt log"
-    lines = [line.strip() for line in str(exception).splitlines() if line.strip()]
-    # dbt nests its reasons under bare headings ("Runtime Error", then "Compilation Error"): the
-    # first line that is not one of them says what is wrong, such as which profile value.
-    while len(lines) > 1 and _HEADING.fullmatch(lines[0]):
-        lines.pop(0)
-    return lines[0] if lines else type(exception).__name__
-
-
-_HEADING = re.compile(r"[A-Z][A-Za-z]*( [A-Z][A-Za-z]*)* Error")
+    # dbt nests its reasons under bare headings ("Runtime Error", then "Compilation Error").
+    return first_line(exception)

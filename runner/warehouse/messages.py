@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_DBT_HEADINGS = ("Runtime Error", "Database Error", "Compilation Error")
+_DBT_HEADINGS = ("Runtime Error", "Database Error", "Compilation Error", "Parsing Error")
 
 
 def first_line(exc: BaseException) -> str:
