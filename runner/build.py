@@ -93,16 +93,48 @@ class DbtProject:
             )
 
     def parse(self) -> Any:
-        """Parse the project in-process (partial parsing makes repeats cheap) and keep the manifest."""
+        """Parse the project in-process (partial parsing makes repeats cheap) and keep the manifest.
+
+        target/manifest.json is written only when the parse found something to parse. dbt rewrites
+        it at every parse, about half a second of serialising an unchanged manifest; when its
+        partial parse finds no file, var or profile changed, the manifest is the one it saved with
+        its state (partial_parse.msgpack), which the manifest.json written after that state holds.
+        """
         if self._manifest is None:
             self._check_project()
-            result = self._invoke(self._args("parse"))
+            unchanged: list[bool] = []
+
+            def on_event(event: Any) -> None:
+                if event.info.name == "PartialParsingSkipParsing":
+                    unchanged.append(True)
+
+            result = self._invoke(self._args("parse", "--no-write-json"), [on_event])
             if not result.success or result.result is None:
                 raise ConfigError(
                     f"dbt could not parse the project in {self.project_dir}: {exception_text(result.exception)}"
                 )
             self._manifest = result.result
+            self._write_manifest(reuse=bool(unchanged))
         return self._manifest
+
+    def _write_manifest(self, reuse: bool) -> None:
+        """Write manifest.json as dbt's parse does, unless `reuse` (nothing changed) and the file on
+        disk was written after dbt's saved parse state, so it holds that state's manifest. (A parse
+        by hand with --no-write-json saves a state without a manifest.json to match: rewritten.)"""
+        manifest = self.target_dir / "manifest.json"
+        saved = self.target_dir / "partial_parse.msgpack"
+        if reuse:
+            try:
+                if manifest.stat().st_mtime_ns >= saved.stat().st_mtime_ns:
+                    # Touched: feeds() trusts a manifest newer than every project file, and a file
+                    # touched without a change of content is one dbt found unchanged.
+                    os.utime(manifest)
+                    return
+            except OSError:
+                pass  # either file missing: write it
+        from dbt.parser.manifest import write_manifest
+
+        write_manifest(self._manifest, str(self.target_dir))
 
     # -- feeds --------------------------------------------------------------------------------
 

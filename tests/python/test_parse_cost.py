@@ -40,6 +40,48 @@ def test_a_build_writes_run_results_but_not_the_manifest_again(
     assert DbtProject(REPO, project.duckdb_path, log_dir=tmp_path / "logs").feeds() == declared
 
 
+def _plant(manifest: Path) -> None:
+    """Add a key dbt never writes, to see whether the next parse rewrote the file."""
+    document = json.loads(manifest.read_text(encoding="utf-8"))
+    document["feeds_planted"] = True
+    manifest.write_text(json.dumps(document), encoding="utf-8")
+
+
+def _planted(manifest: Path) -> bool:
+    return "feeds_planted" in json.loads(manifest.read_text(encoding="utf-8"))
+
+
+def test_a_parse_that_finds_nothing_changed_keeps_manifest_json(
+    fresh_demo_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    store = fresh_demo_db("parse-unchanged")
+    manifest, saved = tmp_path / "target" / "manifest.json", tmp_path / "target" / "partial_parse.msgpack"
+    declared = DbtProject(REPO, store, log_dir=tmp_path / "logs").feeds()  # a full parse writes both
+    assert manifest.is_file() and saved.is_file()
+
+    # Nothing changed: dbt skips parsing, and the manifest.json written after its saved state stays.
+    _plant(manifest)
+    project = DbtProject(REPO, store, log_dir=tmp_path / "logs")
+    project.parse()
+    assert _planted(manifest), "an unchanged parse rewrote manifest.json"
+    assert manifest.stat().st_mtime_ns >= saved.stat().st_mtime_ns
+    assert DbtProject(REPO, store, log_dir=tmp_path / "logs").feeds() == declared  # read from the file
+
+    # A manifest.json older than the saved state (dbt parse --no-write-json run by hand) is rewritten.
+    _plant(manifest)
+    before = saved.stat().st_mtime_ns
+    os.utime(manifest, ns=(before - 10**9, before - 10**9))
+    DbtProject(REPO, store, log_dir=tmp_path / "logs").parse()
+    assert not _planted(manifest)
+
+    # Another store's path is a change of vars: dbt parses again, and the manifest is rewritten.
+    _plant(manifest)
+    DbtProject(REPO, fresh_demo_db("parse-changed"), log_dir=tmp_path / "logs").parse()
+    assert not _planted(manifest)
+    assert saved.stat().st_mtime_ns > before
+
+
 def in_store(store: Path, code: str, target: Path) -> None:
     """Run `code` (runner.build's DbtProject as `DbtProject`, the store as `store`) in a new Python
     process started in the store's folder, as `feeds` is run there."""
