@@ -11,7 +11,8 @@
 {#- The affected entities of an incremental build: the distinct values of the union of `parts`
     (SQL selects of one column named `entity`). Returns {'list': SQL for `in`, 'relation': a
     relation with one column `entity` for feeds_incremental_select}: constants up to `limit`
-    values, the subquery over that. Not executing (parsing) or not incremental: the subquery. -#}
+    values (feeds_key_literals, feeds_in_list), the subquery over that or when a key holds a
+    backslash. Not executing (parsing) or not incremental: the subquery. -#}
 {% macro feeds_affected(entity, parts, limit=20000) -%}
     {%- set union -%}
         select distinct {{ entity }} from (
@@ -40,16 +41,12 @@
             'relation': '(select ' ~ entity ~ ' from ' ~ this ~ ' where 1 = 0) as affected_keys',
         }) }}
     {%- endif -%}
-    {%- set literals = [] -%}
-    {%- for key in keys -%}
-        {%- if key is string -%}
-            {%- do literals.append("'" ~ key | replace("'", "''") ~ "'") -%}
-        {%- else -%}
-            {%- do literals.append(key | int | string) -%}
-        {%- endif -%}
-    {%- endfor -%}
+    {%- set literals = feeds_key_literals(keys) -%}
+    {%- if literals is none -%}
+        {{ return(subquery) }}
+    {%- endif -%}
     {{ return({
-        'list': '(' ~ literals | join(', ') ~ ')',
+        'list': feeds_in_list(literals),
         'relation': '(values (' ~ literals | join('), (') ~ ')) as affected_keys (' ~ entity ~ ')',
     }) }}
 {%- endmacro %}
