@@ -275,6 +275,7 @@ def test_a_sorted_file_too_big_to_sort_at_once_is_written_in_key_ranges_with_the
 
     # A cap that holds some 500 of these rows at a time: dozens of ranges, NULL order numbers last.
     monkeypatch.setattr(export, "_MIN_RANGE_ROWS", 1)
+    monkeypatch.setattr(export, "_MIN_SAMPLED_ROWS", 1)
     monkeypatch.setattr(export, "SORT_BYTES_PER_BYTE", export._memory_limit(connection) / 1000 / 60)
     ranges = export._sorted_ranges(connection, items, whole.rows)
     assert 20 <= len(ranges) <= 120 and ranges[-1].endswith("is null"), ranges
