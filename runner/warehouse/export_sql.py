@@ -13,9 +13,10 @@ from runner.feed_file import header_names
 from runner.warehouse.sql import identifier, literal
 
 
-def select_sql(feed: Feed, fmt: FeedFormat, sort: bool = True) -> str:
+def select_sql(feed: Feed, fmt: FeedFormat, sort: bool = True, where: str = "") -> str:
     """The SELECT that turns the mart into the file's text values, columns named by their headers,
-    sorted by the key (unless `sort` is False: a warehouse's marts, whose row order is free).
+    sorted by the key (unless `sort` is False: a warehouse's marts, whose row order is free), of the
+    rows matching `where` (a condition on the mart's columns, as `mart.<column>`; all rows if empty).
 
     Every value that is not a number is checked for CR and LF on the way: one would split a row of
     the file, so the query fails with DuckDB's `error()` naming the feed and column. The check costs
@@ -26,7 +27,8 @@ def select_sql(feed: Feed, fmt: FeedFormat, sort: bool = True) -> str:
         for column, header in zip(feed.columns, header_names(feed, fmt))
     ]
     order = "\n" + ordered(feed) if sort else ""
-    return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation} as mart{order}"
+    condition = f"\nwhere {where}" if where else ""
+    return "select\n    " + ",\n    ".join(expressions) + f"\nfrom {feed.relation} as mart{condition}{order}"
 
 
 def ordered(feed: Feed) -> str:
@@ -35,11 +37,11 @@ def ordered(feed: Feed) -> str:
     return "order by " + ", ".join(f"mart.{identifier(key)}" for key in feed.key)
 
 
-def copy_options(fmt: FeedFormat) -> str:
-    """The options of DuckDB's CSV `COPY ... TO` for a format."""
+def copy_options(fmt: FeedFormat, header: bool = True) -> str:
+    """The options of DuckDB's CSV `COPY ... TO` for a format (`header=False`: the rows only)."""
     options = [
         "format csv",
-        "header true",
+        f"header {'true' if header else 'false'}",
         f"delimiter {literal(fmt.delimiter)}",
         f"quote {literal(fmt.quote)}",
         # Escaping the quote character with itself is what doubles embedded quotes.

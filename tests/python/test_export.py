@@ -243,6 +243,61 @@ def test_empty_mart_gives_a_header_only_file(connection, orders: Feed, tmp_path:
     assert result.path.read_text() == ",".join(ORDERS_HEADER) + "\n"
 
 
+def _order_items(connection: duckdb.DuckDBPyConnection, database: Path, rows: int) -> Feed:
+    """An order-items mart of `rows` rows keyed by (OrderNumber, Sku): orders of one to five lines,
+    numbers whose text order is not their numeric order, a few rows without an order number."""
+    connection.execute(
+        f"""
+        create or replace table listrak_order_items as
+        select
+            case when i % 997 = 0 then null else '#' || cast(i // 3 as varchar) end as "OrderNumber",
+            'SKU-' || cast(hash(i) % 100000 as varchar) || '-' || cast(i as varchar) as "Sku",
+            cast(1 + i % 4 as integer) as "Quantity",
+            cast((i % 10000) / 100 as decimal(18, 2)) as "Price",
+            repeat(chr(97 + cast(i % 26 as integer)), 40 + cast(i % 50 as integer)) as "Title"
+        from range({rows}) as numbers (i)
+        """
+    )
+    columns = (Column("OrderNumber", "varchar", 50), Column("Sku", "varchar", 100, True),
+               Column("Quantity", "integer", None, True), Column("Price", "decimal(18,2)", None, True),
+               Column("Title", "varchar", 500))
+    return _feed(database, "order_items", "listrak_order_items", columns, ("OrderNumber", "Sku"))
+
+
+def test_a_sorted_file_too_big_to_sort_at_once_is_written_in_key_ranges_with_the_same_bytes(
+    connection, database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runner.warehouse.export as export
+
+    items = _order_items(connection, database, 30_000)
+    whole = export_feed(connection, items, FeedFormat(), tmp_path / "whole", "items.csv")
+    assert export._sorted_ranges(connection, items, whole.rows) == [""]  # fits the cap: one COPY
+
+    # A cap that holds some 500 of these rows at a time: dozens of ranges, NULL order numbers last.
+    monkeypatch.setattr(export, "_MIN_RANGE_ROWS", 1)
+    monkeypatch.setattr(export, "_MIN_SAMPLED_ROWS", 1)
+    monkeypatch.setattr(export, "SORT_BYTES_PER_BYTE", export._memory_limit(connection) / 1000 / 60)
+    ranges = export._sorted_ranges(connection, items, whole.rows)
+    assert 20 <= len(ranges) <= 120 and ranges[-1].endswith("is null"), ranges
+    ranged = export_feed(connection, items, FeedFormat(), tmp_path / "ranged", "items.csv")
+    assert (ranged.rows, ranged.sha256) == (whole.rows, whole.sha256) == (30_000, whole.sha256)
+    assert ranged.path.read_bytes() == whole.path.read_bytes()
+    assert sorted(path.name for path in (tmp_path / "ranged").iterdir()) == ["items.csv"]
+
+
+def test_a_sorted_file_bigger_than_the_memory_cap_is_written(connection, database: Path, tmp_path: Path) -> None:
+    # 600,000 rows of some 100 bytes under a 100MB cap: DuckDB 2.0 sorts about 250,000 of them there
+    # on two threads and stops with "Out of Memory" on the whole file (checked by hand).
+    items = _order_items(connection, database, 600_000)
+    connection.execute("set threads = 2")
+    connection.execute("set memory_limit = '100MB'")
+    capped = export_feed(connection, items, FeedFormat(), tmp_path / "capped", "items.csv")
+    connection.execute("set memory_limit = '2GB'")
+    free = export_feed(connection, items, FeedFormat(), tmp_path / "free", "items.csv")
+    assert capped.rows == free.rows == 600_000
+    assert capped.sha256 == free.sha256
+
+
 @pytest.mark.parametrize(
     "fmt", [FeedFormat(), FeedFormat(line_ending="crlf"), FeedFormat(encoding="utf-16"), FeedFormat(format="xlsx")]
 )
