@@ -125,16 +125,23 @@ class DbtProject:
         saved = self.target_dir / "partial_parse.msgpack"
         if reuse:
             try:
-                if manifest.stat().st_mtime_ns >= saved.stat().st_mtime_ns:
+                if manifest.stat().st_mtime_ns >= saved.stat().st_mtime_ns and _ends_json(manifest):
                     # Touched: feeds() trusts a manifest newer than every project file, and a file
                     # touched without a change of content is one dbt found unchanged.
                     os.utime(manifest)
                     return
             except OSError:
                 pass  # either file missing: write it
-        from dbt.parser.manifest import write_manifest
+        from dbt.parser.manifest import write_semantic_manifest
 
-        write_manifest(self._manifest, str(self.target_dir))
+        # Whole or not at all (dbt writes in place): a run stopped while writing leaves the old file.
+        temporary = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
+        try:
+            self._manifest.write(str(temporary))
+            os.replace(temporary, manifest)
+        finally:
+            temporary.unlink(missing_ok=True)
+        write_semantic_manifest(self._manifest, str(self.target_dir))
 
     # -- feeds --------------------------------------------------------------------------------
 
@@ -312,6 +319,13 @@ def _started_in() -> Path | None:
 
 #: The working directory this process started in (see _dbt_duckdb_path).
 _STARTED_IN = _started_in()
+
+
+def _ends_json(path: Path) -> bool:
+    """Whether the file ends as a JSON object does (a manifest cut short by a crash does not)."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 64))
+        return handle.read().rstrip().endswith(b"}")
 
 
 def _is_fresh(manifest: Path, project_dir: Path) -> bool:

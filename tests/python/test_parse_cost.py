@@ -75,6 +75,13 @@ def test_a_parse_that_finds_nothing_changed_keeps_manifest_json(
     DbtProject(REPO, store, log_dir=tmp_path / "logs").parse()
     assert not _planted(manifest)
 
+    # A manifest.json cut short (a run stopped while writing it) is rewritten, whole.
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text[: len(text) // 2], encoding="utf-8")
+    DbtProject(REPO, store, log_dir=tmp_path / "logs").parse()
+    assert json.loads(manifest.read_text(encoding="utf-8"))["nodes"]
+    assert not list(manifest.parent.glob(".manifest.json.*"))
+
     # Another store's path is a change of vars: dbt parses again, and the manifest is rewritten.
     _plant(manifest)
     DbtProject(REPO, fresh_demo_db("parse-changed"), log_dir=tmp_path / "logs").parse()
