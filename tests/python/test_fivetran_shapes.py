@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 import yaml
-from conftest import PROJECT_DIR, run_dbt
+from conftest import PROJECT_DIR, DbtRun, run_dbt
 from workspace import Workspace
 
 from runner.shopify_api import detect
@@ -489,17 +489,9 @@ def test_every_table_the_staging_reads_is_pinned_with_its_origin() -> None:
 # -- every column, required and optional --------------------------------------------------------
 
 
-def staging_results(path: Path, api: str) -> dict[str, tuple[str, str]]:
-    """`dbt run` of one API's staging folder: {model: (status, message)}."""
-    from dbt.cli.main import dbtRunner
-
-    work = path.parent
-    args = ["run", "--select", f"path:models/staging/{FOLDER[api]}", "--project-dir", str(PROJECT_DIR),
-            "--profiles-dir", str(PROJECT_DIR / "profiles"), "--target-path", str(work / "target"),
-            "--log-path", str(work / "logs"), "--vars", yaml.safe_dump(
-                {**VARS[api], "feeds_duckdb_path": str(path)}, default_flow_style=True).strip()]
-    result = dbtRunner().invoke(args)
-    return {item.node.name: (str(item.status), item.message or "") for item in result.result.results}
+def staging_results(path: Path, api: str) -> DbtRun:
+    """`dbt run` of one API's staging folder on `path`."""
+    return run_dbt(["run", "--select", f"path:models/staging/{FOLDER[api]}"], path, dbt_vars=VARS[api])
 
 
 def rounds(api: str) -> Iterator[list[tuple[str, str]]]:
@@ -540,7 +532,7 @@ def test_every_required_column_missing_stops_naming_table_and_column(
                 connection.execute(f"alter table shopify.{quoted(physical(api, table))} drop column {quoted(column)}")
         results = staging_results(path, api)
         for table, column in removed:
-            status, message = results[MODEL_OF[table]]
+            status, message = results.statuses[MODEL_OF[table]], results.messages[MODEL_OF[table]]
             assert status == "error", (table, column, status)
             assert re.search(rf"Shopify source: table shopify\.{physical(api, table)} has no column {column},",
                              message), message
@@ -560,8 +552,8 @@ def test_every_optional_column_missing_still_builds_as_a_typed_null(
         for table, column in optional:
             connection.execute(f"alter table shopify.{quoted(physical(api, table))} drop column if exists {quoted(column)}")
     results = staging_results(path, api)
-    assert {status for status, _ in results.values()} == {"success"}, results
-    compiled = path.parent / "target" / "compiled" / "listrak_feeds" / "models" / "staging" / FOLDER[api]
+    assert set(results.statuses.values()) == {"success"}, results
+    compiled = results.target / "compiled" / "listrak_feeds" / "models" / "staging" / FOLDER[api]
     for table, column in optional:
         sql = (compiled / f"{MODEL_OF[table]}.sql").read_text(encoding="utf-8")
         assert re.search(rf"cast\(null as .+\) as {column}\b", sql), (table, column)
