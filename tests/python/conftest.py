@@ -88,9 +88,9 @@ def _env(name: str, value: str) -> Iterator[None]:
 def run_dbt(args: list[str], duckdb_path: Path, *, dbt_vars: dict[str, Any] | None = None) -> DbtRun:
     """Run `dbt <args>` in-process against `duckdb_path`; logs go beside the DuckDB file.
 
-    dbt keeps its partial parse (a full parse of this project is ~4 s of CPU in-process, a partial one
-    ~0.5 s) only while the vars, the profile (the DuckDB path among it) and the target folder stay
-    the same. So dbt runs from the file's folder and is given the file by name, into a target folder
+    dbt keeps its partial parse (in-process, a full parse of this project costs ~4 s of CPU, a partial
+    one under 1 s) only while the vars, the profile (the DuckDB path among it) and the target folder
+    stay the same. So dbt runs from the file's folder and is given the file by name, into a target folder
     this pytest process keeps per vars and file name: every store of one name shares one parse, as
     runner.build does for feeds.
     """
