@@ -2,12 +2,15 @@
 
 Everything is real: the demo data comes from `runner.warehouse.demo`, dbt runs in-process via
 `dbtRunner` against the project at the repository root with `--profiles-dir profiles`, and
-`FEEDS_DUCKDB_PATH` points the profile at the test's own DuckDB file.
+`FEEDS_DUCKDB_PATH` points the profile at the test's own DuckDB file (by its name, from its folder,
+so that one dbt parse serves every file: see run_dbt).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -57,6 +60,12 @@ class DbtRun:
     success: bool
     statuses: dict[str, str]
     exception: BaseException | None
+    #: Each node's (name -> message): a failing model's error, a test's failure count.
+    messages: dict[str, str]
+    #: dbt's target folder for this run (compiled/ and run/ hold this run's SQL only).
+    target: Path
+    #: What the command returned (`dbtRunnerResult.result`): the Manifest of `parse`, the lines of `ls`.
+    result: Any
 
     def named(self, status: str) -> set[str]:
         """Names of the nodes that ended with `status` (pass, warn, fail, error, success, ...)."""
@@ -77,25 +86,63 @@ def _env(name: str, value: str) -> Iterator[None]:
 
 
 def run_dbt(args: list[str], duckdb_path: Path, *, dbt_vars: dict[str, Any] | None = None) -> DbtRun:
-    """Run `dbt <args>` in-process against `duckdb_path`; target and logs go beside the DuckDB file."""
+    """Run `dbt <args>` in-process against `duckdb_path`; logs go beside the DuckDB file.
+
+    dbt keeps its partial parse (in-process, a full parse of this project costs ~4 s of CPU, a partial
+    one under 1 s) only while the vars, the profile (the DuckDB path among it) and the target folder
+    stay the same. So dbt runs from the file's folder and is given the file by name, into a target folder
+    this pytest process keeps per vars and file name: every store of one name shares one parse, as
+    runner.build does for feeds.
+    """
     from dbt.cli.main import dbtRunner
 
-    work_dir = duckdb_path.parent
+    target = dbt_target(PROJECT_DIR, {**(dbt_vars or {}), "FEEDS_DUCKDB_PATH": duckdb_path.name})
+    for folder in ("compiled", "run"):  # what this run compiles, never a file an earlier run left
+        shutil.rmtree(target / folder, ignore_errors=True)
     cli_args = [
         *args,
         "--project-dir", str(PROJECT_DIR),
         "--profiles-dir", str(PROJECT_DIR / "profiles"),
-        "--target-path", str(work_dir / "target"),
-        "--log-path", str(work_dir / "logs"),
+        "--target-path", str(target),
+        "--log-path", str(duckdb_path.parent / "logs"),
     ]
     if dbt_vars:
         cli_args += ["--vars", yaml.safe_dump(dbt_vars, default_flow_style=True).strip()]
-    with _env("FEEDS_DUCKDB_PATH", str(duckdb_path)):
-        result = dbtRunner().invoke(cli_args)
+    _close_dbt_duckdb()
+    try:
+        with _env("FEEDS_DUCKDB_PATH", duckdb_path.name), contextlib.chdir(duckdb_path.parent):
+            result = dbtRunner().invoke(cli_args)
+    finally:
+        _close_dbt_duckdb()
     statuses: dict[str, str] = {}
+    messages: dict[str, str] = {}
     for node_result in getattr(result.result, "results", None) or []:
         statuses[node_result.node.name] = str(node_result.status)
-    return DbtRun(success=result.success, statuses=statuses, exception=result.exception)
+        messages[node_result.node.name] = node_result.message or ""
+    return DbtRun(success=result.success, statuses=statuses, exception=result.exception, messages=messages,
+                  target=target, result=result.result)
+
+
+def dbt_target(project: Path, settings: dict[str, Any]) -> Path:
+    """A target folder of this pytest process for one project and one set of vars and profile settings."""
+    key = hashlib.sha256(json.dumps([str(project), settings], sort_keys=True).encode()).hexdigest()[:12]
+    worker = Path(os.environ["DBT_TARGET_PATH"])
+    return worker.with_name(f"{worker.name}-dbt-{key}")
+
+
+def _close_dbt_duckdb() -> None:
+    """Close the DuckDB file dbt-duckdb keeps open in this process.
+
+    dbt-duckdb reuses its open DuckDB file for the next invocation whose connection settings are
+    equal, and the relative path run_dbt gives is equal for every store of one name: without this,
+    the next run from another folder would read and write the file of the run before.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+        DuckDBConnectionManager.close_all_connections()
 
 
 @pytest.fixture(scope="session")

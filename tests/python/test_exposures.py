@@ -6,27 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dbt.cli.main import dbtRunner
-
-from conftest import PROJECT_DIR
+from conftest import run_dbt
 
 FEEDS = {"orders": "listrak_orders", "order_items": "listrak_order_items",
          "customers": "listrak_customers", "products": "listrak_products"}
 
 
-def ls(tmp_path: Path, *args: str) -> list[str]:
-    result = dbtRunner().invoke([
-        "ls", "--quiet", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR / "profiles"),
-        "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), *args,
-    ])
-    assert result.success, result.exception
-    return list(result.result)
+def ls(tmp_path: Path, *args: str, dbt_vars: dict | None = None) -> list[str]:
+    listed = run_dbt(["ls", "--quiet", *args], tmp_path / "feeds.duckdb", dbt_vars=dbt_vars)
+    assert listed.success, listed.exception
+    return list(listed.result)
 
 
 def test_each_feed_is_an_application_exposure_owned_by_the_var(tmp_path: Path) -> None:
     lines = ls(tmp_path, "--resource-type", "exposure", "--output", "json",
                "--output-keys", "name", "type", "owner", "depends_on",
-               "--vars", json.dumps({"feeds_owner_name": "CRM ops", "feeds_owner_email": "crm-ops@shop.test"}))
+               dbt_vars={"feeds_owner_name": "CRM ops", "feeds_owner_email": "crm-ops@shop.test"})
     exposures = {item["name"]: item for item in map(json.loads, lines)}
     assert set(exposures) == {f"listrak_{feed}_feed" for feed in FEEDS}
     for feed, mart in FEEDS.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 import yaml
-from conftest import PROJECT_DIR, run_dbt
+from conftest import PROJECT_DIR, DbtRun, dbt_target, run_dbt
 from workspace import Workspace
 
 from runner.shopify_api import detect
@@ -311,6 +312,19 @@ def keep_only(connection: duckdb.DuckDBPyConnection, table: str, columns: str) -
     connection.execute(f"create or replace table shopify.{quoted(table)} as select {select} from shopify.{quoted(table)}")
 
 
+#: The shape of the demo generator's tables for each API (GraphQL: the current table names).
+DEMO_SHAPE = {"rest": "rest", "graphql": "graphql-current"}
+
+
+def feeds(space: Workspace, shape: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`feeds <args>` in `space`, with a dbt target folder of this pytest process per shape of the
+    tables (rest, graphql-current, graphql-legacy). feeds passes dbt the vars it detects from the
+    tables, and dbt keeps its partial parse only while the vars stay the same: so each shape parses
+    once, not every store after one of another shape."""
+    target = dbt_target(PROJECT_DIR, {"feeds on tables shaped": shape})
+    return space.feeds(*args, env={"DBT_TARGET_PATH": str(target)})
+
+
 # -- detection ----------------------------------------------------------------------------------
 
 
@@ -377,7 +391,7 @@ def one_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Works
         space = Workspace(tmp_path_factory.mktemp(f"store-{api}"), generate_data=False)
         generate(space.duckdb, orders=ORDERS, seed=SEED, as_of=as_of, api=api)
         edits = connector_realities(space.duckdb)
-        done = space.feeds("run", "--date", DATE)
+        done = feeds(space, DEMO_SHAPE[api], "run", "--date", DATE)
         assert done.returncode == 0, done.stdout + done.stderr
         stores[api] = (space, edits)
     return stores
@@ -398,7 +412,7 @@ def test_both_shapes_give_byte_identical_feed_files(one_store: dict[str, tuple[W
 def test_feed_files_pass_validate(one_store: dict[str, tuple[Workspace, dict[str, Any]]], api: str) -> None:
     space = one_store[api][0]
     for path in space.files(space.delivered):
-        checked = space.feeds("validate", str(path))
+        checked = feeds(space, DEMO_SHAPE[api], "validate", str(path))
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -456,12 +470,12 @@ def test_published_column_sets_build_run_and_validate(tmp_path: Path, shape: str
         if shape == "graphql-legacy":
             connection.execute("alter table shopify.refund_line_item rename to order_line_refund")
             keep_only(connection, "order_line_refund", LEGACY_REFUND_LINES)
-    done = space.feeds("run", "--date", DATE)
+    done = feeds(space, shape, "run", "--date", DATE)
     assert done.returncode == 0, done.stdout + done.stderr
     files = space.files(space.delivered)
     assert len(files) == 4
     for path in files:
-        checked = space.feeds("validate", str(path))
+        checked = feeds(space, shape, "validate", str(path))
         assert checked.returncode == 0, checked.stdout + checked.stderr
     assert space.sql("select count(*) from main.listrak_orders")[0][0] > 0
     assert space.sql("select count(*) from main.listrak_products")[0][0] > 0
@@ -489,17 +503,9 @@ def test_every_table_the_staging_reads_is_pinned_with_its_origin() -> None:
 # -- every column, required and optional --------------------------------------------------------
 
 
-def staging_results(path: Path, api: str) -> dict[str, tuple[str, str]]:
-    """`dbt run` of one API's staging folder: {model: (status, message)}."""
-    from dbt.cli.main import dbtRunner
-
-    work = path.parent
-    args = ["run", "--select", f"path:models/staging/{FOLDER[api]}", "--project-dir", str(PROJECT_DIR),
-            "--profiles-dir", str(PROJECT_DIR / "profiles"), "--target-path", str(work / "target"),
-            "--log-path", str(work / "logs"), "--vars", yaml.safe_dump(
-                {**VARS[api], "feeds_duckdb_path": str(path)}, default_flow_style=True).strip()]
-    result = dbtRunner().invoke(args)
-    return {item.node.name: (str(item.status), item.message or "") for item in result.result.results}
+def staging_results(path: Path, api: str) -> DbtRun:
+    """`dbt run` of one API's staging folder on `path`."""
+    return run_dbt(["run", "--select", f"path:models/staging/{FOLDER[api]}"], path, dbt_vars=VARS[api])
 
 
 def rounds(api: str) -> Iterator[list[tuple[str, str]]]:
@@ -540,7 +546,7 @@ def test_every_required_column_missing_stops_naming_table_and_column(
                 connection.execute(f"alter table shopify.{quoted(physical(api, table))} drop column {quoted(column)}")
         results = staging_results(path, api)
         for table, column in removed:
-            status, message = results[MODEL_OF[table]]
+            status, message = results.statuses[MODEL_OF[table]], results.messages[MODEL_OF[table]]
             assert status == "error", (table, column, status)
             assert re.search(rf"Shopify source: table shopify\.{physical(api, table)} has no column {column},",
                              message), message
@@ -560,8 +566,8 @@ def test_every_optional_column_missing_still_builds_as_a_typed_null(
         for table, column in optional:
             connection.execute(f"alter table shopify.{quoted(physical(api, table))} drop column if exists {quoted(column)}")
     results = staging_results(path, api)
-    assert {status for status, _ in results.values()} == {"success"}, results
-    compiled = path.parent / "target" / "compiled" / "listrak_feeds" / "models" / "staging" / FOLDER[api]
+    assert set(results.statuses.values()) == {"success"}, results
+    compiled = results.target / "compiled" / "listrak_feeds" / "models" / "staging" / FOLDER[api]
     for table, column in optional:
         sql = (compiled / f"{MODEL_OF[table]}.sql").read_text(encoding="utf-8")
         assert re.search(rf"cast\(null as .+\) as {column}\b", sql), (table, column)
@@ -570,7 +576,7 @@ def test_every_optional_column_missing_still_builds_as_a_typed_null(
 def test_a_missing_required_column_is_exit_2_naming_it(tmp_path: Path) -> None:
     space = Workspace(tmp_path / "missing", orders=30, seed=2)
     space.sql('alter table shopify."order" drop column email')
-    done = space.feeds("build")
+    done = feeds(space, "rest", "build")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "table shopify.order has no column email" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr

@@ -301,7 +301,7 @@ def test_a_row_synced_while_a_model_builds_is_left_to_the_next_build(tmp_path: P
 
     compiled = run_dbt(["compile", "--select", model], database)
     assert compiled.success, compiled.exception
-    sql = next((tmp_path / "target" / "compiled").rglob(f"{model}.sql")).read_text(encoding="utf-8")
+    sql = next((compiled.target / "compiled").rglob(f"{model}.sql")).read_text(encoding="utf-8")
     with duckdb.connect(str(database)) as connection:
         connection.execute(f"update shopify.\"order\" set _fivetran_synced = '{during}' where id = {second}")
         rows = connection.execute(f"select order_id, is_tombstone, synced_watermark from ({sql})").fetchall()

@@ -243,14 +243,10 @@ def test_overlong_optional_text_is_cut_and_listed_as_truncated(fresh_demo_db):
 
 def test_manifest_declares_feeds_limits_and_required_columns_for_the_runner(planted):
     """The runner reads each feed from the mart's meta and its columns' max_length / not_null tests."""
-    from dbt.cli.main import dbtRunner
-
     path, _, _ = planted
-    manifest = dbtRunner().invoke([
-        "parse", "--quiet", "--project-dir", str(Path(__file__).resolve().parents[2]),
-        "--profiles-dir", str(Path(__file__).resolve().parents[2] / "profiles"),
-        "--target-path", str(path.parent / "parse-target"),
-    ]).result
+    parsed = run_dbt(["parse", "--quiet"], path)
+    assert parsed.success, parsed.exception
+    manifest = parsed.result
     limits, required = {}, set()
     for node in manifest.nodes.values():
         if node.resource_type == "test" and getattr(node, "test_metadata", None) and node.column_name:
