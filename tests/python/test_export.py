@@ -244,7 +244,7 @@ def test_empty_mart_gives_a_header_only_file(connection, orders: Feed, tmp_path:
 
 
 def _order_items(connection: duckdb.DuckDBPyConnection, database: Path, rows: int) -> Feed:
-    """An order-items mart of `rows` rows keyed by (OrderNumber, Sku): orders of one to five lines,
+    """An order-items mart of `rows` rows keyed by (OrderNumber, Sku): orders of three lines,
     numbers whose text order is not their numeric order, a few rows without an order number."""
     connection.execute(
         f"""
