@@ -9,7 +9,6 @@ second (which an earlier build would have tested); a whole test reports both."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from conftest import dbt_target
 from workspace import REPO, Workspace, clean_environment
 
 from runner.warehouse.demo import generate
@@ -107,9 +107,7 @@ def dbt_test_vars(database: Path, scoped: bool, extra: dict | None = None) -> di
 
 def dbt_test_target(project: Path, variables: dict) -> Path:
     """dbt_test's target folder for this project and these vars, in this pytest process."""
-    key = hashlib.sha256(json.dumps([str(project), variables], sort_keys=True).encode()).hexdigest()[:12]
-    worker = Path(os.environ["DBT_TARGET_PATH"])
-    return worker.with_name(f"{worker.name}-dbt-test-{key}")
+    return dbt_target(project, variables)
 
 
 @pytest.fixture
