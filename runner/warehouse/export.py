@@ -245,8 +245,10 @@ def _sorted_ranges(connection: Connection, feed: Feed, rows: int) -> list[str]:
     at least), at SORT_BYTES_PER_BYTE per byte of its rows, so at 1M orders every feed is still one
     COPY under the default cap. The row width and the bounds (quantiles of the first key column)
     come from a sample of about _SAMPLE_ROWS rows."""
+    if rows < _MIN_SAMPLED_ROWS:
+        return [""]
     limit = _memory_limit(connection)
-    if limit is None or rows < _MIN_SAMPLED_ROWS:
+    if limit is None:
         return [""]
     column = f"mart.{identifier(feed.key[0])}"
     text = ", ".join(f"cast(mart.{identifier(item.name)} as varchar)" for item in feed.columns)
