@@ -284,6 +284,12 @@ def test_a_sorted_file_too_big_to_sort_at_once_is_written_in_key_ranges_with_the
     assert ranged.path.read_bytes() == whole.path.read_bytes()
     assert sorted(path.name for path in (tmp_path / "ranged").iterdir()) == ["items.csv"]
 
+    # A line break in a late range stops the export as in one COPY, and leaves no file or piece.
+    connection.execute("""update listrak_order_items set "Title" = 'a' || chr(10) || 'b' where "OrderNumber" = '#9990'""")
+    with pytest.raises(ExportError, match=r"order_items.*Title.*line break"):
+        export_feed(connection, items, FeedFormat(), tmp_path / "broken", "items.csv")
+    assert list((tmp_path / "broken").iterdir()) == []
+
 
 def test_a_sorted_file_bigger_than_the_memory_cap_is_written(connection, database: Path, tmp_path: Path) -> None:
     # 600,000 rows of some 100 bytes under a 100MB cap: DuckDB 2.0 sorts about 250,000 of them there
