@@ -1,64 +1,37 @@
 -- Test orders and rows deleted in the source never reach a feed: no feed row may come only from
 -- such source rows.
+-- Each excluded set is one grouped pass over the entity's key and flags: at 10M orders the
+-- set-difference form (every excluded key EXCEPT every kept one, over CTEs of whole rows) needed
+-- more than the 500MB DuckDB cap. A key is excluded when every row of it with known flags is
+-- excluded (bool_and skips nulls, as EXCEPT skipped rows whose flags were null).
 with
-
-orders as (
-
-    select * from {{ ref('int_orders_conformed') }}
-
-),
-
-customers as (
-
-    select * from {{ ref('int_customers_conformed') }}
-
-),
-
-products as (
-
-    select * from {{ ref('int_products_conformed') }}
-
-),
-
-variants as (
-
-    select * from {{ ref('int_product_variants_conformed') }}
-
-),
 
 excluded_order_numbers as (
 
-    select order_number from orders
-    where is_test or is_deleted
-    except
-    select order_number from orders
-    where not is_test and not is_deleted
+    select order_number
+    from {{ ref('int_orders_conformed') }}
+    group by order_number
+    having bool_and(is_test or is_deleted)
 
 ),
 
 excluded_emails as (
 
-    select email from customers
-    where is_deleted
-    except
-    select email from customers
-    where not is_deleted
+    select email
+    from {{ ref('int_customers_conformed') }}
+    group by email
+    having bool_and(is_deleted)
 
 ),
 
 deleted_skus as (
 
     select variants.sku
-    from variants
-    inner join products
+    from {{ ref('int_product_variants_conformed') }} as variants
+    inner join {{ ref('int_products_conformed') }} as products
         on variants.product_id = products.product_id
-    where products.is_deleted
-    except
-    select variants.sku
-    from variants
-    inner join products
-        on variants.product_id = products.product_id
-    where not products.is_deleted
+    group by variants.sku
+    having bool_and(products.is_deleted)
 
 ),
 
