@@ -165,7 +165,7 @@ class DbtProject:
 
     def build(
         self, select: list[str] | None = None, on_node: NodeCallback | None = None, unit_tests: bool = True,
-        full_refresh: bool = False, extra_vars: dict[str, str] | None = None,
+        full_refresh: bool = False, extra_vars: dict[str, str] | None = None, exact: list[str] | None = None,
     ) -> BuildSummary:
         """Run `dbt build` on the selection; never raises for failing models or tests.
 
@@ -173,10 +173,14 @@ class DbtProject:
         data, and dbt recommends running them in development and CI rather than in production.
         `extra_vars` are added to this build's --vars only (the parsed manifest is reused, so they
         reach the SQL dbt renders at run time, such as the tests' feeds_test_scope).
+        `exact`, when given, replaces `select`: the nodes to run, as buildable_nodes() names them,
+        and no other (dbt's indirect selection off).
         """
         self.parse()
         extra: list[str] = ["--full-refresh"] if full_refresh else []
-        if select:
+        if exact is not None:
+            extra += ["--select", *exact, "--indirect-selection", "empty"]
+        elif select:
             # buildable: a test runs when every model it reads is selected or upstream of the
             # selection. dbt's default (eager) also picks tests that read an unselected mart (order
             # items' Sku in products, for --feeds products), which fail on a warehouse without it.
@@ -215,6 +219,21 @@ class DbtProject:
                 schema_var=variable.group(1) if variable else None,
             ))
         return tables
+
+    def buildable_nodes(self, select: list[str]) -> list[tuple[str, str, str]]:
+        """(unique_id, resource type, selector) of each node `build(select, unit_tests=False)` runs,
+        as dbt resolves the selection; the selector (`fqn:` and the node's dotted fqn) picks that
+        node alone once unit tests, whose fqn extends their model's, are left out."""
+        self.parse()
+        result = self._invoke(
+            self._args("ls", "--select", *select, "--indirect-selection", "buildable",
+                       *[arg for kind in ("model", "seed", "snapshot", "test") for arg in ("--resource-type", kind)],
+                       "--output", "json", "--output-keys", "unique_id resource_type fqn")
+        )
+        if not result.success or result.result is None:
+            raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {exception_text(result.exception)}")
+        nodes = [json.loads(line) for line in result.result]
+        return [(node["unique_id"], node["resource_type"], "fqn:" + ".".join(node["fqn"])) for node in nodes]
 
     def _selected(self, select: list[str], resource_type: str) -> list[str]:
         """The unique ids of the nodes of one type a selection picks (`dbt ls`)."""

@@ -59,6 +59,8 @@ class RefreshPlan:
     rebuild: list[str] = field(default_factory=list)
     #: How the build's data tests read their models (runner.test_scope), once decided.
     test_scope: Any = None
+    #: Views this build leaves as they are (keep_views), by name.
+    kept: list[str] = field(default_factory=list)
 
     def record(self, built: list[str]) -> dict[str, dict[str, str]]:
         """For the run record: the mode (and why full) of each such model the build completed."""
@@ -157,6 +159,108 @@ def check_catch_up(refresh: RefreshPlan, manifest: dict[str, Any], lookback_hour
             upstream = sorted(manifest["nodes"][other]["name"] for other in _ancestors(manifest, uid) & whole)
             if upstream:
                 _rebuild(refresh, node["name"], f"downstream of {', '.join(upstream)}, rebuilt whole", True)
+
+
+def _views(manifest: dict[str, Any], selected: set[str] | None) -> dict[str, Any]:
+    """The view models of the manifest, those in `selected` only when given."""
+    return {uid: node for uid, node in manifest["nodes"].items()
+            if node["resource_type"] == "model" and node["config"].get("materialized") == "view"
+            and (selected is None or node["name"] in selected)}
+
+
+def _view_key(name: str) -> str:
+    """A view's entry in the state (beside the incremental models', which are keyed by bare name)."""
+    return "view " + name
+
+
+@dataclass(frozen=True)
+class ViewFacts:
+    """What a view's SQL follows from on the warehouse, beyond the project."""
+
+    #: The tables and columns of the schemas the sources live in: staging selects the columns a raw
+    #: table has when it compiles (macro shopify_source_select), so a new column is a new view.
+    sources: str
+    #: Each view's definition as the warehouse holds it, by (schema, name) lower-cased; absent: no view.
+    definitions: dict[tuple[str, str], str | None]
+
+
+def view_facts(query: Any, manifest: dict[str, Any], views: dict[str, Any]) -> ViewFacts:
+    """Read ViewFacts on the warehouse (`query`: runner.warehouse.changes.session)."""
+    from runner.warehouse.sql import literal
+
+    source_schemas = sorted({str(source["schema"]).lower() for source in (manifest.get("sources") or {}).values()})
+    view_schemas = sorted({str(node["schema"]).lower() for node in views.values()})
+    digest = hashlib.sha256()
+    if source_schemas:
+        rows = query(
+            "select lower(table_schema), lower(table_name), lower(column_name), lower(data_type) "
+            "from information_schema.columns where table_catalog = current_database() "
+            f"and lower(table_schema) in ({', '.join(literal(name) for name in source_schemas)}) order by 1, 2, 3"
+        )
+        digest.update(json.dumps([list(row) for row in rows], default=str).encode())
+    definitions: dict[tuple[str, str], str | None] = {}
+    if view_schemas:
+        for schema, name, definition in query(
+            "select lower(table_schema), lower(table_name), view_definition from information_schema.views "
+            "where table_catalog = current_database() "
+            f"and lower(table_schema) in ({', '.join(literal(name) for name in view_schemas)})"
+        ):
+            definitions[(schema, name)] = definition
+    return ViewFacts(digest.hexdigest(), definitions)
+
+
+def view_fingerprint(manifest: dict[str, Any], unique_id: str, project: str, facts: ViewFacts) -> str | None:
+    """A view's fingerprint: its definition and its upstream's (fingerprint()), the source schemas'
+    columns, and the view as the warehouse holds it (so a view dropped or replaced outside the runner
+    is not taken for the one it built). None when the view is not there to keep, or its definition
+    cannot be read (PostgreSQL shows it to the view's owner only)."""
+    node = manifest["nodes"][unique_id]
+    held = facts.definitions.get((str(node["schema"]).lower(), str(node.get("alias") or node["name"]).lower()))
+    if held is None:
+        return None
+    return hashlib.sha256(json.dumps([fingerprint(manifest, unique_id, project), facts.sources, held]).encode()).hexdigest()
+
+
+def keep_views(refresh: RefreshPlan, manifest: dict[str, Any], views: dict[str, Any], known: dict[str, str],
+               project: str, facts: ViewFacts, nodes: list[tuple[str, str, str]]) -> list[str]:
+    """The views of `views` this build may leave as they are: each one exists as the runner last built
+    it (view_fingerprint() unchanged) and nothing upstream of it is rebuilt in this build (a view
+    rebuilt or not kept, a table or seed, an incremental model rebuilt whole: PostgreSQL drops the views
+    on a table it replaces). Re-creating an unchanged view changes nothing but costs dbt's work per
+    node; its data tests still run. `nodes`: what the build selects (DbtProject.buildable_nodes)."""
+    if refresh.full_refresh:
+        return []
+    in_place = {uid for uid, node in _models(manifest, None).items() if refresh.modes.get(node["name"]) == INCREMENTAL}
+    candidates = {uid for uid, node in views.items()
+                  if known.get(_view_key(node["name"])) is not None
+                  and known.get(_view_key(node["name"])) == view_fingerprint(manifest, uid, project, facts)}
+    rebuilt = {uid for uid, kind, _ in nodes if kind in ("model", "seed", "snapshot")
+               and uid not in candidates and uid not in in_place}
+    changed = True
+    while changed:
+        changed = False
+        for uid in sorted(candidates):
+            if _ancestors(manifest, uid) & rebuilt:
+                candidates.discard(uid)
+                rebuilt.add(uid)
+                changed = True
+    return sorted(manifest["nodes"][uid]["name"] for uid in candidates)
+
+
+def remember_views(state_dir: Path, warehouse: str, manifest: dict[str, Any], views: dict[str, Any],
+                   built: list[str], project: str, facts: ViewFacts) -> None:
+    """Keep the fingerprints of the views a build (re)created, with `facts` read after it but the
+    source columns read before it (what the views were compiled from)."""
+    completed = {}
+    for uid, node in views.items():
+        if node["name"] in built:
+            completed[_view_key(node["name"])] = view_fingerprint(manifest, uid, project, facts)
+    if not completed:
+        return
+    state = _load(state_dir)
+    entries = {key: value for key, value in {**state.get(warehouse, {}), **completed}.items() if value is not None}
+    state[warehouse] = entries
+    _save(state_dir, state)
 
 
 def lookback_hours(project_dir: Path, project_vars: dict[str, Any]) -> float:
@@ -357,13 +461,41 @@ def build(project: Any, select: list[str], state_dir: Path, target: Any, full_re
         test_scope.decide(manifest, project.project_dir, state_dir, warehouse, select, refresh.full_refresh),
         whole=tuple(sorted(refresh.rebuild)))
     test_scope.begin(state_dir, warehouse, scope, select)
+    # Views: kept as they are when unchanged, on the warehouses the runner can read (not Spark) and
+    # in builds without unit tests (feeds run), whose nodes dbt selects one by one.
+    views = _views(manifest, selected) if target is None or target.embedded or target.engine == "postgres" else {}
+    project_text = _project_text(project.project_dir)
+    facts = None
+    exact = None
+    if views:
+        try:
+            with changes.session(target, project.duckdb_path) as query:
+                facts = view_facts(query, manifest, views)
+        except changes.QueryFailed:
+            views = {}  # not readable: every view is re-created, as dbt does by itself
+    if views and facts is not None:
+        known = _load(state_dir).get(warehouse, {})
+        if options.get("unit_tests", True) is False and any(known.get(_view_key(node["name"])) for node in views.values()):
+            nodes = project.buildable_nodes(select)
+            refresh.kept = keep_views(refresh, manifest, views, known, project_text, facts, nodes)
+            if refresh.kept:
+                kept = {uid for uid, node in views.items() if node["name"] in refresh.kept}
+                exact = [selector for uid, _, selector in nodes if uid not in kept]
     if refresh.rebuild:
         _unremember(state_dir, warehouse, refresh.rebuild)
-        nodes = {node["name"]: node for node in _models(manifest, set(refresh.rebuild)).values()}
+        nodes_by_name = {node["name"]: node for node in _models(manifest, set(refresh.rebuild)).values()}
         with changes.session(target, project.duckdb_path) as query:
             for name in refresh.rebuild:
-                changes.drop_table(query, _relation(nodes[name]))
-    summary = project.build(select, full_refresh=refresh.full_refresh, extra_vars=scope.vars(), **options)
+                changes.drop_table(query, _relation(nodes_by_name[name]))
+    summary = project.build(select, full_refresh=refresh.full_refresh, extra_vars=scope.vars(), exact=exact, **options)
     remember(state_dir, warehouse, refresh, summary.built)
+    if views and facts is not None and any(node["name"] in summary.built for node in views.values()):
+        try:
+            with changes.session(target, project.duckdb_path) as query:
+                after = view_facts(query, manifest, views)
+        except changes.QueryFailed:
+            after = ViewFacts(facts.sources, {})  # nothing remembered: the next build re-creates them
+        remember_views(state_dir, warehouse, manifest, views, summary.built, project_text,
+                       ViewFacts(facts.sources, after.definitions))
     test_scope.remember(state_dir, warehouse, manifest, scope, select, summary)
     return summary, refresh

@@ -110,7 +110,7 @@ def _build(plan: RunPlan, run: Progress) -> None:
     summary, refresh = incremental.build(project, selection, plan.paths.state_dir, plan.target, plan.full_refresh,
                                          on_node=on_node, unit_tests=plan.unit_tests)
     run.record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built),
-                      "test_scope": refresh.test_scope.record()}
+                      "test_scope": refresh.test_scope.record(), "kept_views": refresh.kept}
     run.checkpoint("built")
     if not summary.success:
         for feed in run.record.feeds.values():

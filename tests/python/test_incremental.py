@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -367,3 +368,54 @@ def test_models_outside_the_selection_are_neither_rebuilt_nor_forgotten(tmp_path
     assert {entry["reason"] for entry in every.values()} == {"no record of its last build on this warehouse"}
     # All sixteen remembered now: the next run updates each of them in place.
     assert {entry["mode"] for entry in build(space)["incremental"].values()} == {"incremental"}
+
+
+def test_unchanged_views_are_kept_and_the_others_rebuilt(tmp_path: Path) -> None:
+    space = Workspace(tmp_path / "views", orders=200, seed=5)
+    age(space.duckdb)
+    first = build(space)
+    views = sorted(name for (name,) in space.sql(
+        "select table_name from information_schema.tables where table_schema = 'main' and table_type = 'VIEW'"))
+    assert first["kept_views"] == []
+    shopify_views = [name for name in views if name.startswith("stg_shopify__")]
+    assert len(shopify_views) >= 15, views
+
+    # Nothing changed in the project or the raw tables' columns: no view is re-created, every test still runs.
+    second = build(space)
+    assert sorted(second["kept_views"]) == views
+    assert second["resource_types"]["test"] == first["resource_types"]["test"], second
+    assert second["resource_types"]["model"] == first["resource_types"]["model"] - len(views), second
+
+    # A view replaced outside the runner (here: with one that drops every row) and one dropped by hand
+    # are re-created, with the views downstream of them; the others are kept.
+    definition = space.sql("select sql from duckdb_views() where view_name = 'stg_shopify__product_tags'")[0][0]
+    space.sql(definition.rstrip().rstrip(";").replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1) + " limit 0")
+    space.sql("drop view main.stg_shopify__shops")
+    assert space.sql("select count(*) from main.stg_shopify__product_tags") == [(0,)]
+    third = build(space)
+    expected = {"stg_shopify__product_tags", "stg_shopify__shops",
+                *views_downstream_of("stg_shopify__product_tags"), *views_downstream_of("stg_shopify__shops")}
+    assert set(views) - set(third["kept_views"]) == expected, third["kept_views"]
+    assert len(expected) < len(views) / 2, expected
+    assert space.sql("select count(*) > 0 from main.stg_shopify__product_tags") == [(True,)]
+    assert space.sql("select count(*) > 0 from main.stg_shopify__shops") == [(True,)]
+
+    # A raw table that gains a column: staging reads the columns a table has when it compiles, so
+    # every view downstream of the raw schema is re-created (here: all of them).
+    space.sql("alter table shopify.product add column feeds_test_extra varchar")
+    assert build(space)["kept_views"] == []
+
+
+def views_downstream_of(model: str) -> set[str]:
+    """The view models downstream of `model`, from the manifest the runs above wrote."""
+    target = Path(os.environ.get("DBT_TARGET_PATH") or REPO / "target")
+    manifest = json.loads(((target if target.is_absolute() else REPO / target) / "manifest.json").read_text())
+    children, found = manifest["child_map"], set()
+    pending = list(children[f"model.listrak_feeds.{model}"])
+    while pending:
+        node = manifest["nodes"].get(pending.pop())
+        if node and node["resource_type"] == "model" and node["config"]["materialized"] == "view" \
+                and node["name"] not in found:
+            found.add(node["name"])
+            pending.extend(children[node["unique_id"]])
+    return found
