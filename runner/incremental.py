@@ -251,16 +251,8 @@ def remember_views(state_dir: Path, warehouse: str, manifest: dict[str, Any], vi
                    built: list[str], project: str, facts: ViewFacts) -> None:
     """Keep the fingerprints of the views a build (re)created, with `facts` read after it but the
     source columns read before it (what the views were compiled from)."""
-    completed = {}
-    for uid, node in views.items():
-        if node["name"] in built:
-            completed[_view_key(node["name"])] = view_fingerprint(manifest, uid, project, facts)
-    if not completed:
-        return
-    state = _load(state_dir)
-    entries = {key: value for key, value in {**state.get(warehouse, {}), **completed}.items() if value is not None}
-    state[warehouse] = entries
-    _save(state_dir, state)
+    _store(state_dir, warehouse, {_view_key(node["name"]): view_fingerprint(manifest, uid, project, facts)
+                                  for uid, node in views.items() if node["name"] in built})
 
 
 def lookback_hours(project_dir: Path, project_vars: dict[str, Any]) -> float:
@@ -314,11 +306,16 @@ def _relation(node: dict[str, Any]) -> str:
 
 def remember(state_dir: Path, warehouse: str, refresh: RefreshPlan, built: list[str]) -> None:
     """Keep the fingerprints of the incremental models a build completed (written atomically)."""
-    completed = {name: refresh.fingerprints[name] for name in built if name in refresh.fingerprints}
+    _store(state_dir, warehouse, {name: refresh.fingerprints[name] for name in built if name in refresh.fingerprints})
+
+
+def _store(state_dir: Path, warehouse: str, completed: dict[str, str | None]) -> None:
+    """Merge fingerprints into the warehouse's entries; None drops an entry (nothing to trust)."""
     if not completed:
         return
     state = _load(state_dir)
-    state[warehouse] = {**state.get(warehouse, {}), **completed}
+    merged = {**state.get(warehouse, {}), **completed}
+    state[warehouse] = {key: value for key, value in merged.items() if value is not None}
     _save(state_dir, state)
 
 
@@ -473,7 +470,7 @@ def build(project: Any, select: list[str], state_dir: Path, target: Any, full_re
                 facts = view_facts(query, manifest, views)
         except changes.QueryFailed:
             views = {}  # not readable: every view is re-created, as dbt does by itself
-    if views and facts is not None:
+    if views:
         known = _load(state_dir).get(warehouse, {})
         if options.get("unit_tests", True) is False and any(known.get(_view_key(node["name"])) for node in views.values()):
             nodes = project.buildable_nodes(select)
@@ -489,7 +486,7 @@ def build(project: Any, select: list[str], state_dir: Path, target: Any, full_re
                 changes.drop_table(query, _relation(nodes_by_name[name]))
     summary = project.build(select, full_refresh=refresh.full_refresh, extra_vars=scope.vars(), exact=exact, **options)
     remember(state_dir, warehouse, refresh, summary.built)
-    if views and facts is not None and any(node["name"] in summary.built for node in views.values()):
+    if facts is not None and any(node["name"] in summary.built for node in views.values()):
         try:
             with changes.session(target, project.duckdb_path) as query:
                 after = view_facts(query, manifest, views)
