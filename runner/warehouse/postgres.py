@@ -9,7 +9,8 @@ transaction and exports its snapshot, and a few more connections import it, so s
 at once and a mart and its rejects model still agree even while dbt rebuilds. Each table goes
 `COPY (select ...) TO STDOUT (FORMAT csv)` -> a named pipe -> DuckDB's read_csv with the column types
 PostgreSQL reports, into the local staging database (runner.warehouse.target): no file on disk, and
-DuckDB parses while PostgreSQL writes. A mart comes with only the columns the export reads, in no
+DuckDB parses while PostgreSQL writes. A large table goes in pieces (ranges of its pages, CHUNK_PAGES), each
+copy appended to the one DuckDB table, so the connections finish together. A mart comes with only the columns the export reads, in no
 particular order: nothing sorts, neither the server nor the file writer (a warehouse's files leave
 row order free, README "Run on your warehouse").
 In (demo data): DuckDB writes each raw table as CSV, and `COPY ... FROM STDIN` loads it.
@@ -149,11 +150,15 @@ def connect(settings: Settings, where: str) -> Any:
     return handle
 
 
-def _columns(cursor: Any, relations: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, float, list[tuple[str, str]]]]:
-    """Per (schema, name) present: its kind (r table, v view...), estimated rows, and (column, type)s."""
+def _columns(cursor: Any, relations: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int, list[tuple[str, str]]]]:
+    """Per (schema, name) present: its kind (r table, v view...), its pages (0 for a view), and
+    (column, type)s. Pages, not the planner's row estimate: a table dbt has just created is not yet
+    analysed (reltuples -1)."""
     cursor.execute(
         """
-        select n.nspname, c.relname, c.relkind, c.reltuples, a.attname, format_type(a.atttypid, a.atttypmod)
+        select n.nspname, c.relname, c.relkind,
+               case when c.relkind = 'r' then pg_relation_size(c.oid) / current_setting('block_size')::bigint else 0 end,
+               a.attname, format_type(a.atttypid, a.atttypmod)
         from pg_catalog.pg_class c
         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
         join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -162,15 +167,32 @@ def _columns(cursor: Any, relations: list[tuple[str, str]]) -> dict[tuple[str, s
         """,
         ([schema for schema, _ in relations], [name for _, name in relations]),
     )
-    found: dict[tuple[str, str], tuple[str, float, list[tuple[str, str]]]] = {}
-    for schema, name, kind, rows, column, pg_type in cursor.fetchall():
-        found.setdefault((schema, name), (kind, float(rows), []))[2].append((column, pg_type))
+    found: dict[tuple[str, str], tuple[str, int, list[tuple[str, str]]]] = {}
+    for schema, name, kind, pages, column, pg_type in cursor.fetchall():
+        found.setdefault((schema, name), (kind, int(pages), []))[2].append((column, pg_type))
     return found
 
 
 #: Connections reading at once: PostgreSQL writes CSV in one backend per connection while DuckDB
 #: parses in this process, so a few overlap well even on two cores.
 PARALLEL = 3
+#: A table of more pages than this (of 8 KiB: 128 MiB) is copied in pieces, equal ranges of its pages
+#: (`ctid`), each a job of its own: the largest mart then no longer copies alone at the end while the
+#: other connections are idle (at 1M orders the order items, 45,000 pages, go in three pieces).
+CHUNK_PAGES = 16_384
+
+
+def _pieces(pages: int) -> list[str]:
+    """Conditions splitting a table of `pages` pages into ranges of at most about CHUNK_PAGES pages,
+    which together hold every row once (the last range is open: a page added since is in it);
+    `[""]` (every row) for a table no larger."""
+    count = -(-pages // CHUNK_PAGES)
+    if count <= 1:
+        return [""]
+    bounds = [pages * index // count for index in range(1, count)]
+    conditions = [f"ctid < '({bounds[0]},0)'::tid"]
+    conditions += [f"ctid >= '({low},0)'::tid and ctid < '({high},0)'::tid" for low, high in zip(bounds, bounds[1:])]
+    return conditions + [f"ctid >= '({bounds[-1]},0)'::tid"]
 
 
 def _begin(cursor: Any, snapshot: str | None) -> None:
@@ -202,13 +224,18 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
             for schema, name, wanted in relations:
                 if (schema, name) not in present:
                     continue
-                kind, rows, columns = present[(schema, name)]
+                kind, pages, columns = present[(schema, name)]
                 if wanted is not None:
                     # DuckDB reads the copy by name later, without regard to case.
                     lowered = {column.lower() for column in wanted}
                     columns = [column for column in columns if column[0].lower() in lowered]
-                jobs.append((rows, schema, name, kind, columns, wanted is not None))
                 duck.execute(f"create schema if not exists {identifier(schema)}")
+                # Every piece's copy is appended to it, from several readers at once.
+                duck.execute(f"create or replace table {identifier(schema)}.{identifier(name)} ("
+                             + ", ".join(f"{identifier(column)} {duckdb_type(pg_type)}" for column, pg_type in columns) + ")")
+                pieces = _pieces(pages) if kind == "r" else [""]
+                for piece in pieces:
+                    jobs.append((pages / len(pieces), schema, name, kind, columns, wanted is not None, piece))
             # The biggest first, so the last one to finish is a small one.
             jobs.sort(key=lambda job: -job[0])
             queue = [job[1:] for job in jobs]
@@ -253,17 +280,21 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
 
 
 def _copy_one(cursor: Any, duck: duckdb.DuckDBPyConnection, database: str, scratch: Path, schema: str, name: str,
-              kind: str, columns: list[tuple[str, str]], projected: bool) -> None:
-    """One relation, streamed through a named pipe: PostgreSQL's COPY writes it while DuckDB reads it."""
+              kind: str, columns: list[tuple[str, str]], projected: bool, piece: str) -> None:
+    """One relation, or the piece of it `piece` selects, streamed through a named pipe: PostgreSQL's
+    COPY writes it while DuckDB reads it and appends it to the table of the same name."""
     source = identifier(schema) + "." + identifier(name)
-    if projected:
-        query = f"(select {', '.join(identifier(column) for column, _ in columns)} from {source})"
+    selected = ", ".join(identifier(column) for column, _ in columns) if projected else "*"
+    if piece:
+        query = f"(select {selected} from {source} where {piece})"
+    elif projected or kind != "r":
+        query = f"(select {selected} from {source})"
     else:
-        query = source if kind == "r" else f"(select * from {source})"
+        query = source
     pipe = scratch / f"{schema}.{name}.{threading.get_ident()}.csv"
     types = ", ".join(f"{literal(column)}: {literal(duckdb_type(pg_type))}" for column, pg_type in columns)
     load = (
-        f"create or replace table {source} as select * from read_csv({literal(str(pipe))}, "
+        f"insert into {source} select * from read_csv({literal(str(pipe))}, "
         f"columns = {{{types}}}, header = false, auto_detect = false, delim = ',', quote = '\"', "
         "escape = '\"', allow_quoted_nulls = false, nullstr = '', "
         # A few MB per read, not DuckDB's larger default: parsing keeps pace with the pipe (order_items

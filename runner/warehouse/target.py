@@ -216,11 +216,12 @@ class Staged:
 
 
 @contextlib.contextmanager
-def stage_marts(target: Target, feeds: list[Feed], state_dir: Path) -> Iterator[Staged]:
+def stage_marts(target: Target, feeds: list[Feed], state_dir: Path, *, built_at: bool = True) -> Iterator[Staged]:
     """Copy the feeds' marts and rejects models from the warehouse into a private in-memory DuckDB
     database under the same names, for as long as the context lasts. Only the columns read here:
     of a PostgreSQL mart its key and feed columns and built_at (not the rest of its internal
-    bookkeeping), of a rejects
+    bookkeeping; nor built_at with `built_at=False`, for an export of full files that moves no
+    delivery state), of a rejects
     model, when present, the columns the rule counts read. A missing mart is a ConfigError naming
     it, as on DuckDB (runner.run.gates)."""
     from runner.warehouse import postgres, spark
@@ -231,8 +232,10 @@ def stage_marts(target: Target, feeds: list[Feed], state_dir: Path) -> Iterator[
     marts: dict[str, tuple[str, ...]] = {}
     for feed in feeds:
         # built_at too, when the mart has it: the delivery state then hashes only the rows built since
-        # the feed's last delivery (runner.warehouse.state).
-        wanted = (*feed.key, *(column.name for column in feed.columns), BUILT_AT)
+        # the feed's last delivery, and records the builds a delivery sent (runner.warehouse.state).
+        # An export of full files does neither, and PostgreSQL writing a timestamp for every row was
+        # a fifth of its COPY of the order items (1.78 s against 2.23 s at 1M orders).
+        wanted = (*feed.key, *(column.name for column in feed.columns), *((BUILT_AT,) if built_at else ()))
         marts[feed.relation] = tuple(dict.fromkeys((*marts.get(feed.relation, ()), *wanted)))
     rejects = [feed.rejects_relation for feed in feeds if feed.rejects_relation and feed.rejects_relation not in marts]
     # Spark's catalog may keep column names in another case: its marts are copied whole, as before.

@@ -217,6 +217,42 @@ def test_export_stages_only_the_feed_columns_and_the_rejects_columns_it_counts(
             assert len(rejects) == 4 and all(names == list(REJECTS_COLUMNS) for names in rejects), columns
 
 
+def test_a_table_copied_in_pieces_of_its_pages_arrives_whole_and_once(
+    golden_on_postgres: Workspace, postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large table is copied in ranges of its pages (ctid), several at once into one DuckDB table:
+    with pieces of one page each, every mart must still arrive with each of its rows exactly once,
+    the same rows as copied whole. And an export of full files stages no built_at."""
+    from runner.warehouse import postgres as pg
+
+    with environment(postgres.env()):
+        target = targets.resolve(REPO, REPO / "profiles", "postgres")
+        feeds = DbtProject(REPO, tmp_path / "unused.duckdb", target="postgres").feeds()
+        with targets.stage_marts(target, feeds, tmp_path / "whole") as whole:
+            whole.connection.execute("attach ':memory:' as reference")
+            for feed in feeds:
+                _, name = targets.split_relation(feed.relation)
+                whole.connection.execute(f"create table reference.{name} as select * exclude (built_at) from {feed.relation}")
+            assert pg._pieces(100) == [""], "a table of fewer pages than CHUNK_PAGES goes whole"
+            monkeypatch.setattr(pg, "CHUNK_PAGES", 1)
+            pages = {}
+            for feed in feeds:
+                schema, name = targets.split_relation(feed.relation)
+                pages[name] = int(postgres.psql(f"select pg_relation_size('{schema}.{name}') / 8192").strip())
+            assert pages["listrak_order_items"] >= 3, pages  # so the mart really goes in pieces
+            with targets.stage_marts(target, feeds, tmp_path / "pieces", built_at=False) as pieces:
+                duck = pieces.connection
+                for feed in feeds:
+                    _, name = targets.split_relation(feed.relation)
+                    columns = [row[0] for row in duck.execute(
+                        f"select column_name from duckdb_columns() where table_name = '{name}' order by column_index").fetchall()]
+                    assert columns == [column.name for column in feed.columns], name
+                    rows = duck.execute(f"select * from {feed.relation}").fetchall()
+                    expected = whole.connection.execute(f"select * from reference.{name}").fetchall()
+                    assert len(rows) == GOLDEN[feed.name]["total_rows"], name
+                    assert sorted(rows, key=repr) == sorted(expected, key=repr), name
+
+
 def test_graphql_raw_tables_on_postgres_are_detected_there(postgres: PostgresServer, tmp_path: Path) -> None:
     postgres.psql("create database gql_store")
     env = {**postgres.env(), "PGDATABASE": "gql_store"}
