@@ -11,8 +11,9 @@ at once and a mart and its rejects model still agree even while dbt rebuilds. Ea
 PostgreSQL reports, into the local staging database (runner.warehouse.target): no file on disk, and
 DuckDB parses while PostgreSQL writes. A large table goes in pieces (ranges of its pages,
 CHUNK_PAGES), each copy appended to the one DuckDB table, so the connections finish together. A
-mart comes with only the columns the export reads, in no particular order: nothing sorts, neither the server nor the file writer (a warehouse's files leave
-row order free, README "Run on your warehouse").
+mart comes with only the columns the export reads, in no particular order: nothing sorts, neither
+the server nor the file writer (a warehouse's files leave row order free, README "Run on your
+warehouse").
 In (demo data): DuckDB writes each raw table as CSV, and `COPY ... FROM STDIN` loads it.
 
 CSV keeps NULL and the empty string apart both ways: both engines write NULL as an unquoted empty
