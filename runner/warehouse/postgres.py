@@ -158,7 +158,8 @@ def _columns(cursor: Any, relations: list[tuple[str, str]]) -> dict[tuple[str, s
     cursor.execute(
         """
         select n.nspname, c.relname, c.relkind,
-               case when c.relkind = 'r' then pg_relation_size(c.oid) / current_setting('block_size')::bigint else 0 end,
+               case when c.relkind = 'r' then coalesce(pg_relation_size(c.oid), 0) / current_setting('block_size')::bigint
+                    else 0 end,
                a.attname, format_type(a.atttypid, a.atttypmod)
         from pg_catalog.pg_class c
         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
@@ -216,8 +217,15 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
     try:
         _autocommit(first)
         with first.cursor() as cursor:
-            _begin(cursor, None)
+            # The catalog first, outside the transaction: its first query would take the snapshot.
             present = _columns(cursor, [(schema, name) for schema, name, _ in relations])
+            _begin(cursor, None)
+            if present:
+                # Locked before the snapshot and until every copy is done: a rebuild cannot swap in,
+                # drop or rewrite a relation between the pieces of its copy (it waits for the export),
+                # and one that committed before the lock is in the snapshot.
+                cursor.execute("lock table " + ", ".join(f"{identifier(schema)}.{identifier(name)}" for schema, name in present)
+                               + " in access share mode")
             cursor.execute("select pg_export_snapshot()")
             snapshot = str(cursor.fetchone()[0])
             missing = [(schema, name) for schema, name, _ in relations if (schema, name) not in present]

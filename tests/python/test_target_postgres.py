@@ -253,6 +253,54 @@ def test_a_table_copied_in_pieces_of_its_pages_arrives_whole_and_once(
                     assert sorted(rows, key=repr) == sorted(expected, key=repr), name
 
 
+def test_a_rebuild_cannot_swap_a_mart_while_its_copy_runs(
+    golden_on_postgres: Workspace, postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy locks the marts (access share) before its snapshot and until it ends: dbt's swap of a
+    rebuilt table (alter ... rename, drop) waits, so no piece of a copy reads another table."""
+    import threading
+
+    from runner.warehouse import postgres as pg
+
+    started, release = threading.Event(), threading.Event()
+    copy_one = pg._copy_one
+
+    def held(*args: object) -> None:
+        started.set()
+        assert release.wait(60), "the test never let the copy go on"
+        copy_one(*args)
+
+    monkeypatch.setattr(pg, "_copy_one", held)
+    with environment(postgres.env()):
+        target = targets.resolve(REPO, REPO / "profiles", "postgres")
+        feeds = DbtProject(REPO, tmp_path / "unused.duckdb", target="postgres").feeds()
+        failures: list[BaseException] = []
+
+        def stage() -> None:
+            try:
+                with targets.stage_marts(target, feeds, tmp_path / "state"):
+                    pass
+            except BaseException as exc:  # noqa: BLE001  reported below
+                failures.append(exc)
+
+        copying = threading.Thread(target=stage)
+        copying.start()
+        try:
+            assert started.wait(60), failures
+            swap = subprocess.run(
+                ["psql", "-v", "ON_ERROR_STOP=1", "-c", "set lock_timeout = '500ms'",
+                 "-c", "alter table listrak.listrak_orders rename to listrak_orders_swapped"],
+                env={**os.environ, **postgres.env()}, capture_output=True, text=True, timeout=60,
+            )
+        finally:
+            release.set()
+            copying.join(120)
+    assert swap.returncode != 0 and "lock timeout" in swap.stderr, swap.stdout + swap.stderr
+    assert not failures, failures
+    assert postgres.psql("select count(*) from pg_locks where locktype = 'relation' and mode = 'AccessShareLock' "
+                         "and relation = 'listrak.listrak_orders'::regclass").strip() == "0"
+
+
 def test_graphql_raw_tables_on_postgres_are_detected_there(postgres: PostgresServer, tmp_path: Path) -> None:
     postgres.psql("create database gql_store")
     env = {**postgres.env(), "PGDATABASE": "gql_store"}
