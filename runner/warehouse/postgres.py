@@ -226,8 +226,12 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
                 # and one that committed before the lock is in the snapshot.
                 cursor.execute("lock table " + ", ".join(f"{identifier(schema)}.{identifier(name)}" for schema, name in present)
                                + " in access share mode")
-            cursor.execute("select pg_export_snapshot()")
-            snapshot = str(cursor.fetchone()[0])
+            cursor.execute("select pg_export_snapshot(), current_setting('server_version_num')::int")
+            snapshot, version = cursor.fetchone()
+            snapshot = str(snapshot)
+            # A piece reads only its pages with a TID range scan (PostgreSQL 14 and later); before,
+            # every piece would scan the whole table.
+            split = int(version) >= 140000
             missing = [(schema, name) for schema, name, _ in relations if (schema, name) not in present]
             jobs = []
             for schema, name, wanted in relations:
@@ -242,7 +246,7 @@ def copy_out(settings: Settings, relations: list[tuple[str, str, tuple[str, ...]
                 # Every piece's copy is appended to it, from several readers at once.
                 duck.execute(f"create or replace table {identifier(schema)}.{identifier(name)} ("
                              + ", ".join(f"{identifier(column)} {duckdb_type(pg_type)}" for column, pg_type in columns) + ")")
-                pieces = _pieces(pages) if kind == "r" else [""]
+                pieces = _pieces(pages) if kind == "r" and split else [""]
                 for piece in pieces:
                     jobs.append((pages / len(pieces), schema, name, kind, columns, wanted is not None, piece))
             # The biggest first, so the last one to finish is a small one.
