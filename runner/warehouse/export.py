@@ -44,9 +44,10 @@ _XLSX_BATCH = 10_000
 #: The memory a sorted COPY needs beside its rows, and per byte of its rows (_sorted_ranges).
 SORT_RESERVE = 96 * 1024 * 1024
 SORT_BYTES_PER_BYTE = 1.0
-#: Rows sampled for the row width and the ranges' bounds (whole vectors of 2,048 rows: about 0.03 s
-#: for 40,000 of the 2.3M order items at 1M orders, where a row-by-row reservoir took 1.7 s); the
-#: quantiles the bounds are chosen from. A mart of fewer rows is sorted in one COPY.
+#: Rows sampled for the row width and the ranges' bounds (each row drawn alone, bernoulli: 0.06 s
+#: over 2.3M rows, where a reservoir took 1.7 s; whole vectors of 2,048 rows, 0.01 s, gave bounds
+#: that put 290,603 of 600,000 rows in the first of three ranges, which then ran out of a 100MB
+#: cap); the quantiles the bounds are chosen from. A mart of fewer rows is sorted in one COPY.
 _SAMPLE_ROWS = 40_960
 _QUANTILES = 256
 _MIN_RANGE_ROWS = 20_000
@@ -256,12 +257,14 @@ def _sorted_ranges(connection: Connection, feed: Feed, rows: int) -> list[str]:
     row = connection.execute(
         f"select typeof(any_value(sampled)), avg(width), cast(quantile_disc(sampled, [{fractions}]) as varchar[]) "
         f"from (select {column} as sampled, strlen(concat_ws(',', {text})) + {len(feed.columns)} as width "
-        f"from {feed.relation} as mart using sample {min(100.0, 100.0 * _SAMPLE_ROWS / rows):.4f}% (system, 7))"
+        f"from {feed.relation} as mart using sample {min(100.0, 100.0 * _SAMPLE_ROWS / rows):.4f}% (bernoulli, 7))"
     ).fetchone()
     assert row is not None
     kind, width, quantiles = row
     per_range = max(_MIN_RANGE_ROWS, int(max(limit - SORT_RESERVE, limit // 4) / (SORT_BYTES_PER_BYTE * float(width or 1))))
-    count = min(_QUANTILES, -(-rows // per_range))
+    # The bounds come from a sample, so a range can hold more than its share of the rows: half as
+    # many ranges again as the rows need.
+    count = min(_QUANTILES, -(-rows * 3 // (2 * per_range)))
     if count < 2 or not quantiles:
         return [""]
     picked = [quantiles[round(index * _QUANTILES / count) - 1] for index in range(1, count)]
