@@ -92,7 +92,7 @@ def _marts(plan: RunPlan, run: Progress) -> Iterator[tuple[warehouse.Connection,
             yield connection, plan.paths.duckdb
         return
     run.reporter.stage("read", plan.target.describe())
-    # Without a destination and a delta, no delivery state is read or moved: no built_at is needed.
+    # A run without a destination that writes full files reads and moves no delivery state: no built_at.
     built_at = plan.destination is not None or not plan.full
     with targets.stage_marts(plan.target, [spec.feed for spec in plan.feeds], plan.paths.state_dir,
                              built_at=built_at) as staged:

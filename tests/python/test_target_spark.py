@@ -42,7 +42,7 @@ def spark_env(root: Path) -> dict[str, str]:
         # Two queries at once in the session's JVM: the build took 204 s instead of 237 s here.
         "FEEDS_SPARK_THREADS": "2",
         # Small queries: no whole-stage code generation, no adaptive re-planning, the JVM's quick
-        # (C1) compiler and serial GC. The session's build and run took 136 s instead of 161 s here.
+        # (C1) compiler and serial GC. The session's build and run took 142 s instead of 161 s here.
         "FEEDS_SPARK_CODEGEN": "false",
         "FEEDS_SPARK_ADAPTIVE": "false",
         "FEEDS_SPARK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
