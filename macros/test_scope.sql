@@ -13,6 +13,14 @@
         newest rows, so a changed row that duplicates an unchanged one still fails.
     A model the runner rebuilds whole in this build (var feeds_test_whole) is tested whole: every
     row is new, and the key tests' scoped form would hold all its keys at once.
+    A `unique` test on a view the build keeps as it is (staging and conformed views over the raw
+    tables) whose config.meta.feeds_test_scope names a change view and a key column (e.g.
+    {changes: int_order_changes_conformed, key: order_id}) reads the rows sharing their value with a
+    row of the entities synced since the incremental models' last build (minus the lookback): the
+    runner reads those entities' keys from the change view and passes them in var
+    feeds_test_scope_views, {view: {column, keys}}. A duplicate needs a changed row (Fivetran stamps
+    every row it writes), and the changed row's entity is in the change view, as the incremental
+    models rely on; rows without a key (null) are always read.
     Every other test reads whole tables: relationship tests (a parent row can vanish under an
     unchanged child), counts over a whole table (rejects_within_threshold,
     feed_accounts_for_every_row), singular tests, and any test on a view or table. A test whose
@@ -59,6 +67,17 @@
     {%- set metadata = model.get('test_metadata') or {} -%}
     {%- set kinds = feeds_test_scope_kinds() -%}
     {%- set tested = graph.nodes.get(model.get('attached_node') or '') -%}
+    {%- set view = var('feeds_test_scope_views', {}).get(tested.get('name') if tested is not none else '') -%}
+    {%- if view and metadata.get('name') == 'unique'
+        and (tested.get('alias') or tested.get('name')) | lower == (relation.identifier or '') | lower -%}
+        {%- set column = model.get('column_name') or (metadata.get('kwargs') or {}).get('column_name') -%}
+        {%- set keys = feeds_literal_keys(view['keys']) -%}
+        {%- if column and keys -%}
+            {{ return(column ~ ' in (select ' ~ column ~ ' from ' ~ relation ~ ' where ' ~ view['column'] ~ ' in '
+                ~ keys ~ ' or ' ~ view['column'] ~ ' is null)') }}
+        {%- endif -%}
+        {{ return('') }}
+    {%- endif -%}
     {%- if tested is none or tested.get('resource_type') != 'model'
         or tested.config.get('materialized') != 'incremental'
         or tested.config.get('incremental_strategy') != 'feeds_replace'

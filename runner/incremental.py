@@ -61,6 +61,9 @@ class RefreshPlan:
     test_scope: Any = None
     #: Views this build leaves as they are (keep_views), by name.
     kept: list[str] = field(default_factory=list)
+    #: Per change view (its relation), the earliest bound of the incremental models that read it
+    #: (check_catch_up): the rows after it are those this build recomputes.
+    change_bounds: dict[str, Any] = field(default_factory=dict)
 
     def record(self, built: list[str]) -> dict[str, dict[str, str]]:
         """For the run record: the mode (and why full) of each such model the build completed."""
@@ -135,6 +138,7 @@ def check_catch_up(refresh: RefreshPlan, manifest: dict[str, Any], lookback_hour
             per_view.setdefault(view, [])
             if bound not in per_view[view]:
                 per_view[view].append(bound)
+    refresh.change_bounds = {view: min(view_bounds) for view, view_bounds in per_view.items()}
     counted: dict[str, tuple[int, dict[Any, int]]] = {}
     for view, view_bounds in per_view.items():
         try:
@@ -478,6 +482,10 @@ def build(project: Any, select: list[str], state_dir: Path, target: Any, full_re
             if refresh.kept:
                 kept = {uid for uid, node in views.items() if node["name"] in refresh.kept}
                 exact = [selector for uid, _, selector in nodes if uid not in kept]
+    if scope.changed_only and refresh.kept and not refresh.rebuild and not refresh.full_refresh:
+        with changes.session(target, project.duckdb_path) as query:
+            scope = refresh.test_scope = replace(scope, views=test_scope.view_keys(
+                manifest, refresh.kept, refresh.change_bounds, query))
     if refresh.rebuild:
         _unremember(state_dir, warehouse, refresh.rebuild)
         nodes_by_name = {node["name"]: node for node in _models(manifest, set(refresh.rebuild)).values()}

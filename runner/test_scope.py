@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,13 @@ VAR = "feeds_test_scope"
 #: The models whose tests read whole tables in a scoped build: those rebuilt whole.
 WHOLE_VAR = "feeds_test_whole"
 CHANGED = "changed"
+#: The kept views whose unique tests read the changed entities' rows, with those keys.
+VIEWS_VAR = "feeds_test_scope_views"
+#: The model meta that names a view's change view and key column.
+VIEW_META = "feeds_test_scope"
+#: At most this many changed keys a view (as macro feeds_changed_keys lists them): more, and its
+#: tests read the whole view.
+MAX_VIEW_KEYS = 20000
 STATE_FILE = "test_scope.json"
 #: The macro (macros/test_scope.sql) that lists the tests scoped, by kind.
 KINDS_MACRO = "feeds_test_scope_kinds"
@@ -51,18 +58,24 @@ class Scope:
     #: found among the newest rows) would hold all of them at once: at 10M orders, the order items'
     #: unique test ran out of the 500MB cap that way where the whole-table test fits.
     whole: tuple[str, ...] = ()
+    #: Kept views whose unique tests read the rows of changed entities only (view_keys()):
+    #: name -> {"column": the view's key column, "keys": the changed entities' keys}.
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def vars(self) -> dict[str, Any]:
         """The dbt vars that switch the scope on (none when tests read whole tables)."""
         if not self.changed_only:
             return {}
-        return {VAR: CHANGED, **({WHOLE_VAR: list(self.whole)} if self.whole else {})}
+        return {VAR: CHANGED, **({WHOLE_VAR: list(self.whole)} if self.whole else {}),
+                **({VIEWS_VAR: self.views} if self.views else {})}
 
     def record(self) -> dict[str, Any]:
         """For the run record."""
         record: dict[str, Any] = {"tests": "changed rows" if self.changed_only else "whole tables", "reason": self.reason}
         if self.changed_only and self.whole:
             record["whole_tables_of"] = list(self.whole)
+        if self.changed_only and self.views:
+            record["views_by_changed_keys"] = {name: len(view["keys"]) for name, view in sorted(self.views.items())}
         return record
 
 
@@ -82,6 +95,51 @@ def decide(manifest: dict[str, Any], project_dir: Path, state_dir: Path, warehou
     if previous.get("fingerprint") != digest:
         return Scope(False, "tests, macros or seeds changed since the previous build", digest)
     return Scope(True, "the previous build passed every test", digest)
+
+
+def view_keys(manifest: dict[str, Any], kept: list[str], change_bounds: dict[str, Any],
+              query: Any) -> dict[str, dict[str, Any]]:
+    """For each view of `kept` (unchanged, not re-created by this build) with a `unique` test and a
+    config.meta.feeds_test_scope ({changes: <change view>, key: <column>}): the keys of the entities
+    its change view holds rows of synced after `change_bounds` (check_catch_up: what the incremental
+    models recompute), read once per change view and key (`query`: runner.warehouse.changes.session).
+    A view whose change view no incremental model reads this build, or with more than
+    MAX_VIEW_KEYS keys, is left out: its tests read it whole."""
+    from runner.incremental import _relation
+    from runner.warehouse.changes import QueryFailed
+    from runner.warehouse.sql import identifier, literal
+
+    nodes: dict[str, Any] = manifest["nodes"]
+    models = {node["name"]: node for node in nodes.values() if node["resource_type"] == "model"}
+    tested = {nodes[node["attached_node"]]["name"] for node in nodes.values()
+              if node["resource_type"] == "test" and (node.get("test_metadata") or {}).get("name") == "unique"
+              and node.get("attached_node") in nodes}
+    found: dict[tuple[str, str], list[Any] | None] = {}
+    views: dict[str, dict[str, Any]] = {}
+    for name in kept:
+        meta = ((models.get(name) or {}).get("config", {}).get("meta") or {}).get(VIEW_META)
+        if name not in tested or not isinstance(meta, dict) or meta.get("changes") not in models or not meta.get("key"):
+            continue
+        relation = _relation(models[meta["changes"]])
+        bound = change_bounds.get(relation)
+        if bound is None:
+            continue
+        key = str(meta["key"])
+        if (relation, key) not in found:
+            column = identifier(key)
+            try:
+                rows = query(
+                    f"select distinct {column} from {relation} where synced_at > cast("
+                    f"{literal(bound.strftime('%Y-%m-%d %H:%M:%S.%f'))} as timestamp) and {column} is not null "
+                    f"limit {MAX_VIEW_KEYS + 1}")
+            except QueryFailed:
+                rows = None
+            found[(relation, key)] = None if rows is None or len(rows) > MAX_VIEW_KEYS else sorted(
+                row[0] if isinstance(row[0], (int, str)) else str(row[0]) for row in rows)
+        keys = found[(relation, key)]
+        if keys is not None:
+            views[name] = {"column": key, "keys": keys}
+    return views
 
 
 def begin(state_dir: Path, warehouse: str, scope: Scope, selection: list[str]) -> None:
@@ -110,8 +168,9 @@ def _write(state_dir: Path, warehouse: str, entry: dict[str, Any]) -> None:
 
 
 def scoped_tests(manifest: dict[str, Any]) -> set[str]:
-    """Names of the tests the var scopes: generic tests of a kind feeds_test_scope_kinds lists, on a
-    model materialized incremental with strategy feeds_replace."""
+    """Names of the tests the vars scope: generic tests of a kind feeds_test_scope_kinds lists, on a
+    model materialized incremental with strategy feeds_replace, and unique tests on a model with
+    config.meta.feeds_test_scope (view_keys())."""
     kinds = test_kinds(manifest)
     names = set()
     nodes: dict[str, Any] = manifest["nodes"]
@@ -123,6 +182,8 @@ def scoped_tests(manifest: dict[str, Any]) -> set[str]:
         config = tested.get("config") or {}
         if config.get("materialized") == "incremental" and config.get("incremental_strategy") == "feeds_replace":
             names.add(node["name"])
+        elif metadata.get("name") == "unique" and isinstance((config.get("meta") or {}).get(VIEW_META), dict):
+            names.add(node["name"])  # view_keys() may scope it
     return names
 
 
