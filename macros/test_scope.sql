@@ -20,10 +20,14 @@
     runner reads those entities' keys from the change view and passes them in var
     feeds_test_scope_views, {view: {column, keys}}. A duplicate needs a changed row (Fivetran stamps
     every row it writes), and the changed row's entity is in the change view, as the incremental
-    models rely on; rows without a key (null) are always read.
+    models rely on (late rows with an older sync time: the same lookback); rows without a key (null)
+    are always read. Only views whose id can repeat through their own rows carry the meta: the
+    staging views (one raw row each) and the conformed views whose joins add rows only through a
+    table with its own unique test on the join key (a variant's id); a view that joins the shop or
+    collections (products) stays whole.
     Every other test reads whole tables: relationship tests (a parent row can vanish under an
     unchanged child), counts over a whole table (rejects_within_threshold,
-    feed_accounts_for_every_row), singular tests, and any test on a view or table. A test whose
+    feed_accounts_for_every_row), singular tests, and any other test on a view or table. A test whose
     arguments hold a subquery or a clock (current_date, now()) is not row-local and stays whole.
     dbt wraps the `model` argument of every generic test in get_where_subquery (dispatched in the
     dbt namespace, so this project's default__ comes first); dbt's `where` config is kept. -#}
