@@ -28,6 +28,8 @@ NodeCallback = Callable[[str, str, str], None]
 FEED_META_KEY = "listrak_feed"
 #: The dbt var profiles/profiles.yml reads the DuckDB file's path from.
 DUCKDB_PATH_VAR = "feeds_duckdb_path"
+#: In dbt's target folder: the answers of `dbt ls` for dbt's saved parse state (DbtProject._ls).
+LS_CACHE = "feeds_ls.json"
 
 
 class DbtProject:
@@ -55,6 +57,8 @@ class DbtProject:
             # the fresh-manifest shortcut in feeds() never hands one target's relations to another.
             self.target_dir = self.target_dir / target
         self._manifest: Any = None
+        #: This process's parse found nothing changed: the manifest is dbt's saved parse state.
+        self._parse_skipped = False
         self._shopify_vars: dict[str, str] | None = None
 
     # -- invocation ---------------------------------------------------------------------------
@@ -114,6 +118,7 @@ class DbtProject:
                     f"dbt could not parse the project in {self.project_dir}: {exception_text(result.exception)}"
                 )
             self._manifest = result.result
+            self._parse_skipped = bool(unchanged)
             self._write_manifest(reuse=bool(unchanged))
         return self._manifest
 
@@ -173,13 +178,14 @@ class DbtProject:
         data, and dbt recommends running them in development and CI rather than in production.
         `extra_vars` are added to this build's --vars only (the parsed manifest is reused, so they
         reach the SQL dbt renders at run time, such as the tests' feeds_test_scope).
-        `exact`, when given, replaces `select`: the nodes to run, as buildable_nodes() names them,
-        and no other (dbt's indirect selection off).
+        `exact`, when given, replaces `select`: the models, seeds and snapshots to run, as
+        buildable_nodes() names them, with the tests dbt's indirect selection (buildable) adds to
+        them, that is those whose every parent is among them, and any other tests `exact` names.
         """
         self.parse()
         extra: list[str] = ["--full-refresh"] if full_refresh else []
         if exact is not None:
-            extra += ["--select", *exact, "--indirect-selection", "empty"]
+            extra += ["--select", *exact, "--indirect-selection", "buildable"]
         elif select:
             # buildable: a test runs when every model it reads is selected or upstream of the
             # selection. dbt's default (eager) also picks tests that read an unselected mart (order
@@ -225,26 +231,60 @@ class DbtProject:
         as dbt resolves the selection; the selector (`fqn:` and the node's dotted fqn) picks that
         node alone once unit tests, whose fqn extends their model's, are left out."""
         self.parse()
-        result = self._invoke(
-            self._args("ls", "--select", *select, "--indirect-selection", "buildable",
-                       *[arg for kind in ("model", "seed", "snapshot", "test") for arg in ("--resource-type", kind)],
-                       "--output", "json", "--output-keys", "unique_id resource_type fqn")
-        )
-        if not result.success or result.result is None:
-            raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {exception_text(result.exception)}")
-        nodes = [json.loads(line) for line in result.result]
+        lines = self._ls(select, "--indirect-selection", "buildable",
+                         *[arg for kind in ("model", "seed", "snapshot", "test") for arg in ("--resource-type", kind)],
+                         "--output", "json", "--output-keys", "unique_id resource_type fqn")
+        nodes = [json.loads(line) for line in lines]
         return [(node["unique_id"], node["resource_type"], "fqn:" + ".".join(node["fqn"])) for node in nodes]
 
     def _selected(self, select: list[str], resource_type: str) -> list[str]:
         """The unique ids of the nodes of one type a selection picks (`dbt ls`)."""
         self.parse()
-        result = self._invoke(
-            self._args("ls", "--select", *select, "--resource-type", resource_type, "--output", "json",
-                       "--output-keys", "unique_id")
-        )
+        lines = self._ls(select, "--resource-type", resource_type, "--output", "json", "--output-keys", "unique_id")
+        return [json.loads(line)["unique_id"] for line in lines]
+
+    def _ls(self, select: list[str], *options: str) -> list[str]:
+        """The lines `dbt ls --select <select> <options>` prints, after parse().
+
+        Kept in target/feeds_ls.json against dbt's saved parse state (partial_parse.msgpack, by
+        modification time and size) and the whole command line (vars included), when the parse
+        found nothing changed, so the manifest is that state's: the same manifest and arguments
+        select the same nodes, so runs on an unchanged project ask dbt once per question, not once
+        a run (each `dbt ls` costs 0.1-0.15 s, mostly loading the project and profile again)."""
+        args = self._args("ls", "--select", *select, *options)
+        stamp = None
+        if self._parse_skipped:
+            try:
+                saved = (self.target_dir / "partial_parse.msgpack").stat()
+                stamp = f"{saved.st_mtime_ns}:{saved.st_size}"
+            except OSError:
+                pass
+        path = self.target_dir / LS_CACHE
+        key = json.dumps(args)
+        cached: dict[str, Any] = {}
+        if stamp is not None:
+            try:
+                cached = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                cached = {}
+            if not isinstance(cached, dict) or cached.get("state") != stamp or not isinstance(cached.get("results"), dict):
+                cached = {"state": stamp, "results": {}}
+            lines = cached["results"].get(key)
+            if isinstance(lines, list):
+                return [str(line) for line in lines]
+        result = self._invoke(args)
         if not result.success or result.result is None:
             raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {exception_text(result.exception)}")
-        return [json.loads(line)["unique_id"] for line in result.result]
+        lines = [str(line) for line in result.result]
+        if stamp is not None:
+            cached["results"][key] = lines
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            try:
+                temporary.write_text(json.dumps(cached), encoding="utf-8")
+                os.replace(temporary, path)
+            except OSError:
+                temporary.unlink(missing_ok=True)  # not kept: asked again next time
+        return lines
 
     def source_freshness(self, models: dict[str, str]) -> dict[str, tuple[datetime | None, str | None]]:
         """For each name -> model: the newest row (max `loaded_at_field`) over the sources upstream of

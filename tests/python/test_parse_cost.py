@@ -143,3 +143,43 @@ def test_a_symlinked_store_keeps_its_own_name(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(runner.build, "_STARTED_IN", Path.cwd())
     assert _dbt_duckdb_path(tmp_path / "shop.duckdb") == "shop.duckdb"
     assert _dbt_duckdb_path(Path("shop.duckdb")) == "shop.duckdb"
+
+
+def test_dbt_ls_answers_are_kept_while_the_parse_finds_nothing_changed(
+    fresh_demo_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dbt ls` (which models, sources and nodes a selection picks) is asked once per saved parse
+    state and command line: a new model is picked at once, by the parse that finds it."""
+    import shutil
+
+    from runner.build import LS_CACHE
+
+    project_dir = tmp_path / "project"
+    for name in ("models", "macros", "seeds", "profiles", "tests"):
+        shutil.copytree(REPO / name, project_dir / name)
+    shutil.copy(REPO / "dbt_project.yml", project_dir / "dbt_project.yml")
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    store = fresh_demo_db("parse-ls")
+    asked: list[list[str]] = []
+    invoke = DbtProject._invoke
+
+    def counting(self: DbtProject, args: list[str], callbacks=None):  # type: ignore[no-untyped-def]
+        if "ls" in args:
+            asked.append(args)
+        return invoke(self, args, callbacks)
+
+    monkeypatch.setattr(DbtProject, "_invoke", counting)
+
+    def downstream() -> list[str]:
+        return DbtProject(project_dir, store, log_dir=tmp_path / "logs").models(["listrak_products+"])
+
+    first = downstream()  # a full parse: asked, not kept (the manifest is not a saved state yet)
+    assert "listrak_products" in first and len(asked) == 1
+    assert not (tmp_path / "target" / LS_CACHE).exists()
+    assert downstream() == first and len(asked) == 2  # nothing changed: asked once more, and kept
+    assert downstream() == first and len(asked) == 2  # answered from target/feeds_ls.json
+
+    (project_dir / "models" / "zz_probe.sql").write_text("select * from {{ ref('listrak_products') }}\n")
+    assert set(downstream()) == {*first, "zz_probe"} and len(asked) == 3  # parsed again: asked
+    assert set(downstream()) == {*first, "zz_probe"} and len(asked) == 4  # the new state: asked, kept
+    assert set(downstream()) == {*first, "zz_probe"} and len(asked) == 4
