@@ -5,7 +5,12 @@
 --     deleted_order), so every source order is either in the feed or here.
 -- Incremental by order_id (macros/incremental_marts.sql): a build recomputes the orders with a
 -- changed source row, a recomputed candidate or a shared OrderNumber (now or before).
-{{ config(**feeds_incremental('order_id')) }}
+-- Built after int_order_items_prepared, never beside it, though it reads nothing of it: at 10M
+-- orders, rebuilt whole, the two side by side ran out of the default 500MB (twice in a row, once
+-- int_customers_prepared got fast enough to let them start together); each alone fits. meta
+-- feeds_built_after: the dependency is order only (runner/incremental.py).
+{{ config(meta={'feeds_built_after': ['int_order_items_prepared']}, **feeds_incremental('order_id')) }}
+-- depends_on: {{ ref('int_order_items_prepared') }}
 {%- set affected = feeds_affected('order_id',
     feeds_rejects_parts('order_id', ref('int_orders_prepared'), ['OrderNumber'])
     + feeds_changed_part(ref('int_order_changes_conformed'), 'order_id', 'order_id')
