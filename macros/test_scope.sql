@@ -22,9 +22,9 @@
     every row it writes), and the changed row's entity is in the change view, as the incremental
     models rely on (late rows with an older sync time: the same lookback); rows without a key (null)
     are always read. Only views whose id can repeat through their own rows carry the meta: the
-    staging views (one raw row each) and the conformed views whose joins add rows only through a
-    table with its own unique test on the join key (a variant's id); a view that joins the shop or
-    collections (products) stays whole.
+    staging views (one raw row each) and the conformed orders, customers and variants; a view whose
+    join can repeat an id without a changed row of its entity (order lines with a variant, products
+    with the shop or collections) stays whole.
     Every other test reads whole tables: relationship tests (a parent row can vanish under an
     unchanged child), counts over a whole table (rejects_within_threshold,
     feed_accounts_for_every_row), singular tests, and any other test on a view or table. A test whose

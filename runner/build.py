@@ -59,6 +59,8 @@ class DbtProject:
         self._manifest: Any = None
         #: This process's parse found nothing changed: the manifest is dbt's saved parse state.
         self._parse_skipped = False
+        #: dbt's saved parse state (modification time and size) as that skipped parse found it.
+        self._parse_stamp: str | None = None
         self._shopify_vars: dict[str, str] | None = None
 
     # -- invocation ---------------------------------------------------------------------------
@@ -119,6 +121,7 @@ class DbtProject:
                 )
             self._manifest = result.result
             self._parse_skipped = bool(unchanged)
+            self._parse_stamp = self._saved_parse_stamp() if unchanged else None
             self._write_manifest(reuse=bool(unchanged))
         return self._manifest
 
@@ -243,6 +246,13 @@ class DbtProject:
         lines = self._ls(select, "--resource-type", resource_type, "--output", "json", "--output-keys", "unique_id")
         return [json.loads(line)["unique_id"] for line in lines]
 
+    def _saved_parse_stamp(self) -> str | None:
+        try:
+            saved = (self.target_dir / "partial_parse.msgpack").stat()
+        except OSError:
+            return None
+        return f"{saved.st_mtime_ns}:{saved.st_size}"
+
     def _ls(self, select: list[str], *options: str) -> list[str]:
         """The lines `dbt ls --select <select> <options>` prints, after parse().
 
@@ -252,13 +262,13 @@ class DbtProject:
         select the same nodes, so runs on an unchanged project ask dbt once per question, not once
         a run (each `dbt ls` costs 0.1-0.15 s, mostly loading the project and profile again)."""
         args = self._args("ls", "--select", *select, *options)
-        stamp = None
-        if self._parse_skipped:
-            try:
-                saved = (self.target_dir / "partial_parse.msgpack").stat()
-                stamp = f"{saved.st_mtime_ns}:{saved.st_size}"
-            except OSError:
-                pass
+        # Not kept: selectors that read more than the manifest (state:, result:, source_status:),
+        # a saved state dbt keeps elsewhere (DBT_PARTIAL_PARSE_FILE_PATH), or a state another
+        # process rewrote since this one's parse.
+        stamp = self._parse_stamp
+        if (any(re.search(r"\b(state|result|source_status):", part) for part in select)
+                or os.environ.get("DBT_PARTIAL_PARSE_FILE_PATH") or stamp != self._saved_parse_stamp()):
+            stamp = None
         path = self.target_dir / LS_CACHE
         key = json.dumps(args)
         cached: dict[str, Any] = {}
@@ -276,7 +286,7 @@ class DbtProject:
         if not result.success or result.result is None:
             raise ConfigError(f"dbt could not resolve the selection {' '.join(select)}: {exception_text(result.exception)}")
         lines = [str(line) for line in result.result]
-        if stamp is not None:
+        if stamp is not None and stamp == self._saved_parse_stamp():
             cached["results"][key] = lines
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             try:
