@@ -57,9 +57,8 @@ class DbtProject:
             # the fresh-manifest shortcut in feeds() never hands one target's relations to another.
             self.target_dir = self.target_dir / target
         self._manifest: Any = None
-        #: This process's parse found nothing changed: the manifest is dbt's saved parse state.
-        self._parse_skipped = False
-        #: dbt's saved parse state (modification time and size) as that skipped parse found it.
+        #: dbt's saved parse state (modification time and size) when this process's parse found
+        #: nothing changed, so the manifest is that state's; None otherwise.
         self._parse_stamp: str | None = None
         self._shopify_vars: dict[str, str] | None = None
 
@@ -120,7 +119,6 @@ class DbtProject:
                     f"dbt could not parse the project in {self.project_dir}: {exception_text(result.exception)}"
                 )
             self._manifest = result.result
-            self._parse_skipped = bool(unchanged)
             self._parse_stamp = self._saved_parse_stamp() if unchanged else None
             self._write_manifest(reuse=bool(unchanged))
         return self._manifest

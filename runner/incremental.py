@@ -482,8 +482,9 @@ def build(project: Any, select: list[str], state_dir: Path, target: Any, full_re
             if refresh.kept:
                 kept = {uid for uid, node in views.items() if node["name"] in refresh.kept}
                 # The nodes that run, named one by one, but the tests of the others by dbt's
-                # indirect selection (a test without parents is named: nothing selects it indirectly): dbt matches each selector against every node, and at some
+                # indirect selection: dbt matches each selector against every node, and at some
                 # 220 nodes that took 0.3 s of the build, against 0.17 s for some 60 selectors.
+                # A test without parents is named: nothing selects it indirectly.
                 ran = {uid for uid, kind, _ in nodes if kind != "test" and uid not in kept}
                 exact = [selector for uid, kind, selector in nodes if uid not in kept and (
                     kind != "test" or not (set(manifest["nodes"][uid]["depends_on"]["nodes"]) or {None}) <= ran)]

@@ -106,8 +106,7 @@ def view_keys(manifest: dict[str, Any], kept: list[str], change_bounds: dict[str
     A view whose change view no incremental model reads this build, or with more than
     MAX_VIEW_KEYS keys, is left out: its tests read it whole."""
     from runner.incremental import _relation
-    from runner.warehouse.changes import QueryFailed
-    from runner.warehouse.sql import identifier, literal
+    from runner.warehouse.changes import QueryFailed, keys_synced_after
 
     nodes: dict[str, Any] = manifest["nodes"]
     models = {node["name"]: node for node in nodes.values() if node["resource_type"] == "model"}
@@ -126,16 +125,10 @@ def view_keys(manifest: dict[str, Any], kept: list[str], change_bounds: dict[str
             continue
         key = str(meta["key"])
         if (relation, key) not in found:
-            column = identifier(key)
             try:
-                rows = query(
-                    f"select distinct {column} from {relation} where synced_at > cast("
-                    f"{literal(bound.strftime('%Y-%m-%d %H:%M:%S.%f'))} as timestamp) and {column} is not null "
-                    f"limit {MAX_VIEW_KEYS + 1}")
+                found[(relation, key)] = keys_synced_after(query, relation, key, bound, MAX_VIEW_KEYS)
             except QueryFailed:
-                rows = None
-            found[(relation, key)] = None if rows is None or len(rows) > MAX_VIEW_KEYS else sorted(
-                row[0] if isinstance(row[0], (int, str)) else str(row[0]) for row in rows)
+                found[(relation, key)] = None
         keys = found[(relation, key)]
         if keys is not None:
             views[name] = {"column": key, "keys": keys}

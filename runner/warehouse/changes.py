@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 from runner.errors import ConfigError
 from runner.warehouse.messages import first_line
-from runner.warehouse.sql import literal
+from runner.warehouse.sql import identifier, literal
 
 #: Runs one statement, returns its rows ([] for a statement without rows).
 Query = Callable[[str], list[tuple[Any, ...]]]
@@ -73,16 +73,28 @@ def newest_watermark(query: Query, relation: str) -> datetime | None:
     return value
 
 
+def _timestamp(bound: datetime) -> str:
+    """`bound` as macro feeds_changed_after writes it: a timestamp without time zone."""
+    return f"cast({literal(bound.strftime('%Y-%m-%d %H:%M:%S.%f'))} as timestamp)"
+
+
 def rows_synced_after(query: Query, view: str, bounds: list[datetime]) -> tuple[int, list[int]]:
     """A change view's rows, and how many of them were synced after each bound, in one pass."""
-    counted = "".join(
-        # As macro feeds_changed_after writes its bound: a timestamp without time zone.
-        f", sum(case when synced_at > cast({literal(bound.strftime('%Y-%m-%d %H:%M:%S.%f'))} as timestamp)"
-        " then 1 else 0 end)"
-        for bound in bounds
-    )
+    counted = "".join(f", sum(case when synced_at > {_timestamp(bound)} then 1 else 0 end)" for bound in bounds)
     total, *after = query(f"select count(*){counted} from {view}")[0]
     return int(total), [int(value or 0) for value in after]
+
+
+def keys_synced_after(query: Query, view: str, column: str, bound: datetime, limit: int) -> list[Any] | None:
+    """The distinct non-null `column` values of a change view's rows synced after `bound`, sorted (as
+    JSON takes them: numbers and strings as they are, anything else as text); None when there are
+    more than `limit`."""
+    quoted = identifier(column)
+    rows = query(f"select distinct {quoted} from {view} where synced_at > {_timestamp(bound)}"
+                 f" and {quoted} is not null limit {limit + 1}")
+    if len(rows) > limit:
+        return None
+    return sorted(row[0] if isinstance(row[0], (int, str)) else str(row[0]) for row in rows)
 
 
 def drop_table(query: Query, relation: str) -> None:
