@@ -178,8 +178,11 @@ def test_dbt_ls_answers_are_kept_while_the_parse_finds_nothing_changed(
     assert not (tmp_path / "target" / LS_CACHE).exists()
     assert downstream() == first and len(asked) == 2  # nothing changed: asked once more, and kept
     assert downstream() == first and len(asked) == 2  # answered from target/feeds_ls.json
+    (tmp_path / "target" / LS_CACHE).write_text("{not json", encoding="utf-8")  # cut short, say
+    assert downstream() == first and len(asked) == 3  # asked again, and kept again
+    assert downstream() == first and len(asked) == 3
 
     (project_dir / "models" / "zz_probe.sql").write_text("select * from {{ ref('listrak_products') }}\n")
-    assert set(downstream()) == {*first, "zz_probe"} and len(asked) == 3  # parsed again: asked
-    assert set(downstream()) == {*first, "zz_probe"} and len(asked) == 4  # the new state: asked, kept
-    assert set(downstream()) == {*first, "zz_probe"} and len(asked) == 4
+    assert set(downstream()) == {*first, "zz_probe"} and len(asked) == 4  # parsed again: asked
+    assert set(downstream()) == {*first, "zz_probe"} and len(asked) == 5  # the new state: asked, kept
+    assert set(downstream()) == {*first, "zz_probe"} and len(asked) == 5
