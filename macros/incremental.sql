@@ -99,7 +99,13 @@ where not is_tombstone
     {%- endif %}
 {%- endmacro %}
 
+{#- The lower bound of what an incremental build recomputes, as a SQL constant: the newest
+    synced_watermark in the model's table minus var incremental_lookback_hours. Read once per model
+    build (remembered in the model's context: the macros above ask for it several times a model). -#}
 {% macro feeds_changed_after() -%}
+    {%- if execute and 'feeds_changed_after' in model -%}
+        {{ return(model['feeds_changed_after']) }}
+    {%- endif -%}
     {%- set lookback = var('incremental_lookback_hours', 3) | int -%}
     {%- set newest = none -%}
     {%- if execute -%}
@@ -115,7 +121,11 @@ where not is_tombstone
         {%- endif -%}
         {%- set bound = (newest - modules.datetime.timedelta(hours=lookback)).strftime('%Y-%m-%d %H:%M:%S.%f') -%}
     {%- endif -%}
-    cast('{{ bound }}' as {{ dbt.type_timestamp() }})
+    {%- set after = "cast('" ~ bound ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- if execute -%}
+        {%- do model.update({'feeds_changed_after': after}) -%}
+    {%- endif -%}
+    {{ return(after) }}
 {%- endmacro %}
 
 {#- The window of a change view an incremental build recomputes, as SQL constants {after, through}:
