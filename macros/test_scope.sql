@@ -36,7 +36,7 @@
     and dbt agree on which warnings of a build concern a scoped test. -#}
 {% macro feeds_test_scope_kinds() -%}
     {{ return({
-        'rows': ['not_null', 'accepted_values', 'max_length', 'email_format', 'no_html_markup', 'no_line_breaks', 'listrak_accepted_range', 'listrak_expression_is_true', 'value_in_seed'],
+        'rows': ['feeds_row_rules', 'not_null', 'accepted_values', 'max_length', 'email_format', 'no_html_markup', 'no_line_breaks', 'listrak_accepted_range', 'listrak_expression_is_true', 'value_in_seed'],
         'keys': ['unique', 'listrak_unique_combination'],
     }) }}
 {%- endmacro %}

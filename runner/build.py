@@ -171,7 +171,8 @@ class DbtProject:
 
     def build(
         self, select: list[str] | None = None, on_node: NodeCallback | None = None, unit_tests: bool = True,
-        full_refresh: bool = False, extra_vars: dict[str, str] | None = None, exact: list[str] | None = None,
+        full_refresh: bool = False, extra_vars: dict[str, Any] | None = None, exact: list[str] | None = None,
+        exclude: list[str] | None = None, write_results: bool = True,
     ) -> BuildSummary:
         """Run `dbt build` on the selection; never raises for failing models or tests.
 
@@ -179,19 +180,22 @@ class DbtProject:
         data, and dbt recommends running them in development and CI rather than in production.
         `extra_vars` are added to this build's --vars only (the parsed manifest is reused, so they
         reach the SQL dbt renders at run time, such as the tests' feeds_test_scope).
-        `exact`, when given, replaces `select`: the models, seeds and snapshots to run, as
-        buildable_nodes() names them, with the tests dbt's indirect selection (buildable) adds to
-        them, that is those whose every parent is among them, and any other tests `exact` names.
+        `exact`, when given, replaces `select`: the nodes to run, as buildable_nodes() names them,
+        and no others (dbt's indirect selection off: a test runs when named).
+        `exclude`: selectors of nodes left out (runner.test_batch: the tests a feeds_row_rules test
+        covers). `write_results=False` leaves target/run_results.json as the last build wrote it.
         """
         self.parse()
         extra: list[str] = ["--full-refresh"] if full_refresh else []
         if exact is not None:
-            extra += ["--select", *exact, "--indirect-selection", "buildable"]
+            extra += ["--select", *exact, "--indirect-selection", "empty"]
         elif select:
             # buildable: a test runs when every model it reads is selected or upstream of the
             # selection. dbt's default (eager) also picks tests that read an unselected mart (order
             # items' Sku in products, for --feeds products), which fail on a warehouse without it.
             extra += ["--select", *select, "--indirect-selection", "buildable"]
+        if exclude:
+            extra += ["--exclude", *exclude]
         if not unit_tests:
             extra += ["--exclude-resource-type", "unit_test"]
         callbacks = [_node_callback(on_node)] if on_node else []
@@ -202,7 +206,7 @@ class DbtProject:
         started = time.perf_counter()
         result = self._invoke(self._args("build", *extra, extra_vars=extra_vars), callbacks)
         seconds = time.perf_counter() - started
-        if hasattr(result.result, "write"):
+        if write_results and hasattr(result.result, "write"):
             result.result.write(str(self.target_dir / "run_results.json"))
         return summarize(result, seconds)
 

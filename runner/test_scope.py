@@ -181,15 +181,20 @@ def scoped_tests(manifest: dict[str, Any]) -> set[str]:
 
 
 def test_kinds(manifest: dict[str, Any]) -> set[str]:
-    """Every test name macro feeds_test_scope_kinds returns (its dict literal is Python's too)."""
+    """Every test name macro feeds_test_scope_kinds returns."""
+    return {name for names in kinds_by_scope(manifest).values() for name in names}
+
+
+def kinds_by_scope(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """What macro feeds_test_scope_kinds returns (its dict literal is Python's too): the test names
+    scoped as row-local ("rows") and as key tests ("keys")."""
     for macro in (manifest.get("macros") or {}).values():
         if macro.get("name") != KINDS_MACRO:
             continue
         found = re.search(r"return\((\{.*?\})\)", macro.get("macro_sql") or "", re.DOTALL)
         if found:
-            kinds = ast.literal_eval(found.group(1))
-            return {name for names in kinds.values() for name in names}
-    return set()
+            return ast.literal_eval(found.group(1))
+    return {}
 
 
 def fingerprint(manifest: dict[str, Any], project_dir: Path) -> str:

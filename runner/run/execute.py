@@ -113,7 +113,8 @@ def _build(plan: RunPlan, run: Progress) -> None:
     summary, refresh = incremental.build(project, selection, plan.paths.state_dir, plan.target, plan.full_refresh,
                                          on_node=on_node, unit_tests=plan.unit_tests)
     run.record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built),
-                      "test_scope": refresh.test_scope.record(), "kept_views": refresh.kept}
+                      "test_scope": refresh.test_scope.record(), "row_rules": refresh.row_rules.record(),
+                      "kept_views": refresh.kept}
     run.checkpoint("built")
     if not summary.success:
         for feed in run.record.feeds.values():
@@ -142,7 +143,7 @@ def build(settings: Settings, select: Sequence[str] | None, reporter: Reporter, 
         summary, refresh = incremental.build(project, selection, paths.state_dir, target, full_refresh,
                                              on_node=reporter.node)
         record.dbt = {**summary.to_json(), "incremental": refresh.record(summary.built),
-                      "test_scope": refresh.test_scope.record()}
+                      "test_scope": refresh.test_scope.record(), "row_rules": refresh.row_rules.record()}
         for warning in summary.warnings:
             reporter.warn(warning.describe())
         if not summary.success:

@@ -306,3 +306,84 @@ def test_a_kept_views_unique_test_reads_the_changed_entities_rows(space: Workspa
     assert code == 1 and whole["test_scope"]["tests"] == "whole tables", whole
     failures = {item["name"]: item["failures"] for item in whole["failures"]}
     assert failures["unique_stg_shopify__order_lines_order_line_id"] == 2, failures
+
+
+def test_a_feeds_run_runs_one_row_rules_test_a_model_for_the_rules_it_covers(space: Workspace, tmp_path: Path) -> None:
+    """feeds run leaves the row rules of the marts and rejects (not_null, max_length, ...) out of
+    the build and runs one feeds_row_rules test per model over the same rows instead; the other
+    tests (keys, warnings, seed lookups, whole-table counts) run as themselves."""
+    from runner import test_batch
+
+    copy = Workspace(tmp_path / "space", generate_data=False)
+    shutil.copy(space.duckdb, copy.duckdb)
+    code, record = feeds_run(copy)
+    assert code == 0, record
+    ran = {item["unique_id"].split(".")[2] for item in
+           json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "run_results.json").read_text(encoding="utf-8"))["results"]}
+    manifest = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "manifest.json").read_text(encoding="utf-8"))
+    tests = {node["name"]: node for node in manifest["nodes"].values() if node["resource_type"] == "test"}
+    covered = {name for name, node in tests.items() if name not in ran}
+    batches = {name for name, node in tests.items() if (node.get("test_metadata") or {}).get("name") == test_batch.TEST}
+    assert batches == {f"{mart}{suffix}_row_rules" for mart in ("listrak_orders", "listrak_order_items",
+                       "listrak_customers", "listrak_products") for suffix in ("", "_rejects")}
+    assert batches <= ran
+    assert record["row_rules"] == {
+        name: sum(1 for other in covered if tests[other].get("attached_node") == tests[name]["attached_node"])
+        for name in sorted(batches)}, record["row_rules"]
+    assert sum(record["row_rules"].values()) >= 100, record["row_rules"]
+    for kept in ("not_null_listrak_orders__Email_", "max_length_listrak_products__Title___500",
+                 "accepted_values_listrak_orders_rejects_kind__quarantined__excluded__truncated",
+                 "listrak_orders_text_has_no_line_breaks"):
+        assert kept in covered, kept
+    # Run as themselves: key tests, a warning, a seed lookup, a rule with the clock, counts.
+    for own in ("unique_listrak_orders__OrderNumber_", "listrak_orders_text_has_no_markup",
+                "value_in_seed_listrak_orders__Status___code__ref_listrak_status_codes_",
+                "listrak_orders_accounts_for_every_row"):
+        assert own in ran, own
+    assert any(name.startswith("listrak_accepted_range_listrak_customers__Birthday") for name in ran)
+
+
+def test_a_rule_a_row_rules_test_covers_fails_under_its_own_name(space: Workspace, tmp_path: Path) -> None:
+    """A mart row over a maximum length (planted among the latest build's rows): feeds run fails naming the max_length test and its
+    failing rows, as a build without the batching does (the runner runs the covered rules of a
+    failing feeds_row_rules test one by one); `dbt test` by hand reports both the rule and the
+    feeds_row_rules test, which covers the same rules without the runner's var."""
+    copy = Workspace(tmp_path / "space", generate_data=False)
+    shutil.copy(space.duckdb, copy.duckdb)
+    code, _ = feeds_run(copy)
+    assert code == 0
+    code, second = feeds_run(copy)
+    assert code == 0 and second["test_scope"]["tests"] == "changed rows", second
+    copy.sql("""update main.listrak_orders set "ShippingMethod" = repeat('x', 40),
+        built_at = (select max(built_at) from main.listrak_orders) + interval 1 day
+        where "OrderNumber" = (select min("OrderNumber") from main.listrak_orders)""")
+    result = copy.feeds("run", "--no-upload", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = json.loads(result.stdout)["run"]["dbt"]
+    assert {(item["name"], item["failures"]) for item in failed["failures"]} == {
+        ("max_length_listrak_orders__ShippingMethod___32", 1)}, failed["failures"]
+    assert "max_length_listrak_orders__ShippingMethod___32 on listrak_orders" in result.stderr, result.stderr
+
+    found = dbt_test(copy.duckdb, tmp_path / "by-hand", "listrak_orders", scoped=False)
+    assert found["max_length_listrak_orders__ShippingMethod___32"] == 1
+    assert found["listrak_orders_row_rules"] == 1  # one rule fails
+    assert sum(found.values()) == 2, {name: count for name, count in found.items() if count}
+
+
+def test_the_row_rules_macro_and_the_runner_cover_the_same_tests(space: Workspace, tmp_path: Path) -> None:
+    """Without the runner's var, each feeds_row_rules test covers what runner.test_batch.fits()
+    takes (macro feeds_row_rule_fits is its twin): its compiled SQL names exactly those tests."""
+    import re
+
+    from runner import test_batch
+
+    dbt_test(space.duckdb, tmp_path / "by-hand", "test_name:feeds_row_rules", scoped=False)
+    target = dbt_test_target(REPO, dbt_test_vars(space.duckdb, False))
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    nodes = [(uid, node["resource_type"], uid) for uid, node in manifest["nodes"].items()]
+    batch = test_batch.plan(manifest, nodes)
+    assert len(batch.members) == 8
+    for name, members in batch.members.items():
+        compiled = next((target / "run").rglob(f"{name}.sql")).read_text(encoding="utf-8")
+        named = set(re.findall(r"select '([^']+)' as feeds_rule", compiled))
+        assert named == {manifest["nodes"][uid]["name"] for uid in members}, name
