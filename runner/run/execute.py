@@ -300,7 +300,7 @@ def build_failure_message(summary: BuildSummary) -> str:
     lines += [f"  {failure.describe()}" for failure in summary.failures[:shown]]
     if len(summary.failures) > shown:
         lines.append(f"  ... and {len(summary.failures) - shown} more (all in the run record and the dbt log)")
-    advice = next(filter(None, (warehouse.memory_advice(failure.message or "") for failure in summary.failures)), None)
+    advice = next(filter(None, (warehouse.memory_advice(failure.message or "", build=True) for failure in summary.failures)), None)
     if advice:
         lines.append(advice)
     return "\n".join(lines)

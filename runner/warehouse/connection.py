@@ -57,13 +57,17 @@ def connect(path: Path) -> Iterator[Connection]:
         connection.close()
 
 
-def memory_advice(message: str) -> str | None:
-    """What to change when `message` says DuckDB ran out of its memory cap (None otherwise)."""
+def memory_advice(message: str, build: bool = False) -> str | None:
+    """What to change when `message` says DuckDB ran out of its memory cap (None otherwise). Fewer
+    dbt threads only for a failure in the dbt build (`build`): the runner's own queries (counts,
+    fingerprints, exports) run one at a time anyway."""
     if "Out of Memory Error" not in message:
         return None
     limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
-    return (f"DuckDB reached its memory cap, {MEMORY_LIMIT_ENV}={limit}: raise it (e.g. 2GB), or set "
-            f"{THREADS_ENV}=1 so that dbt builds one model at a time (the models built at once share the cap)")
+    advice = f"DuckDB reached its memory cap, {MEMORY_LIMIT_ENV}={limit}: raise it (e.g. 2GB)"
+    if build:
+        advice += f", or set {THREADS_ENV}=1 so that dbt builds one model at a time (the models built at once share the cap)"
+    return advice
 
 
 @contextmanager
