@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from runner.build_summary import BuildSummary, _essence, exception_text, summarize
+from runner.test_batch import TEST as ROW_RULES_TEST
 from runner.errors import ConfigError
 from runner.feed import Column, Feed, Rule
 from runner.shopify_api import shopify_vars
@@ -426,7 +427,8 @@ def feeds_from_manifest(manifest: dict[str, Any]) -> list[Feed]:
     seeds = {node["name"]: node for node in nodes.values() if node["resource_type"] == "seed"}
     for node in nodes.values():
         metadata = node.get("test_metadata")
-        if node["resource_type"] != "test" or not metadata:
+        # A feeds_row_rules test runs other tests' rules (runner.test_batch): no rule of its own.
+        if node["resource_type"] != "test" or not metadata or metadata.get("name") == ROW_RULES_TEST:
             continue
         attached, column = node.get("attached_node"), _unquoted(node.get("column_name"))
         if attached:
