@@ -91,7 +91,7 @@
     {%- endif -%}
     {%- set arguments = metadata.get('kwargs') or {} -%}
     {%- for name, value in arguments.items() if name != 'model' -%}
-        {%- if modules.re.search('(?i)\\bselect\\b|current_|\\bnow\\s*\\(|localtime', value | string) -%}
+        {%- if feeds_reads_beyond_row(value) -%}
             {{ return('') }}
         {%- endif -%}
     {%- endfor -%}
@@ -134,4 +134,11 @@
         {%- endfor -%}
     {%- endif -%}
     {{ return(names) }}
+{%- endmacro %}
+
+{#- Whether a test argument reads beyond the row it tests: a subquery or a clock (current_date,
+    now(), localtime). Such a test is not row-local: it is neither scoped nor in a feeds_row_rules
+    test (macros/generic_tests/feeds_row_rules.sql). -#}
+{% macro feeds_reads_beyond_row(value) -%}
+    {{ return(modules.re.search('(?i)\\bselect\\b|current_|\\bnow\\s*\\(|localtime', value | string) is not none) }}
 {%- endmacro %}

@@ -57,7 +57,7 @@ def plan(manifest: dict[str, Any], nodes: list[tuple[str, str, str]]) -> Batch:
     the tests among them on its model that fits() takes."""
     by_id: dict[str, Any] = manifest["nodes"]
     tests = {uid: selector for uid, kind, selector in nodes if kind == "test" and uid in by_id}
-    rows = set(kinds_by_scope(manifest).get("rows") or []) - {TEST}
+    rows = set(kinds_by_scope(manifest).get("rows") or [])
     owner: dict[str, str] = {}  # model unique id -> its feeds_row_rules test's name (the first by name)
     for uid in sorted(tests, key=lambda uid: by_id[uid]["name"]):
         node = by_id[uid]

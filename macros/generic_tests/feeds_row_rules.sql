@@ -83,7 +83,7 @@
         {{ return(false) }}
     {%- endif -%}
     {%- for name, value in (metadata.get('kwargs') or {}).items() if name != 'model' -%}
-        {%- if modules.re.search('(?i)\\bselect\\b|current_|\\bnow\\s*\\(|localtime|\\{[{%]|\\b(ref|source|var|env_var)\\s*\\(', value | string) -%}
+        {%- if feeds_reads_beyond_row(value) or modules.re.search('(?i)\\{[{%]|\\b(ref|source|var|env_var)\\s*\\(', value | string) -%}
             {{ return(false) }}
         {%- endif -%}
     {%- endfor -%}
